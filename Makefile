@@ -1,0 +1,41 @@
+# pinnacle_train: PGXS build of the extension. The torch core is built by CMake
+# (CMakeLists.txt) into build/libpinnacle_core.a and linked in; the PostgreSQL layer
+# (src/pg) is plain C and never includes a torch header.
+EXTENSION = pinnacle_train
+MODULE_big = pinnacle_train
+DATA = src/sql/pinnacle_train--0.1.0.sql
+
+PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict
+OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
+
+BUILD_DIR ?= build
+CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
+
+PG_CPPFLAGS = -Isrc/core -Isrc/pg
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
+
+REGRESS = setup spec_errors data_errors regression classification async failures
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(CORE_LIB): $(wildcard src/core/*.cpp src/core/*.hpp src/core/*.h) CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release > /dev/null
+	cmake --build $(BUILD_DIR) --target pinnacle_core -j $(shell nproc)
+
+$(shlib): $(CORE_LIB)
+
+.PHONY: unittest
+unittest:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DPINNACLE_TESTS=ON > /dev/null
+	cmake --build $(BUILD_DIR) -j $(shell nproc)
+	cd $(BUILD_DIR) && ctest --output-on-failure
+
+EXTRA_CLEAN = tmp_check
+
+.PHONY: print-regress
+print-regress:
+	@echo $(REGRESS)

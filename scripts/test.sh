@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: the core's GoogleTest unit tests (ctest), the SQL surface (pg_regress against a
+# throwaway server), and the TAP tests of faults and concurrency (PostgreSQL::Test::Cluster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/pg_env.sh
+bash scripts/build.sh
+
+echo "== unit tests (ctest)"
+make unittest
+
+echo "== SQL tests (pg_regress)"
+scratch=$(make_scratch_dir)
+trap 'rm -rf "$scratch"' EXIT
+cp -r sql expected test/regress.conf "$scratch/"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$scratch"
+if ! as_pg_user "$PG_REGRESS" --inputdir="$scratch" --outputdir="$scratch" \
+    --temp-instance="$scratch/tmp_check" --temp-config="$scratch/regress.conf" \
+    --bindir="$PG_BIN" --load-extension=pinnacle_train $(make -s print-regress); then
+  cat "$scratch/regression.diffs"
+  exit 1
+fi

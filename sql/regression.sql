@@ -1,0 +1,58 @@
+-- A regression learns y = 3*x1 - 2*x2 + 1 from two scalar real columns.
+SET client_min_messages = warning;
+SELECT pinnacle_train('{
+  "identifier": "linear",
+  "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 32}, {"type": "Tanh"},
+                       {"type": "Linear", "out_features": 1}]},
+  "objective": "mse",
+  "optimizer_cls": "Adam",
+  "optimizer_kwargs": {"lr": 0.01},
+  "loader_kwargs": {"batch_size": 64, "shuffle": true},
+  "max_iterations": 1200,
+  "validation_interval": 200,
+  "validation": {"split": 0.1, "metrics": ["mse", "r2"]}
+}', wait => true) AS run \gset
+
+SELECT status, stop_reason, iterations, error, train_rows, validation_rows, version
+FROM pinnacle.runs WHERE id = :run;
+-- the best validation mse is below 0.01 and r2 near 1
+SELECT (metric_values -> 'mse' ->> (best_iteration / 200 - 1)::int)::float8 < 0.01 AS best_mse_below_001,
+       jsonb_array_length(metric_values -> 'mse') AS validations,
+       (SELECT max(v::float8) FROM jsonb_array_elements_text(metric_values -> 'r2') AS v) > 0.99 AS r2_above_099
+FROM pinnacle.runs WHERE id = :run;
+-- the model predicts 3 - 2 + 1 = 2 at (1, 1)
+SELECT abs((pinnacle_predict('linear', 1.0::real, 1.0::real))[1] - 2) < 0.1 AS predicts_2;
+SELECT abs((pinnacle_predict('linear@1', 0.5::real, -0.5::real))[1] - 3.5) < 0.1 AS predicts_3_5;
+-- and does so over a table, with other numeric types too
+SELECT avg(abs((pinnacle_predict('linear', x1::float8, x2::numeric))[1] - y)) < 0.1 AS holdout_mae_below_01
+FROM linear_holdout;
+-- every checkpoint holds weights and optimizer state; the model is the best one
+SELECT count(*) >= 1 AS has_checkpoints,
+       bool_and(length(weights) > 0 AND length(optimizer_state) > 0) AS all_non_empty,
+       count(*) FILTER (WHERE is_best) AS best_checkpoints
+FROM pinnacle.checkpoints WHERE run_id = :run;
+SELECT m.iteration = r.best_iteration AS model_is_best, m.column_widths, m.version
+FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id WHERE m.run_id = :run;
+-- one metrics row per validation per metric
+SELECT split, name, count(*) FROM pinnacle.metrics WHERE run_id = :run GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- validation rows from a select of their own; a second run adds version 2
+SELECT pinnacle_train('{
+  "identifier": "linear",
+  "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 32}, {"type": "GELU"},
+                       {"type": "LayerNorm"}, {"type": "Linear", "out_features": 1}]},
+  "objective": "mse",
+  "optimizer_cls": "SGD",
+  "optimizer_kwargs": {"lr": 0.05, "momentum": 0.9},
+  "max_iterations": 900,
+  "validation_interval": 300,
+  "validation": {"select": "SELECT x1, x2, y FROM linear_holdout", "metrics": ["mse"]}
+}', wait => true) AS run2 \gset
+SELECT status, iterations, validation_rows, version FROM pinnacle.runs WHERE id = :run2;
+SELECT (best_value < 0.05) AS sgd_learned FROM pinnacle.runs WHERE id = :run2;
+SELECT abs((pinnacle_predict('linear@2', 1.0::real, 1.0::real))[1] - 2) < 0.2 AS version_2_predicts_2;
+SELECT identifier, version FROM pinnacle.models ORDER BY version;

@@ -1,0 +1,207 @@
+// The exception boundary between the PostgreSQL layer and the core (see pinnacle_core.h).
+#include "pinnacle_core.h"
+
+#include <csignal>
+#include <pthread.h>
+
+#include "dataset.hpp"
+#include "predictor.hpp"
+#include "spec.hpp"
+#include "trainer.hpp"
+
+using pinnacle::Dataset;
+using pinnacle::Trainer;
+
+struct PtSpec {
+  pinnacle::TrainSpec spec;
+  std::string text;
+  std::vector<std::string> columns;
+};
+
+struct PtData {
+  Dataset rows;
+};
+
+struct PtTrainer {
+  Trainer trainer;
+  std::string weights;
+  std::string optimizer_state;
+  std::string history;
+};
+
+struct PtModel {
+  pinnacle::Predictor predictor;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+// Runs `body`, turning any exception into `failure` plus a message for pt_last_error().
+template <class R, class F>
+R guarded(R failure, F&& body) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    last_error = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    last_error = e.what();
+  } catch (...) {
+    last_error = "unknown error in the training core";
+  }
+  return failure;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* pt_last_error(void) { return last_error.c_str(); }
+
+bool pt_runtime_init(int threads) {
+  return guarded(false, [&] {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    bool ok = guarded(false, [&] {
+      torch::set_num_threads(threads);
+      // The first parallel operation creates the intra-op pool; its threads inherit this mask.
+      torch::ones({1 << 16}).sum().item<float>();
+      return true;
+    });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    if (!ok) throw std::runtime_error(last_error);
+    return true;
+  });
+}
+
+PtSpec* pt_spec_parse(const char* json_text) {
+  return guarded<PtSpec*>(nullptr, [&] {
+    auto* s = new PtSpec{pinnacle::parse_spec(json_text), json_text, {}};
+    s->columns = s->spec.key.columns();
+    return s;
+  });
+}
+
+void pt_spec_free(PtSpec* spec) { delete spec; }
+const char* pt_spec_identifier(const PtSpec* spec) { return spec->spec.identifier.c_str(); }
+const char* pt_spec_select(const PtSpec* spec) { return spec->spec.select.c_str(); }
+const char* pt_spec_validation_select(const PtSpec* spec) {
+  return spec->spec.validation.select.empty() ? nullptr : spec->spec.validation.select.c_str();
+}
+int pt_spec_column_count(const PtSpec* spec) { return static_cast<int>(spec->columns.size()); }
+const char* pt_spec_column_name(const PtSpec* spec, int column) { return spec->columns.at(column).c_str(); }
+bool pt_spec_column_is_class_index(const PtSpec* spec, int column) {
+  return spec->spec.key.has_target() && column == pt_spec_column_count(spec) - 1 &&
+         spec->spec.objective.wants_class_index();
+}
+int pt_spec_threads(const PtSpec* spec) { return spec->spec.compute.threads; }
+int64_t pt_spec_memory_limit(const PtSpec* spec) { return spec->spec.compute.memory_limit; }
+
+bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths) {
+  return guarded(false, [&] {
+    std::vector<int64_t> widths(column_widths, column_widths + spec->columns.size());
+    auto layout = pinnacle::Layout::of(spec->spec, widths);
+    auto model = pinnacle::build_model(spec->spec.layers, layout.input_width);
+    layout.check_output(spec->spec, model.output_shape);
+    return true;
+  });
+}
+
+PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit) {
+  return guarded<PtData*>(nullptr, [&] { return new PtData{Dataset(spec->columns, memory_limit)}; });
+}
+void pt_data_free(PtData* data) { delete data; }
+bool pt_data_append(PtData* data, const char* body, size_t size) {
+  return guarded(false, [&] {
+    data->rows.append_wire_rows(body, size);
+    return true;
+  });
+}
+int64_t pt_data_rows(const PtData* data) { return data->rows.rows(); }
+
+PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation) {
+  std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
+  return guarded<PtTrainer*>(nullptr, [&] {
+    return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows)), {}, {}, {}};
+  });
+}
+
+void pt_trainer_free(PtTrainer* trainer) { delete trainer; }
+
+PtEvent pt_trainer_advance(PtTrainer* trainer) {
+  return guarded(PT_FAILED, [&] {
+    switch (trainer->trainer.advance()) {
+      case Trainer::Event::Stepped: return PT_STEPPED;
+      case Trainer::Event::Validated: return PT_VALIDATED;
+      case Trainer::Event::Finished: return PT_FINISHED;
+    }
+    return PT_FAILED;
+  });
+}
+
+int64_t pt_trainer_iteration(const PtTrainer* trainer) { return trainer->trainer.iteration(); }
+int64_t pt_trainer_train_rows(const PtTrainer* trainer) { return trainer->trainer.train_rows(); }
+int64_t pt_trainer_validation_rows(const PtTrainer* trainer) { return trainer->trainer.validation_rows(); }
+double pt_trainer_last_loss(const PtTrainer* trainer) { return trainer->trainer.last_loss(); }
+int pt_trainer_metric_count(const PtTrainer* trainer) {
+  return static_cast<int>(trainer->trainer.last_metrics().size());
+}
+const char* pt_trainer_metric_name(const PtTrainer* trainer, int i) {
+  return trainer->trainer.last_metrics().at(i).first.c_str();
+}
+double pt_trainer_metric_value(const PtTrainer* trainer, int i) { return trainer->trainer.last_metrics().at(i).second; }
+bool pt_trainer_last_was_best(const PtTrainer* trainer) { return trainer->trainer.last_was_best(); }
+
+bool pt_trainer_checkpoint(PtTrainer* trainer, const char** weights, size_t* weights_size,
+                           const char** optimizer_state, size_t* optimizer_size) {
+  return guarded(false, [&] {
+    trainer->weights = trainer->trainer.weights();
+    trainer->optimizer_state = trainer->trainer.optimizer_state();
+    *weights = trainer->weights.data();
+    *weights_size = trainer->weights.size();
+    *optimizer_state = trainer->optimizer_state.data();
+    *optimizer_size = trainer->optimizer_state.size();
+    return true;
+  });
+}
+
+int64_t pt_trainer_best_iteration(const PtTrainer* trainer) { return trainer->trainer.best_iteration(); }
+double pt_trainer_best_value(const PtTrainer* trainer) { return trainer->trainer.best_value(); }
+const char* pt_trainer_stop_reason(const PtTrainer* trainer) { return trainer->trainer.stop_reason().c_str(); }
+const char* pt_trainer_history_json(PtTrainer* trainer) {
+  trainer->history = trainer->trainer.history().dump();
+  return trainer->history.c_str();
+}
+int pt_trainer_column_count(const PtTrainer* trainer) {
+  return static_cast<int>(trainer->trainer.column_widths().size());
+}
+int64_t pt_trainer_column_width(const PtTrainer* trainer, int column) {
+  return trainer->trainer.column_widths().at(column);
+}
+
+PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int columns, const char* weights,
+                       size_t weights_size) {
+  return guarded<PtModel*>(nullptr, [&] {
+    std::vector<int64_t> widths(column_widths, column_widths + columns);
+    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size))};
+  });
+}
+
+void pt_model_free(PtModel* model) { delete model; }
+int pt_model_input_columns(const PtModel* model) { return static_cast<int>(model->predictor.input_columns()); }
+const char* pt_model_input_name(const PtModel* model, int column) {
+  return model->predictor.input_name(column).c_str();
+}
+int64_t pt_model_column_width(const PtModel* model, int column) { return model->predictor.column_widths().at(column); }
+int64_t pt_model_input_width(const PtModel* model) { return model->predictor.input_width(); }
+int64_t pt_model_output_width(const PtModel* model) { return model->predictor.output_width(); }
+
+bool pt_model_predict(PtModel* model, const float* row, float* out) {
+  return guarded(false, [&] {
+    model->predictor.predict(row, out);
+    return true;
+  });
+}
+
+}  // extern "C"

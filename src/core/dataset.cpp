@@ -1,0 +1,107 @@
+#include "dataset.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include "wire.h"
+
+namespace pinnacle {
+
+Dataset::Dataset(std::vector<std::string> column_names, int64_t memory_limit)
+    : names_(std::move(column_names)), memory_limit_(memory_limit) {}
+
+// Checks a row's column width against the first row's; the first row fixes them.
+void Dataset::start_row(size_t column, uint32_t count) {
+  if (rows_ == 0) {
+    if (widths_.size() <= column) widths_.resize(column + 1);
+    widths_[column] = count;
+    if (count == 0)
+      throw std::runtime_error("column \"" + names_[column] + "\", row 1: an empty array cannot be trained on");
+    return;
+  }
+  if (count != widths_[column])
+    throw std::runtime_error("column \"" + names_[column] + "\", row " + std::to_string(rows_ + 1) + ": has " +
+                             std::to_string(count) + " values, the first row had " + std::to_string(widths_[column]));
+}
+
+void Dataset::check_memory() const {
+  int64_t bytes = static_cast<int64_t>(values_.size() * sizeof(float));
+  if (memory_limit_ > 0 && bytes > memory_limit_)
+    throw std::runtime_error("the training rows need more than the memory limit of " +
+                             std::to_string(memory_limit_ / (1024 * 1024)) +
+                             " MB; raise compute_kwargs.memory_limit or set \"in_memory\": false");
+}
+
+void Dataset::append_wire_rows(const char* data, size_t size) {
+  const char* end = data + size;
+  auto read_u32 = [&](const char* p) {
+    if (p + sizeof(uint32_t) > end) throw std::runtime_error("truncated rows message");
+    uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  uint32_t count = read_u32(data);
+  const char* p = data + sizeof(uint32_t);
+  for (uint32_t r = 0; r < count; ++r) {
+    for (size_t c = 0; c < names_.size(); ++c) {
+      uint32_t n = read_u32(p);
+      p += sizeof(uint32_t);
+      start_row(c, n);
+      if (p + n * sizeof(float) > end) throw std::runtime_error("truncated rows message");
+      size_t at = values_.size();
+      values_.resize(at + n);
+      std::memcpy(values_.data() + at, p, n * sizeof(float));
+      p += n * sizeof(float);
+    }
+    if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+    ++rows_;
+  }
+  check_memory();
+}
+
+void Dataset::append_row(const std::vector<std::vector<float>>& columns) {
+  if (columns.size() != names_.size()) throw std::invalid_argument("append_row: wrong number of columns");
+  for (size_t c = 0; c < columns.size(); ++c) {
+    start_row(c, static_cast<uint32_t>(columns[c].size()));
+    values_.insert(values_.end(), columns[c].begin(), columns[c].end());
+  }
+  if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+  ++rows_;
+  check_memory();
+}
+
+torch::Tensor Dataset::all() const {
+  return torch::from_blob(const_cast<float*>(values_.data()), {rows_, row_width_}, torch::kFloat32);
+}
+
+Dataset Dataset::split_off(double fraction, uint64_t seed) {
+  std::vector<int64_t> order(rows_);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  int64_t held_out = std::max<int64_t>(1, static_cast<int64_t>(rows_ * fraction));
+  if (held_out >= rows_)
+    throw std::runtime_error("validation.split leaves no training rows out of " + std::to_string(rows_));
+
+  std::vector<bool> is_held(rows_, false);
+  for (int64_t i = 0; i < held_out; ++i) is_held[order[i]] = true;
+
+  Dataset held(names_, 0);
+  held.widths_ = widths_;
+  held.row_width_ = row_width_;
+  std::vector<float> kept;
+  kept.reserve((rows_ - held_out) * row_width_);
+  for (int64_t r = 0; r < rows_; ++r) {
+    const float* row = values_.data() + r * row_width_;
+    std::vector<float>& target = is_held[r] ? held.values_ : kept;
+    target.insert(target.end(), row, row + row_width_);
+  }
+  held.rows_ = held_out;
+  values_ = std::move(kept);
+  rows_ -= held_out;
+  return held;
+}
+
+}  // namespace pinnacle

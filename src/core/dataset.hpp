@@ -1,0 +1,49 @@
+// Training rows held in memory: one row-major float32 buffer, each row the key columns'
+// values side by side (inputs in key order, then the target). Batches are tensors cut
+// from it without copying the whole set.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "spec.hpp"
+
+namespace pinnacle {
+
+class Dataset {
+ public:
+  // `memory_limit` in bytes; 0 for none.
+  Dataset(std::vector<std::string> column_names, int64_t memory_limit);
+
+  // Appends the rows of one wire message body (after its kind byte and padding, see wire.h).
+  void append_wire_rows(const char* data, size_t size);
+  void append_row(const std::vector<std::vector<float>>& columns);
+
+  int64_t rows() const { return rows_; }
+  size_t columns() const { return names_.size(); }
+  int64_t width(size_t column) const { return widths_.at(column); }
+  std::vector<int64_t> widths() const { return widths_; }
+  int64_t row_width() const { return row_width_; }
+
+  // A (rows x row_width) view of the buffer, valid while this dataset lives and is not appended to.
+  torch::Tensor all() const;
+
+  // Moves a seeded random `fraction` of the rows into a new dataset.
+  Dataset split_off(double fraction, uint64_t seed);
+
+ private:
+  void start_row(size_t column, uint32_t count);
+  void check_memory() const;
+
+  std::vector<std::string> names_;
+  int64_t memory_limit_;
+  std::vector<int64_t> widths_;   // fixed by the first row
+  int64_t row_width_ = 0;
+  int64_t rows_ = 0;
+  std::vector<float> values_;
+};
+
+}  // namespace pinnacle

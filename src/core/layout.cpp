@@ -1,0 +1,46 @@
+#include "layout.hpp"
+
+#include <numeric>
+
+namespace pinnacle {
+
+Layout Layout::of(const TrainSpec& spec, const std::vector<int64_t>& column_widths) {
+  size_t inputs = spec.key.inputs.size();
+  if (column_widths.size() != spec.key.columns().size())
+    throw std::logic_error("Layout::of: column widths do not match the key");
+  Layout layout;
+  layout.input_width = std::accumulate(column_widths.begin(), column_widths.begin() + inputs, int64_t{0});
+  layout.target_width = spec.key.has_target() ? column_widths.back() : layout.input_width;
+  layout.class_index = spec.objective.wants_class_index();
+  if (layout.class_index && layout.target_width != 1)
+    throw SpecError("key", "the target \"" + spec.key.target + "\" of " + spec.objective.name +
+                               " must be one class index per row, it has " + std::to_string(layout.target_width) +
+                               " values");
+  return layout;
+}
+
+torch::Tensor Layout::inputs(const torch::Tensor& rows) const { return rows.narrow(1, 0, input_width); }
+
+torch::Tensor Layout::targets(const torch::Tensor& rows) const {
+  if (rows.size(1) == input_width) return rows;  // no target column: the input is the target
+  torch::Tensor target = rows.narrow(1, input_width, target_width);
+  return class_index ? target.squeeze(1).to(torch::kInt64) : target;
+}
+
+void Layout::check_output(const TrainSpec& spec, const std::vector<int64_t>& output_shape) const {
+  std::string target_name = spec.key.has_target() ? "the target \"" + spec.key.target + "\"" : "the input";
+  if (output_shape.size() != 1)
+    throw SpecError("model.layers", "the model gives " + std::to_string(output_shape.size()) +
+                                        "-dimensional rows; end with Flatten or Linear to give one value list per row");
+  if (class_index) {
+    if (output_shape[0] < 2)
+      throw SpecError("model.layers", spec.objective.name + " needs one output per class (at least 2), the model gives " +
+                                          std::to_string(output_shape[0]));
+    return;
+  }
+  if (output_shape[0] != target_width)
+    throw SpecError("model.layers", "the model gives " + std::to_string(output_shape[0]) + " values per row but " +
+                                        target_name + " has " + std::to_string(target_width));
+}
+
+}  // namespace pinnacle

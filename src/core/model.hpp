@@ -1,0 +1,22 @@
+// Builds a torch::nn::Sequential from a layer list written with torch.nn's own class and
+// argument names. The first layer's input width comes from the data.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "spec.hpp"
+
+namespace pinnacle {
+
+struct BuiltModel {
+  torch::nn::Sequential net;
+  std::vector<int64_t> output_shape;  // per row, without the batch dimension
+};
+
+// Throws SpecError naming "model.layers[i]..." for a bad layer or an impossible shape.
+BuiltModel build_model(const json& layers, int64_t input_width);
+
+}  // namespace pinnacle

@@ -1,0 +1,42 @@
+#include "objective.hpp"
+
+namespace pinnacle {
+
+namespace {
+
+torch::Tensor float_list(const json& values) {
+  std::vector<float> v;
+  for (const auto& x : values) v.push_back(x.get<float>());
+  return torch::tensor(v);
+}
+
+}  // namespace
+
+torch::Tensor compute_loss(const ObjectiveSpec& objective, const torch::Tensor& output, const torch::Tensor& target) {
+  namespace F = torch::nn::functional;
+  const json& o = objective.options;
+  const std::string& name = objective.name;
+  if (name == "mse") return F::mse_loss(output, target);
+  if (name == "l1") return F::l1_loss(output, target);
+  if (name == "huber") return F::huber_loss(output, target, F::HuberLossFuncOptions().delta(o.value("delta", 1.0)));
+  if (name == "cross_entropy") {
+    auto options = F::CrossEntropyFuncOptions()
+                       .label_smoothing(o.value("label_smoothing", 0.0))
+                       .ignore_index(o.value("ignore_index", int64_t{-100}));
+    if (o.contains("weight")) options.weight(float_list(o["weight"]));
+    return F::cross_entropy(output, target, options);
+  }
+  if (name == "nll") {
+    auto options = F::NLLLossFuncOptions().ignore_index(o.value("ignore_index", int64_t{-100}));
+    if (o.contains("weight")) options.weight(float_list(o["weight"]));
+    return F::nll_loss(output, target, options);
+  }
+  if (name == "bce_with_logits") {
+    auto options = F::BinaryCrossEntropyWithLogitsFuncOptions();
+    if (o.contains("pos_weight")) options.pos_weight(float_list(o["pos_weight"]));
+    return F::binary_cross_entropy_with_logits(output, target, options);
+  }
+  throw std::logic_error("unknown objective " + name);
+}
+
+}  // namespace pinnacle

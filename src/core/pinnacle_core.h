@@ -1,0 +1,103 @@
+/*
+ * The C interface of the training core: the one door between the PostgreSQL layer (C) and
+ * the torch core (C++). It is the exception boundary: no C++ exception passes it. A function
+ * that fails returns NULL, false or a negative value and leaves its message in
+ * pt_last_error(). The PostgreSQL layer never calls back into this side with a longjmp
+ * pending, and this side never calls PostgreSQL, so no ereport() unwinds through C++ frames.
+ *
+ * Strings and byte buffers returned here belong to the object they came from and stay
+ * valid until the next call on it.
+ */
+#ifndef PINNACLE_CORE_H
+#define PINNACLE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct PtSpec PtSpec;
+typedef struct PtData PtData;
+typedef struct PtTrainer PtTrainer;
+typedef struct PtModel PtModel;
+
+/* The message of the latest failure on this thread. */
+const char *pt_last_error(void);
+
+/* Starts libtorch's thread pools with every signal blocked, so PostgreSQL's handlers only ever
+ * run on the backend's own thread. Call once per process before any other pt_ call. */
+bool pt_runtime_init(int threads);
+
+/* ---- the spec ---- */
+PtSpec *pt_spec_parse(const char *json_text);
+void pt_spec_free(PtSpec *spec);
+const char *pt_spec_identifier(const PtSpec *spec);
+const char *pt_spec_select(const PtSpec *spec);
+const char *pt_spec_validation_select(const PtSpec *spec); /* NULL without one */
+int pt_spec_column_count(const PtSpec *spec);              /* inputs, then the target */
+const char *pt_spec_column_name(const PtSpec *spec, int column);
+bool pt_spec_column_is_class_index(const PtSpec *spec, int column);
+int pt_spec_threads(const PtSpec *spec);
+int64_t pt_spec_memory_limit(const PtSpec *spec); /* bytes; 0: not given */
+/* Builds the model once for these key-column widths and checks that its output fits the
+ * target; the error names the layer or field at fault. */
+bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths);
+
+/* ---- rows received from the feed ---- */
+PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit);
+void pt_data_free(PtData *data);
+/* Appends one rows message body (after the kind byte and padding, see wire.h). */
+bool pt_data_append(PtData *data, const char *body, size_t size);
+int64_t pt_data_rows(const PtData *data);
+
+/* ---- training ---- */
+typedef enum PtEvent
+{
+	PT_FAILED = -1,
+	PT_STEPPED = 0,
+	PT_VALIDATED = 1,
+	PT_FINISHED = 2
+} PtEvent;
+
+/* Takes ownership of both data sets (validation may hold no rows). */
+PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation);
+void pt_trainer_free(PtTrainer *trainer);
+PtEvent pt_trainer_advance(PtTrainer *trainer);
+int64_t pt_trainer_iteration(const PtTrainer *trainer);
+int64_t pt_trainer_train_rows(const PtTrainer *trainer);
+int64_t pt_trainer_validation_rows(const PtTrainer *trainer);
+double pt_trainer_last_loss(const PtTrainer *trainer);
+int pt_trainer_metric_count(const PtTrainer *trainer); /* of the latest validation */
+const char *pt_trainer_metric_name(const PtTrainer *trainer, int i);
+double pt_trainer_metric_value(const PtTrainer *trainer, int i);
+bool pt_trainer_last_was_best(const PtTrainer *trainer);
+/* Serializes the current weights and optimizer state. */
+bool pt_trainer_checkpoint(PtTrainer *trainer, const char **weights, size_t *weights_size,
+						   const char **optimizer_state, size_t *optimizer_size);
+int64_t pt_trainer_best_iteration(const PtTrainer *trainer);
+double pt_trainer_best_value(const PtTrainer *trainer);
+const char *pt_trainer_stop_reason(const PtTrainer *trainer);
+const char *pt_trainer_history_json(PtTrainer *trainer);   /* metric_values */
+int pt_trainer_column_count(const PtTrainer *trainer);
+int64_t pt_trainer_column_width(const PtTrainer *trainer, int column);
+
+/* ---- inference ---- */
+PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int columns,
+					   const char *weights, size_t weights_size);
+void pt_model_free(PtModel *model);
+int pt_model_input_columns(const PtModel *model);
+const char *pt_model_input_name(const PtModel *model, int column);
+int64_t pt_model_column_width(const PtModel *model, int column);
+int64_t pt_model_input_width(const PtModel *model);
+int64_t pt_model_output_width(const PtModel *model);
+/* input_width floats in, output_width floats out */
+bool pt_model_predict(PtModel *model, const float *row, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

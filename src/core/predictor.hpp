@@ -1,0 +1,38 @@
+// A stored model version loaded for inference: the spec's model rebuilt for the stored
+// column widths, its weights loaded, in eval mode.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "layout.hpp"
+#include "model.hpp"
+#include "spec.hpp"
+
+namespace pinnacle {
+
+class Predictor {
+ public:
+  // `column_widths` are the key columns' widths at training time (inputs, then the target).
+  Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths, const std::string& weights);
+
+  int64_t input_width() const { return layout_.input_width; }
+  int64_t output_width() const { return model_.output_shape.at(0); }
+  const std::vector<int64_t>& column_widths() const { return widths_; }
+  size_t input_columns() const { return spec_.key.inputs.size(); }
+  const std::string& input_name(size_t i) const { return spec_.key.inputs.at(i); }
+
+  // One row of input values (input_width floats) to output_width floats.
+  void predict(const float* row, float* out);
+
+ private:
+  TrainSpec spec_;
+  std::vector<int64_t> widths_;
+  Layout layout_;
+  BuiltModel model_;
+};
+
+}  // namespace pinnacle

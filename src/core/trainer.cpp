@@ -1,0 +1,155 @@
+#include "trainer.hpp"
+
+#include <cmath>
+#include <numeric>
+
+#include "metrics.hpp"
+#include "objective.hpp"
+#include "optimizer.hpp"
+#include "serialize.hpp"
+
+namespace pinnacle {
+
+namespace {
+
+constexpr int64_t kEvaluationBatch = 4096;
+
+Dataset checked_training_rows(Dataset train) {
+  if (train.rows() == 0) throw std::runtime_error("the select returned no rows to train on");
+  return train;
+}
+
+}  // namespace
+
+void apply_compute_settings(const ComputeSpec& compute) {
+  torch::set_num_threads(compute.threads);
+  torch::manual_seed(compute.seed);
+  at::globalContext().setDeterministicAlgorithms(compute.deterministic, /*warn_only=*/false);
+}
+
+Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation)
+    : spec_(std::move(spec)),
+      train_(checked_training_rows(std::move(train))),
+      validation_(spec_.validation.split > 0 ? train_.split_off(spec_.validation.split, spec_.compute.seed)
+                                             : std::move(validation)),
+      widths_(train_.widths()),
+      layout_(Layout::of(spec_, widths_)),
+      shuffle_rng_(spec_.loader.seed) {
+  if (validation_.rows() > 0 && validation_.widths() != widths_)
+    throw std::runtime_error("the validation rows do not have the training rows' array widths");
+  if (spec_.loader.drop_last && train_.rows() < spec_.loader.batch_size)
+    throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_.rows()) +
+                             " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
+  apply_compute_settings(spec_.compute);
+  model_ = build_model(spec_.layers, layout_.input_width);
+  layout_.check_output(spec_, model_.output_shape);
+  optimizer_ = make_optimizer(spec_.optimizer, model_.net->parameters());
+  model_.net->train();
+}
+
+torch::Tensor Trainer::next_batch() {
+  int64_t batch = spec_.loader.batch_size;
+  size_t remaining = order_.size() - cursor_;
+  bool epoch_over = remaining == 0 || (spec_.loader.drop_last && remaining < static_cast<size_t>(batch));
+  if (epoch_over) {
+    order_.resize(train_.rows());
+    std::iota(order_.begin(), order_.end(), 0);
+    if (spec_.loader.shuffle) std::shuffle(order_.begin(), order_.end(), shuffle_rng_);
+    cursor_ = 0;
+    remaining = order_.size();
+  }
+  int64_t take = std::min<int64_t>(batch, remaining);
+  torch::Tensor index = torch::from_blob(order_.data() + cursor_, {take}, torch::kInt64);
+  cursor_ += take;
+  return train_.all().index_select(0, index);
+}
+
+Trainer::Event Trainer::advance() {
+  if (finished_) return Event::Finished;
+  if (finish_pending_) {
+    if (!best_weights_.empty()) load_from_bytes(*model_.net, best_weights_);
+    finished_ = true;
+    return Event::Finished;
+  }
+
+  torch::Tensor rows = next_batch();
+  optimizer_->zero_grad();
+  torch::Tensor loss = compute_loss(spec_.objective, model_.net->forward(layout_.inputs(rows)), layout_.targets(rows));
+  last_loss_ = loss.item<double>();
+  ++iteration_;
+  if (!std::isfinite(last_loss_))
+    throw std::runtime_error(std::string("loss became ") + (std::isnan(last_loss_) ? "NaN" : "infinite") +
+                             " at step " + std::to_string(iteration_));
+  loss.backward();
+  optimizer_->step();
+  interval_loss_sum_ += last_loss_;
+  ++interval_steps_;
+
+  bool at_max = spec_.max_iterations && iteration_ >= *spec_.max_iterations;
+  if (iteration_ % spec_.validation_interval != 0 && !at_max) return Event::Stepped;
+  validate();
+  if (at_max && !finish_pending_) {
+    finish_pending_ = true;
+    stop_reason_ = "max_iterations";
+  }
+  return Event::Validated;
+}
+
+std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& data) {
+  torch::NoGradGuard no_grad;
+  model_.net->eval();
+  torch::Tensor rows = data.all();
+  std::vector<torch::Tensor> outputs;
+  for (int64_t start = 0; start < data.rows(); start += kEvaluationBatch) {
+    int64_t n = std::min(kEvaluationBatch, data.rows() - start);
+    outputs.push_back(model_.net->forward(layout_.inputs(rows.narrow(0, start, n))));
+  }
+  model_.net->train();
+  torch::Tensor output = torch::cat(outputs);
+  torch::Tensor target = layout_.targets(rows);
+  std::vector<std::pair<std::string, double>> values = {
+      {"objective", compute_loss(spec_.objective, output, target).item<double>()}};
+  for (const auto& name : spec_.validation.metrics)
+    values.emplace_back(name, compute_metric(name, spec_.objective, output, target));
+  return values;
+}
+
+bool Trainer::improves(double value) const {
+  if (!best_) return std::isfinite(value);
+  return spec_.listen_higher_is_better() ? value > *best_ : value < *best_;
+}
+
+void Trainer::validate() {
+  double train_objective = interval_loss_sum_ / std::max<int64_t>(1, interval_steps_);
+  interval_loss_sum_ = 0;
+  interval_steps_ = 0;
+
+  // Without validation rows, the training loss of the interval stands in for "objective".
+  last_metrics_ = validation_.rows() > 0 ? evaluate(validation_)
+                                         : std::vector<std::pair<std::string, double>>{{"objective", train_objective}};
+  last_metrics_.emplace_back("train_objective", train_objective);
+
+  history_["iteration"].push_back(iteration_);
+  double listened = 0;
+  for (const auto& [name, value] : last_metrics_) {
+    history_[name].push_back(value);
+    if (name == spec_.listen) listened = value;
+  }
+
+  last_was_best_ = improves(listened);
+  if (last_was_best_) {
+    best_ = listened;
+    best_iteration_ = iteration_;
+    best_value_ = listened;
+    best_weights_ = weights();
+    validations_without_best_ = 0;
+  } else if (++validations_without_best_ >= spec_.no_improve_then_stop) {
+    finish_pending_ = true;
+    stop_reason_ = "no_improvement";
+  }
+}
+
+std::string Trainer::weights() const { return save_to_bytes(*model_.net); }
+std::string Trainer::optimizer_state() const { return save_to_bytes(*optimizer_); }
+
+}  // namespace pinnacle

@@ -1,0 +1,91 @@
+// The training loop, one optimizer step per call so that the caller (the worker) can check
+// for interrupts and write checkpoints between steps. Validation, early stopping, the metric
+// history and the best weights live here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "dataset.hpp"
+#include "layout.hpp"
+#include "model.hpp"
+#include "spec.hpp"
+
+namespace pinnacle {
+
+class Trainer {
+ public:
+  enum class Event { Stepped, Validated, Finished };
+
+  // `validation` may be empty when the spec has no validation rows of its own;
+  // a `validation.split` is taken from `train` here.
+  Trainer(TrainSpec spec, Dataset train, Dataset validation);
+
+  // Runs one optimizer step, and a validation when one is due. Throws on a failure
+  // (a NaN loss, a label out of range...).
+  Event advance();
+
+  int64_t iteration() const { return iteration_; }
+  double last_loss() const { return last_loss_; }
+
+  // The values of the latest validation, in a stable order.
+  const std::vector<std::pair<std::string, double>>& last_metrics() const { return last_metrics_; }
+  bool last_was_best() const { return last_was_best_; }
+  std::string weights() const;
+  std::string optimizer_state() const;
+
+  int64_t best_iteration() const { return best_iteration_; }
+  double best_value() const { return best_value_; }
+  const std::string& stop_reason() const { return stop_reason_; }
+  const json& history() const { return history_; }  // metric_values
+  const std::vector<int64_t>& column_widths() const { return widths_; }
+  int64_t train_rows() const { return train_.rows(); }
+  int64_t validation_rows() const { return validation_.rows(); }
+
+ private:
+  torch::Tensor next_batch();
+  void validate();
+  std::vector<std::pair<std::string, double>> evaluate(const Dataset& data);
+  bool improves(double value) const;
+
+  TrainSpec spec_;
+  Dataset train_;
+  Dataset validation_;
+  std::vector<int64_t> widths_;
+  Layout layout_;
+  BuiltModel model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+
+  std::mt19937_64 shuffle_rng_;
+  std::vector<int64_t> order_;
+  size_t cursor_ = 0;
+
+  int64_t iteration_ = 0;
+  double last_loss_ = 0;
+  double interval_loss_sum_ = 0;
+  int64_t interval_steps_ = 0;
+
+  std::vector<std::pair<std::string, double>> last_metrics_;
+  bool last_was_best_ = false;
+  std::optional<double> best_;
+  int64_t best_iteration_ = 0;
+  double best_value_ = 0;
+  std::string best_weights_;
+  int64_t validations_without_best_ = 0;
+  bool finish_pending_ = false;
+  bool finished_ = false;
+  std::string stop_reason_;
+  json history_ = json::object();
+};
+
+// Seeds, threads and determinism of compute_kwargs; call before building anything.
+void apply_compute_settings(const ComputeSpec& compute);
+
+}  // namespace pinnacle

@@ -1,0 +1,170 @@
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/plancache.h"
+
+#include "feed.h"
+#include "wire.h"
+
+/* Rows fetched from the cursor at a time, and the size at which a message is sent. */
+#define FETCH_ROWS 1000
+#define MESSAGE_BYTES (1024 * 1024)
+
+static void
+select_error_context(void *arg)
+{
+	errcontext("spec field \"%s\"", (const char *) arg);
+}
+
+/* A select that writes, locks rows or is not a query at all is refused before it runs. */
+static void
+check_read_only(SPIPlanPtr plan, const char *field)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	ListCell   *lc;
+
+	if (list_length(sources) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spec field \"%s\" must be a single query", field)));
+	foreach(lc, ((CachedPlanSource *) linitial(sources))->query_list)
+	{
+		Query	   *query = lfirst_node(Query, lc);
+
+		if (query->commandType != CMD_SELECT || query->hasModifyingCTE || query->rowMarks != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("spec field \"%s\" must be a read-only SELECT", field),
+					 errdetail("INSERT, UPDATE, DELETE, data-modifying WITH, SELECT INTO and FOR UPDATE/SHARE are not allowed.")));
+	}
+}
+
+static char *
+column_list(TupleDesc desc)
+{
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", NameStr(TupleDescAttr(desc, i)->attname));
+	return names.data;
+}
+
+static void
+resolve_columns(PtFeed *feed, const PtSpec *spec, TupleDesc desc)
+{
+	feed->ncolumns = pt_spec_column_count(spec);
+	feed->columns = palloc0(sizeof(PtColumn) * feed->ncolumns);
+	feed->attnums = palloc0(sizeof(int) * feed->ncolumns);
+	for (int c = 0; c < feed->ncolumns; c++)
+	{
+		const char *name = pstrdup(pt_spec_column_name(spec, c));
+		int			attnum = SPI_fnumber(desc, name);
+
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" is not returned by spec field \"%s\"", name, feed->field),
+					 errdetail("The select returns: %s.", column_list(desc))));
+		pt_column_init(&feed->columns[c], name, SPI_gettypeid(desc, attnum),
+					   pt_spec_column_is_class_index(spec, c), "a classification objective");
+		feed->attnums[c] = attnum;
+	}
+}
+
+static void
+start_message(PtFeed *feed)
+{
+	resetStringInfo(&feed->message);
+	appendStringInfoChar(&feed->message, feed->kind);
+	appendStringInfoSpaces(&feed->message, PT_ROWS_HEADER_SIZE - 1);
+	feed->rows_in_message = 0;
+}
+
+void
+pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind)
+{
+	ErrorContextCallback context = {.previous = error_context_stack, .callback = select_error_context,
+	.arg = (void *) field};
+	SPIPlanPtr	plan;
+
+	memset(feed, 0, sizeof(*feed));
+	feed->field = field;
+	feed->kind = kind;
+	error_context_stack = &context;
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	check_read_only(plan, field);
+	resolve_columns(feed, spec, ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->resultDesc);
+	feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	error_context_stack = context.previous;
+
+	initStringInfo(&feed->message);
+	start_message(feed);
+}
+
+bool
+pt_feed_next(PtFeed *feed, shm_mq_handle *queue)
+{
+	ErrorContextCallback context = {.previous = error_context_stack, .callback = select_error_context,
+	.arg = (void *) feed->field};
+
+	if (feed->exhausted)
+		return false;
+	error_context_stack = &context;
+	SPI_cursor_fetch(feed->cursor, true, FETCH_ROWS);
+	error_context_stack = context.previous;
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+
+		feed->rows++;
+		for (int c = 0; c < feed->ncolumns; c++)
+		{
+			bool		isnull;
+			Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, feed->attnums[c], &isnull);
+
+			pt_append_values(&feed->message, &feed->columns[c], value, isnull, feed->rows);
+		}
+		feed->rows_in_message++;
+		if (queue != NULL && feed->message.len >= MESSAGE_BYTES)
+			pt_feed_flush(feed, queue);
+	}
+	feed->exhausted = SPI_processed == 0;
+	SPI_freetuptable(SPI_tuptable);
+	return !feed->exhausted;
+}
+
+static void
+send_message(shm_mq_handle *queue, const char *data, Size size)
+{
+	if (shm_mq_send(queue, size, data, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the training worker stopped while receiving rows"),
+				 errhint("See pinnacle.runs and the server log for its reason.")));
+}
+
+void
+pt_feed_flush(PtFeed *feed, shm_mq_handle *queue)
+{
+	if (feed->rows_in_message == 0)
+		return;
+	memcpy(feed->message.data + 4, &feed->rows_in_message, sizeof(uint32));
+	send_message(queue, feed->message.data, feed->message.len);
+	start_message(feed);
+}
+
+void
+pt_feed_send_end(shm_mq_handle *queue, int64 total_rows)
+{
+	char		message[PT_END_SIZE] = {PT_MSG_END};
+	uint64		total = (uint64) total_rows;
+
+	memcpy(message + 8, &total, sizeof(uint64));
+	send_message(queue, message, sizeof(message));
+}

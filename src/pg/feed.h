@@ -1,0 +1,46 @@
+/*
+ * The caller's side of the data path: plans the spec's select through SPI (read-only,
+ * in the caller's snapshot and privileges), finds the key columns, and encodes fetched
+ * rows into wire messages (see core/wire.h) for the worker's shm_mq.
+ */
+#ifndef PINNACLE_FEED_H
+#define PINNACLE_FEED_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "storage/shm_mq.h"
+
+#include "pinnacle_core.h"
+#include "row_values.h"
+
+typedef struct PtFeed
+{
+	const char *field;			/* the spec field of this select, for messages */
+	char		kind;			/* PT_MSG_TRAIN_ROWS or PT_MSG_VALID_ROWS */
+	Portal		cursor;
+	int			ncolumns;
+	PtColumn   *columns;		/* the key columns, in key order */
+	int		   *attnums;		/* their positions in the select's result */
+	StringInfoData message;		/* rows encoded, not yet sent */
+	uint32		rows_in_message;
+	int64		rows;			/* rows encoded so far */
+	bool		exhausted;
+} PtFeed;
+
+/* Plans `sql`, checks it is a read-only query returning the key columns in usable types,
+ * and opens a cursor on it. Errors name `field` and the column. Call inside SPI. */
+extern void pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind);
+
+/* Fetches and encodes the next batch of rows; sends full messages to `queue` if given.
+ * Returns false once the select has no more rows. */
+extern bool pt_feed_next(PtFeed *feed, shm_mq_handle *queue);
+
+/* Sends the rows encoded so far. */
+extern void pt_feed_flush(PtFeed *feed, shm_mq_handle *queue);
+
+/* Sends the end-of-data message. */
+extern void pt_feed_send_end(shm_mq_handle *queue, int64 total_rows);
+
+#endif

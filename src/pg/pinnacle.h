@@ -1,0 +1,13 @@
+/* Settings and helpers shared by the PostgreSQL-side files of pinnacle_train. */
+#ifndef PINNACLE_H
+#define PINNACLE_H
+
+#include "pinnacle_core.h"
+
+extern int	pinnacle_memory_limit_mb;
+extern int	pinnacle_predict_threads;
+
+/* Parses a spec or raises an ERROR naming the field; freed with the current memory context. */
+extern PtSpec *pt_parse_spec_or_error(const char *spec_json);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * A key column's values as float32, straight from the Datum: arrays are copied from their
+ * detoasted data, never through text. Used by the feed (training rows) and by predict.
+ */
+#ifndef PINNACLE_ROW_VALUES_H
+#define PINNACLE_ROW_VALUES_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+typedef struct PtColumn
+{
+	const char *name;
+	Oid			type;
+	Oid			element_type;	/* InvalidOid unless an array */
+	int16		element_len;
+	bool		element_byval;
+	char		element_align;
+	int64		width;			/* values per row, fixed by the first row; -1 before it */
+} PtColumn;
+
+/* Checks the type can feed a model and readies the conversion; `class_index` demands a
+ * scalar integer (the target of cross_entropy and nll). */
+extern void pt_column_init(PtColumn *column, const char *name, Oid type, bool class_index,
+						   const char *objective_hint);
+
+/* Appends the value count (uint32) and the values (float32) of one row's column, checking
+ * for NULLs and that the width matches the first row's. `row` (1-based) names the row. */
+extern void pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int64 row);
+
+#endif

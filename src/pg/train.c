@@ -1,0 +1,264 @@
+/*
+ * pinnacle_train(spec jsonb, wait boolean): the caller's half of a run. It validates the
+ * whole spec (the model is built once on the first rows' widths) before anything starts,
+ * starts the worker, streams the rows to it in its own snapshot and privileges, and with
+ * wait => true relays the worker's progress and result.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/shm_toc.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "feed.h"
+#include "pinnacle.h"
+#include "pinnacle_core.h"
+#include "runtime.h"
+#include "session.h"
+#include "wire.h"
+
+PG_FUNCTION_INFO_V1(pinnacle_train);
+
+typedef struct Session
+{
+	dsm_segment *segment;
+	shm_mq_handle *rows;
+	shm_mq_handle *reply;
+} Session;
+
+static void
+free_spec(void *arg)
+{
+	pt_spec_free((PtSpec *) arg);
+}
+
+/* Parses the spec; it is freed with the current memory context, even on error. */
+PtSpec *
+pt_parse_spec_or_error(const char *spec_json)
+{
+	PtSpec	   *spec = pt_spec_parse(spec_json);
+	MemoryContextCallback *callback;
+
+	if (spec == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pinnacle_train spec: %s", pt_last_error())));
+	callback = palloc(sizeof(MemoryContextCallback));
+	callback->func = free_spec;
+	callback->arg = spec;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, callback);
+	return spec;
+}
+
+static int64
+next_run_id(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT nextval('pinnacle.runs_id_seq')", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not allocate a run id");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static int64
+memory_limit_bytes(const PtSpec *spec)
+{
+	int64		from_spec = pt_spec_memory_limit(spec);
+
+	return from_spec > 0 ? from_spec : (int64) pinnacle_memory_limit_mb * 1024 * 1024;
+}
+
+static void
+check_model_fits_rows(const PtSpec *spec, const PtFeed *feed)
+{
+	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
+
+	if (feed->rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("spec field \"select\" returned no rows to train on")));
+	for (int c = 0; c < feed->ncolumns; c++)
+		widths[c] = feed->columns[c].width;
+	if (!pt_spec_check_model(spec, widths))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pinnacle_train spec: %s", pt_last_error())));
+}
+
+static Session
+start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit)
+{
+	shm_toc_estimator estimator;
+	Size		size;
+	Session		session;
+	shm_toc    *toc;
+	PtSessionHeader *header;
+	char	   *spec_copy;
+	shm_mq	   *rows_queue,
+			   *reply_queue;
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+
+	shm_toc_initialize_estimator(&estimator);
+	shm_toc_estimate_chunk(&estimator, sizeof(PtSessionHeader));
+	shm_toc_estimate_chunk(&estimator, strlen(spec_json) + 1);
+	shm_toc_estimate_chunk(&estimator, PT_ROWS_QUEUE_SIZE);
+	shm_toc_estimate_chunk(&estimator, PT_REPLY_QUEUE_SIZE);
+	shm_toc_estimate_keys(&estimator, 4);
+	size = shm_toc_estimate(&estimator);
+
+	session.segment = dsm_create(size, 0);
+	toc = shm_toc_create(PT_SESSION_MAGIC, dsm_segment_address(session.segment), size);
+
+	header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
+	header->database = MyDatabaseId;
+	header->role = GetUserId();
+	header->run_id = run_id;
+	header->wait = wait;
+	header->memory_limit = memory_limit;
+	shm_toc_insert(toc, PT_KEY_HEADER, header);
+
+	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
+	strcpy(spec_copy, spec_json);
+	shm_toc_insert(toc, PT_KEY_SPEC, spec_copy);
+
+	rows_queue = shm_mq_create(shm_toc_allocate(toc, PT_ROWS_QUEUE_SIZE), PT_ROWS_QUEUE_SIZE);
+	shm_toc_insert(toc, PT_KEY_ROWS_QUEUE, rows_queue);
+	shm_mq_set_sender(rows_queue, MyProc);
+	reply_queue = shm_mq_create(shm_toc_allocate(toc, PT_REPLY_QUEUE_SIZE), PT_REPLY_QUEUE_SIZE);
+	shm_toc_insert(toc, PT_KEY_REPLY_QUEUE, reply_queue);
+	shm_mq_set_receiver(reply_queue, MyProc);
+	session.rows = shm_mq_attach(rows_queue, session.segment, NULL);
+	session.reply = shm_mq_attach(reply_queue, session.segment, NULL);
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pinnacle_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pinnacle_train run " INT64_FORMAT, run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pinnacle_train worker");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(session.segment));
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot is free to train in"),
+				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
+						 max_worker_processes)));
+	shm_mq_set_handle(session.rows, handle);
+	shm_mq_set_handle(session.reply, handle);
+
+	/* The worker attaches once the run is on record, so the id we return is visible. */
+	if (shm_mq_wait_for_attach(session.rows) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the training worker of run " INT64_FORMAT " exited before it took the rows", run_id),
+				 errhint("See the server log for its reason.")));
+	return session;
+}
+
+static void
+stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_sent)
+{
+	do
+	{
+		*bytes_sent += feed->message.len;
+		if (memory_limit > 0 && *bytes_sent > memory_limit)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the training rows need more than the memory limit of " INT64_FORMAT " MB",
+							memory_limit / (1024 * 1024)),
+					 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
+		pt_feed_flush(feed, session->rows);
+	} while (pt_feed_next(feed, NULL));
+}
+
+/* Relays the worker's progress as NOTICEs until its result; a failed run is an ERROR here. */
+static void
+await_result(Session *session, int64 run_id)
+{
+	for (;;)
+	{
+		Size		size;
+		void	   *data;
+		const char *text;
+
+		if (shm_mq_receive(session->reply, &size, &data, false) != SHM_MQ_SUCCESS)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the training worker of run " INT64_FORMAT " exited without a result", run_id),
+					 errhint("See pinnacle.runs and the server log.")));
+		text = (const char *) data + 1;
+		if (((const char *) data)[0] == PT_REPLY_NOTICE)
+		{
+			ereport(NOTICE, (errmsg("run " INT64_FORMAT " %s", run_id, text)));
+			continue;
+		}
+		if (strcmp(text, "succeeded") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", run_id, text, text + strlen(text) + 1)));
+		return;
+	}
+}
+
+Datum
+pinnacle_train(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *spec_jsonb;
+	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	char	   *spec_json;
+	PtSpec	   *spec;
+	PtFeed		train_feed,
+				validation_feed;
+	const char *validation_select;
+	int64		run_id,
+				memory_limit,
+				bytes_sent = 0;
+	Session		session;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the spec must not be NULL")));
+	spec_jsonb = PG_GETARG_JSONB_P(0);
+	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
+	spec = pt_parse_spec_or_error(spec_json);
+	memory_limit = memory_limit_bytes(spec);
+	pt_runtime_ensure(1);
+
+	SPI_connect();
+	pt_feed_open(&train_feed, spec, pt_spec_select(spec), "select", PT_MSG_TRAIN_ROWS);
+	validation_select = pt_spec_validation_select(spec);
+	if (validation_select != NULL)
+		pt_feed_open(&validation_feed, spec, validation_select, "validation.select", PT_MSG_VALID_ROWS);
+	pt_feed_next(&train_feed, NULL);
+	check_model_fits_rows(spec, &train_feed);
+
+	run_id = next_run_id();
+	session = start_worker(spec_json, run_id, wait, memory_limit);
+	stream_rows(&train_feed, &session, memory_limit, &bytes_sent);
+	if (validation_select != NULL)
+	{
+		/* validation rows must match the training rows' widths */
+		for (int c = 0; c < validation_feed.ncolumns; c++)
+			validation_feed.columns[c].width = train_feed.columns[c].width;
+		if (!pt_feed_next(&validation_feed, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("spec field \"validation.select\" returned no rows")));
+		stream_rows(&validation_feed, &session, memory_limit, &bytes_sent);
+	}
+	pt_feed_send_end(session.rows, train_feed.rows + (validation_select ? validation_feed.rows : 0));
+	SPI_finish();
+
+	if (wait)
+		await_result(&session, run_id);
+	dsm_detach(session.segment);
+	PG_RETURN_INT64(run_id);
+}

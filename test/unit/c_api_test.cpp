@@ -1,0 +1,98 @@
+// The C interface is the exception boundary: failures come back as values with a message.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "pinnacle_core.h"
+
+namespace {
+
+const char* kSpec = R"({"identifier": "m", "select": "-", "key": ["x", "label"],
+    "model": {"layers": [{"type": "Linear", "out_features": 2}]}, "objective": "cross_entropy",
+    "max_iterations": 5})";
+
+std::string rows_message(int rows, float label) {
+  std::string body(4, '\0');
+  uint32_t count = rows;
+  std::memcpy(body.data(), &count, 4);
+  for (int r = 0; r < rows; ++r) {
+    uint32_t one = 1;
+    float x = static_cast<float>(r % 2);
+    body.append(reinterpret_cast<const char*>(&one), 4).append(reinterpret_cast<const char*>(&x), 4);
+    body.append(reinterpret_cast<const char*>(&one), 4).append(reinterpret_cast<const char*>(&label), 4);
+  }
+  return body;
+}
+
+}  // namespace
+
+TEST(CApi, BadSpecReturnsNullAndAMessage) {
+  EXPECT_EQ(pt_spec_parse(R"({"identifier": 3, "select": "-", "key": "x",
+      "model": {"layers": [{"type": "ReLU"}]}, "objective": "mse"})"), nullptr);
+  EXPECT_STREQ(pt_last_error(), "spec field \"identifier\": must be a non-empty string");
+  EXPECT_EQ(pt_spec_parse("not json"), nullptr);
+  EXPECT_NE(std::string(pt_last_error()).find("not valid JSON"), std::string::npos);
+}
+
+TEST(CApi, ModelCheckNamesTheProblem) {
+  PtSpec* spec = pt_spec_parse(kSpec);
+  ASSERT_NE(spec, nullptr);
+  int64_t widths[] = {1, 1};
+  EXPECT_TRUE(pt_spec_check_model(spec, widths));
+  int64_t wide_target[] = {1, 3};
+  EXPECT_FALSE(pt_spec_check_model(spec, wide_target));
+  EXPECT_NE(std::string(pt_last_error()).find("one class index per row"), std::string::npos);
+  pt_spec_free(spec);
+}
+
+TEST(CApi, TrainingFailureIsAValueNotAnException) {
+  ASSERT_TRUE(pt_runtime_init(1));
+  PtSpec* spec = pt_spec_parse(kSpec);
+  ASSERT_NE(spec, nullptr);
+  PtData* train = pt_data_new(spec, 0);
+  std::string body = rows_message(16, 7.0f);  // class 7 with two outputs
+  ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0));
+  ASSERT_NE(trainer, nullptr);
+  EXPECT_EQ(pt_trainer_advance(trainer), PT_FAILED);
+  EXPECT_NE(std::string(pt_last_error()).find("out of bounds"), std::string::npos);
+  pt_trainer_free(trainer);
+  pt_spec_free(spec);
+}
+
+TEST(CApi, TrainsAndPredictsThroughTheInterface) {
+  PtSpec* spec = pt_spec_parse(kSpec);
+  ASSERT_NE(spec, nullptr);
+  PtData* train = pt_data_new(spec, 0);
+  std::string body = rows_message(32, 1.0f);
+  ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0));
+  ASSERT_NE(trainer, nullptr);
+  PtEvent event;
+  int validations = 0;
+  while ((event = pt_trainer_advance(trainer)) != PT_FINISHED) {
+    ASSERT_NE(event, PT_FAILED) << pt_last_error();
+    validations += event == PT_VALIDATED;
+  }
+  EXPECT_EQ(validations, 1);
+  EXPECT_EQ(pt_trainer_iteration(trainer), 5);
+  const char *weights, *optimizer_state;
+  size_t weights_size, optimizer_size;
+  ASSERT_TRUE(pt_trainer_checkpoint(trainer, &weights, &weights_size, &optimizer_state, &optimizer_size));
+  EXPECT_GT(weights_size, 0u);
+  EXPECT_GT(optimizer_size, 0u);
+
+  int64_t widths[] = {1, 1};
+  PtModel* model = pt_model_load(kSpec, widths, 2, weights, weights_size);
+  ASSERT_NE(model, nullptr) << pt_last_error();
+  EXPECT_EQ(pt_model_input_width(model), 1);
+  EXPECT_EQ(pt_model_output_width(model), 2);
+  float row[1] = {0.5f}, out[2];
+  EXPECT_TRUE(pt_model_predict(model, row, out));
+  EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7), nullptr);
+  EXPECT_GT(std::strlen(pt_last_error()), 0u);
+  pt_model_free(model);
+  pt_trainer_free(trainer);
+  pt_spec_free(spec);
+}

@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "dataset.hpp"
+
+using namespace pinnacle;
+
+namespace {
+
+// Encodes rows in the wire format of wire.h (the body after the kind byte and padding).
+std::string wire_rows(const std::vector<std::vector<std::vector<float>>>& rows) {
+  std::string body(4, '\0');
+  uint32_t count = rows.size();
+  std::memcpy(body.data(), &count, 4);
+  for (const auto& row : rows)
+    for (const auto& column : row) {
+      uint32_t n = column.size();
+      body.append(reinterpret_cast<const char*>(&n), 4);
+      body.append(reinterpret_cast<const char*>(column.data()), n * sizeof(float));
+    }
+  return body;
+}
+
+}  // namespace
+
+TEST(Dataset, DecodesWireRowsSideBySide) {
+  Dataset data({"features", "label"}, 0);
+  std::string body = wire_rows({{{1, 2, 3}, {0}}, {{4, 5, 6}, {1}}});
+  data.append_wire_rows(body.data(), body.size());
+  EXPECT_EQ(data.rows(), 2);
+  EXPECT_EQ(data.widths(), (std::vector<int64_t>{3, 1}));
+  EXPECT_TRUE(torch::equal(data.all(), torch::tensor({{1.f, 2.f, 3.f, 0.f}, {4.f, 5.f, 6.f, 1.f}})));
+}
+
+TEST(Dataset, RaggedRowIsNamed) {
+  Dataset data({"features", "label"}, 0);
+  std::string body = wire_rows({{{1, 2, 3}, {0}}, {{4, 5}, {1}}});
+  try {
+    data.append_wire_rows(body.data(), body.size());
+    FAIL() << "ragged rows were accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "column \"features\", row 2: has 2 values, the first row had 3");
+  }
+}
+
+TEST(Dataset, TruncatedMessageIsRejected) {
+  Dataset data({"x"}, 0);
+  std::string body = wire_rows({{{1, 2, 3}}});
+  EXPECT_THROW(data.append_wire_rows(body.data(), body.size() - 2), std::runtime_error);
+}
+
+TEST(Dataset, MemoryLimitSuggestsStreaming) {
+  Dataset data({"x"}, 64);
+  std::string body = wire_rows({{{1, 2, 3, 4, 5, 6, 7, 8}}, {{1, 2, 3, 4, 5, 6, 7, 8}}, {{1, 2, 3, 4, 5, 6, 7, 8}}});
+  try {
+    data.append_wire_rows(body.data(), body.size());
+    FAIL() << "the memory limit was not enforced";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"in_memory\": false"), std::string::npos);
+  }
+}
+
+TEST(Dataset, SplitIsSeededAndDisjoint) {
+  Dataset a({"x"}, 0), b({"x"}, 0);
+  for (int i = 0; i < 100; ++i) {
+    a.append_row({{static_cast<float>(i)}});
+    b.append_row({{static_cast<float>(i)}});
+  }
+  Dataset held_a = a.split_off(0.2, 7), held_b = b.split_off(0.2, 7);
+  EXPECT_EQ(held_a.rows(), 20);
+  EXPECT_EQ(a.rows(), 80);
+  EXPECT_TRUE(torch::equal(held_a.all(), held_b.all()));
+  auto all = torch::cat({a.all(), held_a.all()}).flatten();
+  EXPECT_TRUE(torch::equal(std::get<0>(all.sort()), torch::arange(100, torch::kFloat32)));
+}

@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+
+#include "spec.hpp"
+
+using namespace pinnacle;
+
+namespace {
+
+json minimal() {
+  return json::parse(R"({"identifier": "m", "select": "SELECT x, y FROM t", "key": ["x", "y"],
+                        "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse"})");
+}
+
+std::string error_of(const json& spec) {
+  try {
+    parse_spec(spec.dump());
+  } catch (const SpecError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Spec, DefaultsFollowTheDesign) {
+  TrainSpec spec = parse_spec(minimal().dump());
+  EXPECT_EQ(spec.identifier, "m");
+  EXPECT_EQ(spec.key.inputs, std::vector<std::string>{"x"});
+  EXPECT_EQ(spec.key.target, "y");
+  EXPECT_EQ(spec.loader.batch_size, 64);
+  EXPECT_TRUE(spec.loader.shuffle);
+  EXPECT_FALSE(spec.loader.drop_last);
+  EXPECT_EQ(spec.optimizer.cls, "Adam");
+  EXPECT_EQ(spec.validation_interval, 100);
+  EXPECT_EQ(spec.no_improve_then_stop, 5);
+  EXPECT_EQ(spec.listen, "objective");
+  EXPECT_FALSE(spec.max_iterations.has_value());
+  EXPECT_EQ(spec.compute.threads, 1);
+  EXPECT_EQ(spec.signature, "*args");
+}
+
+TEST(Spec, KeyForms) {
+  json spec = minimal();
+  spec["key"] = "x";
+  EXPECT_FALSE(parse_spec(spec.dump()).key.has_target());
+  spec["key"] = json::parse(R"({"inputs": ["a", "b"], "target": "y"})");
+  TrainSpec parsed = parse_spec(spec.dump());
+  EXPECT_EQ(parsed.key.columns(), (std::vector<std::string>{"a", "b", "y"}));
+  spec["key"] = json::parse(R"({"inputs": ["a", "a"]})");
+  EXPECT_NE(error_of(spec).find("named twice"), std::string::npos);
+}
+
+TEST(Spec, UnknownFieldIsNamedWithTheClosestKnownName) {
+  json spec = minimal();
+  spec["optimiser_cls"] = "SGD";
+  EXPECT_EQ(error_of(spec), "spec field \"optimiser_cls\": unknown field; did you mean \"optimizer_cls\"?");
+  spec = minimal();
+  spec["loader_kwargs"] = json::parse(R"({"batchsize": 3})");
+  EXPECT_EQ(error_of(spec), "spec field \"loader_kwargs.batchsize\": unknown field; did you mean \"batch_size\"?");
+}
+
+TEST(Spec, WrongTypesNameTheField) {
+  json spec = minimal();
+  spec["loader_kwargs"] = json::parse(R"({"batch_size": "64"})");
+  EXPECT_EQ(error_of(spec), "spec field \"loader_kwargs.batch_size\": must be an integer");
+  spec = minimal();
+  spec["max_iterations"] = 0;
+  EXPECT_EQ(error_of(spec), "spec field \"max_iterations\": must be at least 1");
+  spec = minimal();
+  spec.erase("objective");
+  EXPECT_EQ(error_of(spec), "spec field \"objective\": is required");
+  EXPECT_NE(std::string(error_of(json::parse("[1]"))).find("(spec)"), std::string::npos);
+}
+
+TEST(Spec, OptimizerOptionsBelongToTheirOptimizer) {
+  json spec = minimal();
+  spec["optimizer_kwargs"] = json::parse(R"({"momentum": 0.9})");
+  EXPECT_NE(error_of(spec).find("optimizer_kwargs.momentum"), std::string::npos);
+  spec["optimizer_cls"] = "SGD";
+  spec["optimizer_kwargs"]["lr"] = 0.1;
+  EXPECT_EQ(parse_spec(spec.dump()).optimizer.cls, "SGD");
+}
+
+TEST(Spec, ListenMustBeAMetricThatIsComputed) {
+  json spec = minimal();
+  spec["listen"] = "r2";
+  EXPECT_NE(error_of(spec).find("spec field \"listen\""), std::string::npos);
+  spec["validation"] = json::parse(R"({"split": 0.1, "metrics": ["r2"]})");
+  TrainSpec parsed = parse_spec(spec.dump());
+  EXPECT_TRUE(parsed.listen_higher_is_better());
+}
+
+TEST(Spec, MetricsMustFitTheObjective) {
+  json spec = minimal();
+  spec["validation"] = json::parse(R"({"split": 0.1, "metrics": ["accuracy"]})");
+  EXPECT_NE(error_of(spec).find("validation.metrics[0]"), std::string::npos);
+  spec["objective"] = "cross_entropy";
+  spec["validation"]["metrics"] = json::parse(R"(["mse"])");
+  EXPECT_NE(error_of(spec).find("validation.metrics[0]"), std::string::npos);
+}
+
+TEST(Spec, FieldsWithoutMachineryAreRefusedNotIgnored) {
+  for (const char* field : {"transform", "download", "data_prefetch", "optimizer_state"}) {
+    json spec = minimal();
+    spec[field] = true;
+    EXPECT_NE(error_of(spec).find(std::string("spec field \"") + field + "\""), std::string::npos) << field;
+  }
+  json spec = minimal();
+  spec["in_memory"] = false;
+  EXPECT_NE(error_of(spec).find("in_memory"), std::string::npos);
+}
+
+TEST(Spec, ClosestName) {
+  EXPECT_EQ(closest_name("Linera", {"Linear", "ReLU"}), "Linear");
+  EXPECT_EQ(closest_name("zzzzzz", {"Linear", "ReLU"}), "");
+}

@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+
+#include "serialize.hpp"
+#include "trainer.hpp"
+
+using namespace pinnacle;
+
+namespace {
+
+// y = 3*x1 - 2*x2 + 1 on a fixed grid of points
+Dataset linear_rows(int n) {
+  Dataset data({"x1", "x2", "y"}, 0);
+  for (int i = 0; i < n; ++i) {
+    float x1 = static_cast<float>((i * 37) % 101) / 50.f - 1.f;
+    float x2 = static_cast<float>((i * 53) % 97) / 48.f - 1.f;
+    data.append_row({{x1}, {x2}, {3 * x1 - 2 * x2 + 1}});
+  }
+  return data;
+}
+
+TrainSpec linear_spec(const std::string& extra) {
+  json spec = json::parse(R"({"identifier": "m", "select": "-", "key": {"inputs": ["x1", "x2"], "target": "y"},
+      "model": {"layers": [{"type": "Linear", "out_features": 16}, {"type": "Tanh"},
+                           {"type": "Linear", "out_features": 1}]},
+      "objective": "mse", "optimizer_kwargs": {"lr": 0.01}})");
+  spec.merge_patch(json::parse(extra));
+  return parse_spec(spec.dump());
+}
+
+Trainer::Event run_to_end(Trainer& trainer, int* validations = nullptr) {
+  Trainer::Event event;
+  while ((event = trainer.advance()) != Trainer::Event::Finished)
+    if (event == Trainer::Event::Validated && validations) ++*validations;
+  return event;
+}
+
+Dataset no_rows() { return Dataset({"x1", "x2", "y"}, 0); }
+
+}  // namespace
+
+TEST(Trainer, LearnsALinearFunction) {
+  Trainer trainer(linear_spec(R"({"max_iterations": 600, "validation_interval": 100,
+                                  "validation": {"split": 0.1, "metrics": ["mse", "r2"]}})"),
+                  linear_rows(2000), no_rows());
+  run_to_end(trainer);
+  EXPECT_EQ(trainer.stop_reason(), "max_iterations");
+  EXPECT_LT(trainer.history()["mse"].back().get<double>(), 0.01);
+  EXPECT_GT(trainer.history()["r2"].back().get<double>(), 0.99);
+}
+
+TEST(Trainer, MaxIterationsIsExactAndValidatesAtTheEnd) {
+  Trainer trainer(linear_spec(R"({"max_iterations": 37, "validation_interval": 10})"), linear_rows(500), no_rows());
+  int validations = 0;
+  run_to_end(trainer, &validations);
+  EXPECT_EQ(trainer.iteration(), 37);
+  EXPECT_EQ(validations, 4);
+  EXPECT_EQ(trainer.history()["iteration"], json::parse("[10, 20, 30, 37]"));
+  EXPECT_EQ(trainer.history()["objective"].size(), 4u);
+}
+
+TEST(Trainer, StopsAfterValidationsWithoutImprovement) {
+  // lr 0: the validation loss never improves after the first validation
+  Trainer trainer(linear_spec(R"({"optimizer_cls": "SGD", "optimizer_kwargs": {"lr": 0},
+                                  "validation_interval": 5, "no_improve_then_stop": 2,
+                                  "validation": {"split": 0.2}})"),
+                  linear_rows(500), no_rows());
+  run_to_end(trainer);
+  EXPECT_EQ(trainer.stop_reason(), "no_improvement");
+  EXPECT_EQ(trainer.iteration(), 15);
+  EXPECT_EQ(trainer.best_iteration(), 5);
+}
+
+TEST(Trainer, RestoresTheBestWeights) {
+  Trainer trainer(linear_spec(R"({"max_iterations": 300, "validation_interval": 50,
+                                  "listen": "r2", "validation": {"split": 0.1, "metrics": ["r2"]}})"),
+                  linear_rows(1000), no_rows());
+  std::string best_weights;
+  Trainer::Event event;
+  while ((event = trainer.advance()) != Trainer::Event::Finished)
+    if (event == Trainer::Event::Validated && trainer.last_was_best()) best_weights = trainer.weights();
+  EXPECT_FALSE(best_weights.empty());
+  // the best r2 is the highest one: the metric's own direction
+  auto r2 = trainer.history()["r2"].get<std::vector<double>>();
+  EXPECT_DOUBLE_EQ(trainer.best_value(), *std::max_element(r2.begin(), r2.end()));
+  // the finished model holds exactly the best checkpoint's weights
+  auto reference = build_model(linear_spec("{}").layers, 2);
+  load_from_bytes(*reference.net, best_weights);
+  auto current = build_model(linear_spec("{}").layers, 2);
+  load_from_bytes(*current.net, trainer.weights());
+  auto a = reference.net->parameters(), b = current.net->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+}
+
+TEST(Trainer, SameSeedSameWeights) {
+  auto train_once = [] {
+    Trainer trainer(linear_spec(R"({"max_iterations": 50, "compute_kwargs": {"seed": 3},
+                                    "loader_kwargs": {"seed": 9}})"),
+                    linear_rows(300), no_rows());
+    run_to_end(trainer);
+    return trainer.weights();
+  };
+  EXPECT_EQ(train_once(), train_once());
+}
+
+TEST(Trainer, NonFiniteLossFailsWithTheStep) {
+  Dataset data({"x1", "x2", "y"}, 0);
+  for (int i = 0; i < 64; ++i) data.append_row({{1.f}, {1.f}, {1e30f}});
+  Trainer trainer(linear_spec(R"({"optimizer_cls": "SGD", "optimizer_kwargs": {"lr": 1e10}, "max_iterations": 20})"),
+                  std::move(data), no_rows());
+  try {
+    run_to_end(trainer);
+    FAIL() << "a non-finite loss went unnoticed";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("loss became"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("at step"), std::string::npos);
+  }
+}
+
+TEST(Trainer, EmptyDataIsAnError) {
+  EXPECT_THROW(Trainer(linear_spec("{}"), no_rows(), no_rows()), std::runtime_error);
+}
