@@ -56,6 +56,10 @@ SELECT iteration, split, name, round(value::numeric, 6) AS value
 FROM pinnacle.metrics ORDER BY iteration, split, name;
 SQL
 
+echo "== the metric history as a chart: demo-report.svg"
+psql_run -At -c "SELECT pinnacle_report(id) FROM pinnacle.runs WHERE identifier = 'demo'" > demo-report.svg
+echo "written: $(pwd)/demo-report.svg (open it in a browser)"
+
 echo "== predictions beside the truth"
 psql_run <<'SQL'
 SELECT x1, x2, round((3 * x1 - 2 * x2 + 1)::numeric, 3) AS truth,

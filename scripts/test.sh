@@ -20,3 +20,13 @@ if ! as_pg_user "$PG_REGRESS" --inputdir="$scratch" --outputdir="$scratch" \
   cat "$scratch/regression.diffs"
   exit 1
 fi
+
+echo "== TAP tests (prove, PostgreSQL::Test::Cluster)"
+mkdir "$scratch/tap"
+cp -r test/t test/perl "$scratch/tap/"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tap"
+(cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
+  prove -I "$PGXS_DIR/../test/perl" -I perl t/) || {
+  tail -n 60 "$scratch"/tap/tmp_check/log/*.log
+  exit 1
+}

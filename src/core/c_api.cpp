@@ -6,6 +6,8 @@
 
 #include "dataset.hpp"
 #include "predictor.hpp"
+#include "report.hpp"
+#include "serialize.hpp"
 #include "spec.hpp"
 #include "trainer.hpp"
 
@@ -27,6 +29,7 @@ struct PtTrainer {
   std::string weights;
   std::string optimizer_state;
   std::string history;
+  std::string transform;
 };
 
 struct PtModel {
@@ -96,14 +99,36 @@ bool pt_spec_column_is_class_index(const PtSpec* spec, int column) {
          spec->spec.objective.wants_class_index();
 }
 int pt_spec_threads(const PtSpec* spec) { return spec->spec.compute.threads; }
+int64_t pt_spec_max_iterations(const PtSpec* spec) { return spec->spec.max_iterations.value_or(-1); }
+PtResume pt_spec_resume(const PtSpec* spec) {
+  switch (spec->spec.resume.from) {
+    case pinnacle::ResumeSpec::From::latest: return PT_RESUME_LATEST;
+    case pinnacle::ResumeSpec::From::run: return PT_RESUME_RUN;
+    case pinnacle::ResumeSpec::From::model: return PT_RESUME_MODEL;
+    case pinnacle::ResumeSpec::From::nothing: break;
+  }
+  return PT_RESUME_NOTHING;
+}
+int64_t pt_spec_resume_run(const PtSpec* spec) { return spec->spec.resume.run_id; }
+const char* pt_spec_resume_model(const PtSpec* spec) { return spec->spec.resume.model.c_str(); }
 int64_t pt_spec_memory_limit(const PtSpec* spec) { return spec->spec.compute.memory_limit; }
 
-bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths) {
+bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const char* weights,
+                         size_t weights_size) {
   return guarded(false, [&] {
     std::vector<int64_t> widths(column_widths, column_widths + spec->columns.size());
-    auto layout = pinnacle::Layout::of(spec->spec, widths);
-    auto model = pinnacle::build_model(spec->spec.layers, layout.input_width);
+    pinnacle::Transformer transformer(spec->spec.transform, spec->columns, spec->spec.key.inputs.size());
+    auto layout = pinnacle::Layout::of(spec->spec, transformer.output_widths(widths));
+    auto model = pinnacle::build_model(pinnacle::layers_with_input_shape(spec->spec.layers, transformer),
+                                       layout.input_width);
     layout.check_output(spec->spec, model.output_shape);
+    if (weights == nullptr) return true;
+    try {
+      pinnacle::load_from_bytes(*model.net, std::string(weights, weights_size));
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(std::string("the starting checkpoint does not fit this model: ") +
+                               e.what_without_backtrace());
+    }
     return true;
   });
 }
@@ -123,11 +148,21 @@ int64_t pt_data_rows(const PtData* data) { return data->rows.rows(); }
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation) {
   std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
   return guarded<PtTrainer*>(nullptr, [&] {
-    return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows)), {}, {}, {}};
+    return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows)), {}, {}, {}, {}};
   });
 }
 
 void pt_trainer_free(PtTrainer* trainer) { delete trainer; }
+
+bool pt_trainer_resume(PtTrainer* trainer, const char* weights, size_t weights_size, const char* optimizer_state,
+                       size_t optimizer_size, int64_t iteration, const char* history_json) {
+  return guarded(false, [&] {
+    auto history = history_json ? pinnacle::json::parse(history_json) : pinnacle::json::object();
+    trainer->trainer.resume(std::string(weights, weights_size), std::string(optimizer_state, optimizer_size),
+                            iteration, history);
+    return true;
+  });
+}
 
 PtEvent pt_trainer_advance(PtTrainer* trainer) {
   return guarded(PT_FAILED, [&] {
@@ -141,6 +176,8 @@ PtEvent pt_trainer_advance(PtTrainer* trainer) {
 }
 
 int64_t pt_trainer_iteration(const PtTrainer* trainer) { return trainer->trainer.iteration(); }
+int64_t pt_trainer_steps_this_run(const PtTrainer* trainer) { return trainer->trainer.steps_this_run(); }
+int64_t pt_trainer_samples_seen(const PtTrainer* trainer) { return trainer->trainer.samples_seen(); }
 int64_t pt_trainer_train_rows(const PtTrainer* trainer) { return trainer->trainer.train_rows(); }
 int64_t pt_trainer_validation_rows(const PtTrainer* trainer) { return trainer->trainer.validation_rows(); }
 double pt_trainer_last_loss(const PtTrainer* trainer) { return trainer->trainer.last_loss(); }
@@ -169,6 +206,10 @@ bool pt_trainer_checkpoint(PtTrainer* trainer, const char** weights, size_t* wei
 int64_t pt_trainer_best_iteration(const PtTrainer* trainer) { return trainer->trainer.best_iteration(); }
 double pt_trainer_best_value(const PtTrainer* trainer) { return trainer->trainer.best_value(); }
 const char* pt_trainer_stop_reason(const PtTrainer* trainer) { return trainer->trainer.stop_reason().c_str(); }
+const char* pt_trainer_transform_json(PtTrainer* trainer) {
+  trainer->transform = trainer->trainer.fitted_transform().dump();
+  return trainer->transform.c_str();
+}
 const char* pt_trainer_history_json(PtTrainer* trainer) {
   trainer->history = trainer->trainer.history().dump();
   return trainer->history.c_str();
@@ -180,11 +221,20 @@ int64_t pt_trainer_column_width(const PtTrainer* trainer, int column) {
   return trainer->trainer.column_widths().at(column);
 }
 
+const char* pt_report_svg(const char* history_json, int64_t best_iteration, const char* title) {
+  static thread_local std::string svg;
+  return guarded<const char*>(nullptr, [&] {
+    svg = pinnacle::render_report(pinnacle::json::parse(history_json), best_iteration, title);
+    return svg.c_str();
+  });
+}
+
 PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int columns, const char* weights,
-                       size_t weights_size) {
+                       size_t weights_size, const char* transform_json) {
   return guarded<PtModel*>(nullptr, [&] {
     std::vector<int64_t> widths(column_widths, column_widths + columns);
-    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size))};
+    auto transform = transform_json ? pinnacle::json::parse(transform_json) : pinnacle::json();
+    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform)};
   });
 }
 

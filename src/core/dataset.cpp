@@ -77,6 +77,14 @@ torch::Tensor Dataset::all() const {
   return torch::from_blob(const_cast<float*>(values_.data()), {rows_, row_width_}, torch::kFloat32);
 }
 
+void Dataset::replace_rows(const torch::Tensor& rows, std::vector<int64_t> widths) {
+  torch::Tensor flat = rows.to(torch::kFloat32).contiguous();
+  values_.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  widths_ = std::move(widths);
+  row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+  check_memory();
+}
+
 Dataset Dataset::split_off(double fraction, uint64_t seed) {
   std::vector<int64_t> order(rows_);
   std::iota(order.begin(), order.end(), 0);

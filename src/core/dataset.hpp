@@ -31,6 +31,9 @@ class Dataset {
   // A (rows x row_width) view of the buffer, valid while this dataset lives and is not appended to.
   torch::Tensor all() const;
 
+  // Replaces every row (rows x sum(widths)), e.g. by their transformed values.
+  void replace_rows(const torch::Tensor& rows, std::vector<int64_t> widths);
+
   // Moves a seeded random `fraction` of the rows into a new dataset.
   Dataset split_off(double fraction, uint64_t seed);
 

@@ -1,7 +1,9 @@
 #include "model.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 
 namespace pinnacle {
@@ -42,8 +44,11 @@ class LayerArgs {
   int64_t integer(const std::string& name, int64_t min, int64_t fallback) const {
     return has(name) ? integer(name, min) : fallback;
   }
-  int64_t required_integer(const std::string& name, int64_t min) const {
+  void require(const std::string& name) const {
     if (!has(name)) throw SpecError(field_ + "." + name, "is required for " + type());
+  }
+  int64_t required_integer(const std::string& name, int64_t min) const {
+    require(name);
     return integer(name, min);
   }
   int64_t dim(const std::string& name, int64_t fallback) const {
@@ -54,6 +59,44 @@ class LayerArgs {
     const json& v = layer_.at(name);
     if (!v.is_number()) throw SpecError(field_ + "." + name, "must be a number");
     return v.get<double>();
+  }
+  double probability(const std::string& name, double fallback) const {
+    double p = number(name, fallback);
+    if (p < 0 || p > 1) throw SpecError(field_ + "." + name, "must be between 0 and 1");
+    return p;
+  }
+  bool is_text(const std::string& name) const { return has(name) && layer_.at(name).is_string(); }
+  // A string argument with a few allowed values, such as padding="same".
+  std::string choice(const std::string& name, const std::vector<std::string>& allowed, const std::string& fallback) const {
+    if (!has(name)) return fallback;
+    const json& v = layer_.at(name);
+    if (v.is_string() && std::find(allowed.begin(), allowed.end(), v.get<std::string>()) != allowed.end())
+      return v.get<std::string>();
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "\"" : ", \"") + a + "\"";
+    std::string hint = v.is_string() ? closest_name(v.get<std::string>(), allowed) : "";
+    throw SpecError(field_ + "." + name,
+                    "must be one of " + list + (hint.empty() ? "" : "; did you mean \"" + hint + "\"?"));
+  }
+  // What torch.nn takes as one int or a tuple of D ints: kernel_size=3 or [3, 5].
+  template <size_t D>
+  torch::ExpandingArray<D> sizes(const std::string& name, int64_t min) const {
+    const json& v = layer_.at(name);
+    if (v.is_number_integer() && v.get<int64_t>() >= min) return v.get<int64_t>();
+    auto fits = [min](const json& x) { return x.is_number_integer() && x.get<int64_t>() >= min; };
+    if (!v.is_array() || v.size() != D || !std::all_of(v.begin(), v.end(), fits))
+      throw SpecError(field_ + "." + name, "must be an integer of at least " + std::to_string(min) + " or a list of " +
+                                               std::to_string(D) + " such integers");
+    return v.get<std::vector<int64_t>>();
+  }
+  template <size_t D>
+  torch::ExpandingArray<D> sizes(const std::string& name, int64_t min, torch::ExpandingArray<D> fallback) const {
+    return has(name) ? sizes<D>(name, min) : fallback;
+  }
+  template <size_t D>
+  torch::ExpandingArray<D> required_sizes(const std::string& name, int64_t min) const {
+    require(name);
+    return sizes<D>(name, min);
   }
   bool boolean(const std::string& name, bool fallback) const {
     if (!has(name)) return fallback;
@@ -101,6 +144,137 @@ int64_t channels(const LayerArgs& args, const Shape& in) {
   return in.front();
 }
 
+// Conv and pooling layers of D spatial dimensions take (channels, *spatial) per row,
+// what torch.nn expects after the batch dimension. Returns the channel count.
+int64_t spatial_channels(const LayerArgs& args, const Shape& in, size_t d) {
+  if (in.size() != d + 1)
+    throw SpecError(args.field(), args.type() + " takes " + (d == 1 ? "(channels, length)" : "(channels, height, width)") +
+                                      " per row, not " + shape_text(in) + "; reshape with Unflatten first");
+  return in.front();
+}
+
+// LSTM and GRU take (seq_len, features) per row; with batch_first the batch is (N, L, F).
+int64_t sequence_features(const LayerArgs& args, const Shape& in) {
+  if (in.size() != 2)
+    throw SpecError(args.field(), args.type() + " takes (seq_len, features) per row, not " + shape_text(in) +
+                                      "; reshape with Unflatten or start with an Embedding");
+  return in.back();
+}
+
+template <size_t D>
+torch::nn::detail::conv_padding_t<D> conv_padding(const LayerArgs& a) {
+  if (!a.is_text("padding")) return a.sizes<D>("padding", 0, 0);
+  if (a.choice("padding", {"same", "valid"}, "valid") == "same") return torch::kSame;
+  return torch::kValid;
+}
+
+template <size_t D, class Conv>
+torch::nn::AnyModule conv(const LayerArgs& a, const Shape& in) {
+  a.allow({"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"});
+  int64_t in_channels = a.inferred("in_channels", spatial_channels(a, in, D));
+  torch::nn::ConvOptions<D> options(in_channels, a.required_integer("out_channels", 1),
+                                    a.required_sizes<D>("kernel_size", 1));
+  return torch::nn::AnyModule(Conv(options.stride(a.sizes<D>("stride", 1, 1))
+                                       .padding(conv_padding<D>(a))
+                                       .dilation(a.sizes<D>("dilation", 1, 1))
+                                       .groups(a.integer("groups", 1, 1))
+                                       .bias(a.boolean("bias", true))));
+}
+
+// As in torch.nn, stride defaults to kernel_size.
+template <size_t D, class Pool>
+torch::nn::AnyModule max_pool(const LayerArgs& a, const Shape& in) {
+  a.allow({"kernel_size", "stride", "padding", "dilation", "ceil_mode"});
+  spatial_channels(a, in, D);
+  auto kernel = a.required_sizes<D>("kernel_size", 1);
+  return torch::nn::AnyModule(Pool(torch::nn::MaxPoolOptions<D>(kernel)
+                                       .stride(a.sizes<D>("stride", 1, kernel))
+                                       .padding(a.sizes<D>("padding", 0, 0))
+                                       .dilation(a.sizes<D>("dilation", 1, 1))
+                                       .ceil_mode(a.boolean("ceil_mode", false))));
+}
+
+template <size_t D, class Pool>
+torch::nn::AnyModule avg_pool(const LayerArgs& a, const Shape& in) {
+  a.allow({"kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"});
+  spatial_channels(a, in, D);
+  auto kernel = a.required_sizes<D>("kernel_size", 1);
+  return torch::nn::AnyModule(Pool(torch::nn::AvgPoolOptions<D>(kernel)
+                                       .stride(a.sizes<D>("stride", 1, kernel))
+                                       .padding(a.sizes<D>("padding", 0, 0))
+                                       .ceil_mode(a.boolean("ceil_mode", false))
+                                       .count_include_pad(a.boolean("count_include_pad", true))));
+}
+
+template <class Norm>
+torch::nn::AnyModule batch_norm(const LayerArgs& a, int64_t channels) {
+  a.allow({"num_features", "eps", "momentum", "affine", "track_running_stats"});
+  int64_t features = a.inferred("num_features", channels);
+  return torch::nn::AnyModule(Norm(torch::nn::BatchNormOptions(features)
+                                       .eps(a.number("eps", 1e-5))
+                                       .momentum(a.number("momentum", 0.1))
+                                       .affine(a.boolean("affine", true))
+                                       .track_running_stats(a.boolean("track_running_stats", true))));
+}
+
+// torch.nn.Embedding wants int64 ids but rows arrive as float32: cast them first.
+class TokenEmbeddingImpl final : public torch::nn::Cloneable<TokenEmbeddingImpl> {
+ public:
+  explicit TokenEmbeddingImpl(torch::nn::EmbeddingOptions options) : options_(std::move(options)) { reset(); }
+  // Registered, so that its weight is saved, loaded and moved with the model.
+  void reset() override { embedding_ = register_module("embedding", torch::nn::Embedding(options_)); }
+  torch::Tensor forward(const torch::Tensor& ids) { return embedding_(ids.to(torch::kLong)); }
+
+ private:
+  torch::nn::EmbeddingOptions options_;
+  torch::nn::Embedding embedding_{nullptr};
+};
+
+torch::nn::AnyModule embedding(const LayerArgs& a, const Shape&) {
+  a.allow({"num_embeddings", "embedding_dim", "padding_idx"});
+  int64_t count = a.required_integer("num_embeddings", 1);
+  torch::nn::EmbeddingOptions options(count, a.required_integer("embedding_dim", 1));
+  if (a.has("padding_idx")) {
+    // torch.nn takes a negative index as counted from the end.
+    int64_t index = a.integer("padding_idx", -count);
+    if (index >= count) throw SpecError(a.field() + ".padding_idx", "must be less than num_embeddings");
+    options.padding_idx(index);
+  }
+  return torch::nn::AnyModule(std::make_shared<TokenEmbeddingImpl>(options));
+}
+
+// torch.nn's LSTM and GRU return (output, state) but a Sequential layer returns one
+// tensor: keep the output of every step, (N, L, H*D), or of the last, output[:, -1].
+template <class Rnn, class Options>
+class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Options>> {
+ public:
+  RecurrentImpl(Options options, bool all_steps) : options_(std::move(options)), all_steps_(all_steps) { reset(); }
+  // Registered, so that its weights are saved, loaded and moved with the model.
+  void reset() override { rnn_ = this->register_module("rnn", Rnn(options_)); }
+  torch::Tensor forward(const torch::Tensor& input) {
+    torch::Tensor steps = std::get<0>(rnn_->forward(input));
+    return all_steps_ ? steps : steps.select(1, -1);
+  }
+
+ private:
+  Options options_;
+  bool all_steps_;
+  Rnn rnn_{nullptr};
+};
+
+template <class Rnn, class Options>
+torch::nn::AnyModule recurrent(const LayerArgs& a, const Shape& in) {
+  a.allow({"input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional", "output"});
+  Options options(a.inferred("input_size", sequence_features(a, in)), a.required_integer("hidden_size", 1));
+  options.num_layers(a.integer("num_layers", 1, 1))
+      .bias(a.boolean("bias", true))
+      .batch_first(true)
+      .dropout(a.probability("dropout", 0.0))
+      .bidirectional(a.boolean("bidirectional", false));
+  bool all_steps = a.choice("output", {"last", "all"}, "last") == "all";
+  return torch::nn::AnyModule(std::make_shared<RecurrentImpl<Rnn, Options>>(options, all_steps));
+}
+
 const std::map<std::string, LayerFactory>& factories() {
   using namespace torch::nn;
   static const std::map<std::string, LayerFactory> table = {
@@ -134,20 +308,27 @@ const std::map<std::string, LayerFactory>& factories() {
       {"Dropout",
        [](const LayerArgs& a, const Shape&) {
          a.allow({"p", "inplace"});
-         double p = a.number("p", 0.5);
-         if (p < 0 || p > 1) throw SpecError(a.field() + ".p", "must be between 0 and 1");
-         return AnyModule(Dropout(DropoutOptions(p)));
+         a.boolean("inplace", false);
+         return AnyModule(Dropout(DropoutOptions(a.probability("p", 0.5))));
        }},
-      {"BatchNorm1d",
+      {"BatchNorm1d", [](const LayerArgs& a, const Shape& in) { return batch_norm<BatchNorm1d>(a, channels(a, in)); }},
+      {"BatchNorm2d",
+       [](const LayerArgs& a, const Shape& in) { return batch_norm<BatchNorm2d>(a, spatial_channels(a, in, 2)); }},
+      {"Conv1d", conv<1, Conv1d>},
+      {"Conv2d", conv<2, Conv2d>},
+      {"MaxPool1d", max_pool<1, MaxPool1d>},
+      {"MaxPool2d", max_pool<2, MaxPool2d>},
+      {"AvgPool1d", avg_pool<1, AvgPool1d>},
+      {"AvgPool2d", avg_pool<2, AvgPool2d>},
+      {"AdaptiveAvgPool2d",
        [](const LayerArgs& a, const Shape& in) {
-         a.allow({"num_features", "eps", "momentum", "affine", "track_running_stats"});
-         int64_t features = a.inferred("num_features", channels(a, in));
-         return AnyModule(BatchNorm1d(BatchNorm1dOptions(features)
-                                          .eps(a.number("eps", 1e-5))
-                                          .momentum(a.number("momentum", 0.1))
-                                          .affine(a.boolean("affine", true))
-                                          .track_running_stats(a.boolean("track_running_stats", true))));
+         a.allow({"output_size"});
+         spatial_channels(a, in, 2);
+         return AnyModule(AdaptiveAvgPool2d(AdaptiveAvgPool2dOptions(*a.required_sizes<2>("output_size", 1))));
        }},
+      {"Embedding", embedding},
+      {"LSTM", recurrent<LSTM, LSTMOptions>},
+      {"GRU", recurrent<GRU, GRUOptions>},
       {"LayerNorm",
        [](const LayerArgs& a, const Shape& in) {
          a.allow({"normalized_shape", "eps", "elementwise_affine"});
@@ -178,14 +359,27 @@ std::vector<std::string> layer_names() {
   return names;
 }
 
+// torch's own checks at construction (groups that do not divide the channels, padding
+// "same" with a stride, ...) become errors that name the layer.
+torch::nn::AnyModule make_layer(const LayerFactory& factory, const LayerArgs& args, const Shape& in) {
+  try {
+    return factory(args, in);
+  } catch (const c10::Error& e) {
+    throw SpecError(args.field(), std::string("cannot be built: ") + e.what_without_backtrace());
+  }
+}
+
 // Runs a two-row probe through the new layer: finds its output shape and turns an
-// impossible shape into an error that names the layer.
+// impossible shape into an error that names the layer. In eval mode, so that the
+// probe leaves BatchNorm's running statistics untouched.
 Shape probe(torch::nn::AnyModule& layer, const Shape& in, const std::string& field) {
   std::vector<int64_t> dims = {2};
   dims.insert(dims.end(), in.begin(), in.end());
   try {
     torch::NoGradGuard no_grad;
+    layer.ptr()->eval();
     torch::Tensor out = layer.forward(torch::zeros(dims));
+    layer.ptr()->train();
     Shape shape(out.sizes().begin() + 1, out.sizes().end());
     return shape;
   } catch (const c10::Error& e) {
@@ -207,7 +401,7 @@ BuiltModel build_model(const json& layers, int64_t input_width) {
       throw SpecError(field + ".type", "unknown layer type \"" + args.type() + "\"" +
                                            (hint.empty() ? "" : "; did you mean \"" + hint + "\"?"));
     }
-    torch::nn::AnyModule layer = factory->second(args, shape);
+    torch::nn::AnyModule layer = make_layer(factory->second, args, shape);
     shape = probe(layer, shape, field);
     model.net->push_back(std::to_string(i), std::move(layer));
   }

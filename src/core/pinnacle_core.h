@@ -41,10 +41,23 @@ int pt_spec_column_count(const PtSpec *spec);              /* inputs, then the t
 const char *pt_spec_column_name(const PtSpec *spec, int column);
 bool pt_spec_column_is_class_index(const PtSpec *spec, int column);
 int pt_spec_threads(const PtSpec *spec);
+int64_t pt_spec_max_iterations(const PtSpec *spec); /* -1: unbounded */
+/* Continued training: where the starting checkpoint comes from. */
+typedef enum PtResume
+{
+	PT_RESUME_NOTHING = 0,
+	PT_RESUME_LATEST,			/* the newest checkpoint of this identifier */
+	PT_RESUME_RUN,				/* the newest checkpoint of pt_spec_resume_run() */
+	PT_RESUME_MODEL				/* the checkpoint of model version pt_spec_resume_model() */
+} PtResume;
+PtResume pt_spec_resume(const PtSpec *spec);
+int64_t pt_spec_resume_run(const PtSpec *spec);
+const char *pt_spec_resume_model(const PtSpec *spec);
 int64_t pt_spec_memory_limit(const PtSpec *spec); /* bytes; 0: not given */
 /* Builds the model once for these key-column widths and checks that its output fits the
- * target; the error names the layer or field at fault. */
-bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths);
+ * target and, when given, that `weights` load into it; the error names what is at fault. */
+bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const char *weights,
+						 size_t weights_size);
 
 /* ---- rows received from the feed ---- */
 PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit);
@@ -65,8 +78,14 @@ typedef enum PtEvent
 /* Takes ownership of both data sets (validation may hold no rows). */
 PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation);
 void pt_trainer_free(PtTrainer *trainer);
+/* Continues from a checkpoint (see Trainer::resume); history_json may be NULL. */
+bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_size,
+					   const char *optimizer_state, size_t optimizer_size, int64_t iteration,
+					   const char *history_json);
 PtEvent pt_trainer_advance(PtTrainer *trainer);
 int64_t pt_trainer_iteration(const PtTrainer *trainer);
+int64_t pt_trainer_steps_this_run(const PtTrainer *trainer);
+int64_t pt_trainer_samples_seen(const PtTrainer *trainer);
 int64_t pt_trainer_train_rows(const PtTrainer *trainer);
 int64_t pt_trainer_validation_rows(const PtTrainer *trainer);
 double pt_trainer_last_loss(const PtTrainer *trainer);
@@ -81,19 +100,24 @@ int64_t pt_trainer_best_iteration(const PtTrainer *trainer);
 double pt_trainer_best_value(const PtTrainer *trainer);
 const char *pt_trainer_stop_reason(const PtTrainer *trainer);
 const char *pt_trainer_history_json(PtTrainer *trainer);   /* metric_values */
+const char *pt_trainer_transform_json(PtTrainer *trainer); /* the fitted transform, for predict */
 int pt_trainer_column_count(const PtTrainer *trainer);
 int64_t pt_trainer_column_width(const PtTrainer *trainer, int column);
 
+/* ---- reports ---- */
+/* An SVG chart of a metric history (runs.metric_values), the best iteration marked. */
+const char *pt_report_svg(const char *history_json, int64_t best_iteration, const char *title);
+
 /* ---- inference ---- */
 PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int columns,
-					   const char *weights, size_t weights_size);
+					   const char *weights, size_t weights_size, const char *transform_json);
 void pt_model_free(PtModel *model);
 int pt_model_input_columns(const PtModel *model);
 const char *pt_model_input_name(const PtModel *model, int column);
 int64_t pt_model_column_width(const PtModel *model, int column);
 int64_t pt_model_input_width(const PtModel *model);
 int64_t pt_model_output_width(const PtModel *model);
-/* input_width floats in, output_width floats out */
+/* input_width floats (the input columns as stored, before the transform) in, output_width out */
 bool pt_model_predict(PtModel *model, const float *row, float *out);
 
 #ifdef __cplusplus

@@ -11,15 +11,19 @@
 #include "layout.hpp"
 #include "model.hpp"
 #include "spec.hpp"
+#include "transform.hpp"
 
 namespace pinnacle {
 
 class Predictor {
  public:
   // `column_widths` are the key columns' widths at training time (inputs, then the target).
-  Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths, const std::string& weights);
+  // `fitted_transform` is Trainer::fitted_transform() of the run (null when none).
+  Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths, const std::string& weights,
+            const json& fitted_transform);
 
-  int64_t input_width() const { return layout_.input_width; }
+  // values per row before the transform, as predict's arguments give them
+  int64_t input_width() const { return raw_input_width_; }
   int64_t output_width() const { return model_.output_shape.at(0); }
   const std::vector<int64_t>& column_widths() const { return widths_; }
   size_t input_columns() const { return spec_.key.inputs.size(); }
@@ -31,6 +35,8 @@ class Predictor {
  private:
   TrainSpec spec_;
   std::vector<int64_t> widths_;
+  int64_t raw_input_width_;
+  Transformer transformer_;
   Layout layout_;
   BuiltModel model_;
 };

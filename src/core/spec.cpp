@@ -1,5 +1,7 @@
 #include "spec.hpp"
 
+#include "transform.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -25,7 +27,7 @@ const std::vector<std::string> kOutputFields = {"uuid", "artifacts", "db", "metr
 // Fields of the contract whose machinery this build does not have yet. They are refused,
 // never accepted and ignored.
 const std::vector<std::string> kRefusedFields = {
-    "transform", "optimizer_state", "init_from", "data_prefetch", "prefetch_size",
+    "data_prefetch", "prefetch_size",
     "prefetch_factor", "download"};
 
 const std::vector<std::string> kObjectives = {"mse", "l1", "huber", "cross_entropy",
@@ -267,6 +269,29 @@ ValidationSpec read_validation(const json& value) {
   return validation;
 }
 
+ResumeSpec read_resume(const json& root) {
+  ResumeSpec resume;
+  bool has_state = root.contains("optimizer_state") && !root["optimizer_state"].is_null();
+  bool has_init = root.contains("init_from") && !root["init_from"].is_null();
+  if (has_state && has_init)
+    throw SpecError("init_from", "is the short form of optimizer_state; give one of them, not both");
+  if (has_init) {
+    resume.from = ResumeSpec::From::model;
+    resume.model = read_string(root["init_from"], "init_from");
+  } else if (has_state) {
+    const json& state = root["optimizer_state"];
+    if (state.is_string() && state.get<std::string>() == "latest") {
+      resume.from = ResumeSpec::From::latest;
+    } else if (state.is_number_integer() && state.get<int64_t>() > 0) {
+      resume.from = ResumeSpec::From::run;
+      resume.run_id = state.get<int64_t>();
+    } else {
+      throw SpecError("optimizer_state", "must be \"latest\" or a run id");
+    }
+  }
+  return resume;
+}
+
 void check_metrics_fit_objective(const TrainSpec& spec) {
   static const std::vector<std::string> class_metrics = {"accuracy", "precision", "recall", "f1"};
   for (size_t i = 0; i < spec.validation.metrics.size(); ++i) {
@@ -361,6 +386,11 @@ TrainSpec parse_spec(const std::string& text) {
   if (root.contains("compute_kwargs")) spec.compute = read_compute(root["compute_kwargs"]);
   if (root.contains("validation")) spec.validation = read_validation(root["validation"]);
   if (root.contains("listen")) spec.listen = read_string(root["listen"], "listen");
+  spec.resume = read_resume(root);
+  if (root.contains("transform")) {
+    spec.transform = root["transform"];
+    Transformer(spec.transform, spec.key.columns(), spec.key.inputs.size());  // checks every step
+  }
 
   // Combinations this build can run; each refusal says why instead of ignoring the field.
   if (spec.signature == "**kwargs" || spec.signature == "*args,**kwargs")

@@ -64,11 +64,20 @@ struct ComputeSpec {
   int64_t memory_limit = 0;  // bytes; 0: the server's default applies
 };
 
+// Where a continued run takes its starting weights and optimizer state from.
+struct ResumeSpec {
+  enum class From { nothing, latest, run, model };
+  From from = From::nothing;
+  int64_t run_id = 0;       // From::run
+  std::string model;        // From::model: "identifier[@version]"
+};
+
 struct TrainSpec {
   std::string identifier;
   std::string select;
   KeySpec key;
   json layers;               // the layer list of "model"
+  json transform = json::object();  // per input column, its steps (see transform.hpp)
   std::string signature = "*args";
   std::string collate_fn = "stack";
   ObjectiveSpec objective;
@@ -81,6 +90,7 @@ struct TrainSpec {
   bool in_memory = true;
   ComputeSpec compute;
   ValidationSpec validation;
+  ResumeSpec resume;
 
   // true when a larger value of the listened metric is better
   bool listen_higher_is_better() const;

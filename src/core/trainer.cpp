@@ -33,18 +33,30 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation)
       validation_(spec_.validation.split > 0 ? train_.split_off(spec_.validation.split, spec_.compute.seed)
                                              : std::move(validation)),
       widths_(train_.widths()),
-      layout_(Layout::of(spec_, widths_)),
+      transformer_(spec_.transform, spec_.key.columns(), spec_.key.inputs.size()),
+      layout_(Layout::of(spec_, transform_rows())),
       shuffle_rng_(spec_.loader.seed) {
-  if (validation_.rows() > 0 && validation_.widths() != widths_)
-    throw std::runtime_error("the validation rows do not have the training rows' array widths");
   if (spec_.loader.drop_last && train_.rows() < spec_.loader.batch_size)
     throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_.rows()) +
                              " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
   apply_compute_settings(spec_.compute);
-  model_ = build_model(spec_.layers, layout_.input_width);
+  model_ = build_model(layers_with_input_shape(spec_.layers, transformer_), layout_.input_width);
   layout_.check_output(spec_, model_.output_shape);
   optimizer_ = make_optimizer(spec_.optimizer, model_.net->parameters());
   model_.net->train();
+}
+
+// Fits the transform on the training rows and applies it to both sets; returns the widths
+// the model sees.
+std::vector<int64_t> Trainer::transform_rows() {
+  if (validation_.rows() > 0 && validation_.widths() != widths_)
+    throw std::runtime_error("the validation rows do not have the training rows' array widths");
+  if (transformer_.empty()) return widths_;
+  std::vector<int64_t> transformed = transformer_.output_widths(widths_);
+  transformer_.fit(train_.all(), widths_);
+  train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
+  if (validation_.rows() > 0) validation_.replace_rows(transformer_.apply(validation_.all(), widths_), transformed);
+  return transformed;
 }
 
 torch::Tensor Trainer::next_batch() {
@@ -64,6 +76,25 @@ torch::Tensor Trainer::next_batch() {
   return train_.all().index_select(0, index);
 }
 
+void Trainer::resume(const std::string& weights, const std::string& optimizer_state, int64_t iteration,
+                     const json& history) {
+  try {
+    load_from_bytes(*model_.net, weights);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(std::string("the checkpoint's weights do not fit this model: ") +
+                             e.what_without_backtrace());
+  }
+  load_from_bytes(*optimizer_, optimizer_state);
+  iteration_ = start_iteration_ = iteration;
+  // the history up to the checkpoint: a run may have gone on past the step it is resumed from
+  history_ = json::object();
+  if (!history.is_object() || !history.contains("iteration")) return;
+  const json& steps = history["iteration"];
+  for (size_t i = 0; i < steps.size() && steps[i].get<int64_t>() <= iteration; ++i)
+    for (const auto& item : history.items())
+      if (item.value().is_array() && i < item.value().size()) history_[item.key()].push_back(item.value()[i]);
+}
+
 Trainer::Event Trainer::advance() {
   if (finished_) return Event::Finished;
   if (finish_pending_) {
@@ -77,6 +108,7 @@ Trainer::Event Trainer::advance() {
   torch::Tensor loss = compute_loss(spec_.objective, model_.net->forward(layout_.inputs(rows)), layout_.targets(rows));
   last_loss_ = loss.item<double>();
   ++iteration_;
+  samples_seen_ += rows.size(0);
   if (!std::isfinite(last_loss_))
     throw std::runtime_error(std::string("loss became ") + (std::isnan(last_loss_) ? "NaN" : "infinite") +
                              " at step " + std::to_string(iteration_));
@@ -85,7 +117,7 @@ Trainer::Event Trainer::advance() {
   interval_loss_sum_ += last_loss_;
   ++interval_steps_;
 
-  bool at_max = spec_.max_iterations && iteration_ >= *spec_.max_iterations;
+  bool at_max = spec_.max_iterations && steps_this_run() >= *spec_.max_iterations;
   if (iteration_ % spec_.validation_interval != 0 && !at_max) return Event::Stepped;
   validate();
   if (at_max && !finish_pending_) {

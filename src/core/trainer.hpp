@@ -17,6 +17,7 @@
 #include "layout.hpp"
 #include "model.hpp"
 #include "spec.hpp"
+#include "transform.hpp"
 
 namespace pinnacle {
 
@@ -28,11 +29,19 @@ class Trainer {
   // a `validation.split` is taken from `train` here.
   Trainer(TrainSpec spec, Dataset train, Dataset validation);
 
+  // Continues from a checkpoint: its weights and optimizer state (for Adam its moments and
+  // step count), its iteration number and the metric history before it. max_iterations
+  // then counts the steps of this run.
+  void resume(const std::string& weights, const std::string& optimizer_state, int64_t iteration,
+              const json& history);
+
   // Runs one optimizer step, and a validation when one is due. Throws on a failure
   // (a NaN loss, a label out of range...).
   Event advance();
 
   int64_t iteration() const { return iteration_; }
+  int64_t steps_this_run() const { return iteration_ - start_iteration_; }
+  int64_t samples_seen() const { return samples_seen_; }
   double last_loss() const { return last_loss_; }
 
   // The values of the latest validation, in a stable order.
@@ -45,7 +54,9 @@ class Trainer {
   double best_value() const { return best_value_; }
   const std::string& stop_reason() const { return stop_reason_; }
   const json& history() const { return history_; }  // metric_values
+  // The key columns' widths as stored (before any transform).
   const std::vector<int64_t>& column_widths() const { return widths_; }
+  json fitted_transform() const { return transformer_.fitted(); }
   int64_t train_rows() const { return train_.rows(); }
   int64_t validation_rows() const { return validation_.rows(); }
 
@@ -58,7 +69,10 @@ class Trainer {
   TrainSpec spec_;
   Dataset train_;
   Dataset validation_;
+  std::vector<int64_t> transform_rows();
+
   std::vector<int64_t> widths_;
+  Transformer transformer_;
   Layout layout_;
   BuiltModel model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -68,6 +82,8 @@ class Trainer {
   size_t cursor_ = 0;
 
   int64_t iteration_ = 0;
+  int64_t start_iteration_ = 0;
+  int64_t samples_seen_ = 0;
   double last_loss_ = 0;
   double interval_loss_sum_ = 0;
   int64_t interval_steps_ = 0;

@@ -16,6 +16,7 @@ PG_MODULE_MAGIC;
 
 int			pinnacle_memory_limit_mb = 4096;
 int			pinnacle_predict_threads = 1;
+int			pinnacle_max_workers = 2;
 
 void		_PG_init(void);
 
@@ -32,5 +33,10 @@ _PG_init(void)
 							NULL,
 							&pinnacle_predict_threads, 1, 1, 64,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pinnacle.max_workers",
+							"Runs that train at once; more wait as 'queued' until one ends.",
+							"Each run also needs a background worker slot (max_worker_processes).",
+							&pinnacle_max_workers, 2, 1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pinnacle");
 }

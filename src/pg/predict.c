@@ -14,6 +14,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "row_values.h"
@@ -45,23 +46,6 @@ typedef struct CallSite
 	float	   *row;
 	float	   *output;
 } CallSite;
-
-static void
-parse_identifier(const char *arg, char **name, int32 *version)
-{
-	const char *at = strchr(arg, '@');
-
-	*version = 0;
-	*name = pstrdup(arg);
-	if (at == NULL)
-		return;
-	(*name)[at - arg] = '\0';
-	*version = pg_strtoint32(at + 1);
-	if (*version <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model version in \"%s\" must be a positive integer", arg)));
-}
 
 /* Finds the version (the newest successful one unless given) and its run. */
 static bool
@@ -98,7 +82,7 @@ load_model(const char *name, int32 version)
 	bytea	   *weights;
 	PtModel    *model;
 
-	if (SPI_execute_with_args("SELECT m.column_widths, r.spec::text, c.weights "
+	if (SPI_execute_with_args("SELECT m.column_widths, r.spec::text, c.weights, m.transform::text "
 							  "FROM pinnacle.models m "
 							  "JOIN pinnacle.runs r ON r.id = m.run_id "
 							  "JOIN pinnacle.checkpoints c ON c.run_id = m.run_id AND c.iteration = m.iteration "
@@ -117,7 +101,7 @@ load_model(const char *name, int32 version)
 	weights = DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull));
 
 	model = pt_model_load(SPI_getvalue(tuple, desc, 2), widths, nwidths, VARDATA_ANY(weights),
-						  VARSIZE_ANY_EXHDR(weights));
+						  VARSIZE_ANY_EXHDR(weights), SPI_getvalue(tuple, desc, 4));
 	if (model == NULL)
 		ereport(ERROR,
 				(errmsg("could not load model \"%s\" version %d: %s", name, version, pt_last_error())));
@@ -128,13 +112,13 @@ load_model(const char *name, int32 version)
 static LoadedModel *
 find_model(const char *arg)
 {
-	char	   *name;
-	int32		version,
+	PtModelRef	ref = pt_parse_model_ref(arg);
+	const char *name = ref.identifier;
+	int32		version = ref.version,
 				found_version;
 	int64		run_id;
 	LoadedModel *loaded;
 
-	parse_identifier(arg, &name, &version);
 	SPI_connect();
 	if (!resolve_version(name, version, &found_version, &run_id))
 		ereport(ERROR,

@@ -32,6 +32,8 @@ typedef struct PtSessionHeader
 	int64		run_id;
 	bool		wait;			/* the caller stays attached and reads replies */
 	int64		memory_limit;	/* bytes for the in-memory rows; 0 for none */
+	int64		resume_run_id;	/* the checkpoint to continue from; 0 for none */
+	int64		resume_iteration;
 } PtSessionHeader;
 
 #endif

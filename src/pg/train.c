@@ -17,6 +17,7 @@
 #include "utils/memutils.h"
 
 #include "feed.h"
+#include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "runtime.h"
@@ -66,6 +67,106 @@ next_run_id(void)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* A checkpoint to continue training from. */
+typedef struct ResumePoint
+{
+	int64		run_id;
+	int64		iteration;
+} ResumePoint;
+
+static bool
+first_checkpoint(const char *sql, Datum first, Oid first_type, int32 version, ResumePoint *point)
+{
+	Oid			types[2] = {first_type, INT4OID};
+	Datum		values[2] = {first, Int32GetDatum(version)};
+	bool		isnull;
+
+	if (SPI_execute_with_args(sql, version >= 0 ? 2 : 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the starting checkpoint");
+	if (SPI_processed == 0)
+		return false;
+	point->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	point->iteration = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return true;
+}
+
+/* Finds the checkpoint that optimizer_state or init_from names; ERROR if there is none. */
+static ResumePoint
+find_resume_point(const PtSpec *spec)
+{
+	ResumePoint point = {0, 0};
+
+	switch (pt_spec_resume(spec))
+	{
+		case PT_RESUME_NOTHING:
+			break;
+		case PT_RESUME_LATEST:
+			if (!first_checkpoint("SELECT c.run_id, c.iteration FROM pinnacle.checkpoints c "
+								  "JOIN pinnacle.runs r ON r.id = c.run_id WHERE r.identifier = $1 "
+								  "ORDER BY c.created_at DESC, c.iteration DESC LIMIT 1",
+								  CStringGetTextDatum(pt_spec_identifier(spec)), TEXTOID, -1, &point))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("spec field \"optimizer_state\": model \"%s\" has no checkpoint to continue from",
+								pt_spec_identifier(spec))));
+			break;
+		case PT_RESUME_RUN:
+			if (!first_checkpoint("SELECT run_id, iteration FROM pinnacle.checkpoints WHERE run_id = $1 "
+								  "ORDER BY iteration DESC LIMIT 1",
+								  Int64GetDatum(pt_spec_resume_run(spec)), INT8OID, -1, &point))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("spec field \"optimizer_state\": run " INT64_FORMAT " has no checkpoint to continue from",
+								pt_spec_resume_run(spec))));
+			break;
+		case PT_RESUME_MODEL:
+			{
+				PtModelRef	ref = pt_parse_model_ref(pt_spec_resume_model(spec));
+
+				if (!first_checkpoint("SELECT run_id, iteration FROM pinnacle.models WHERE identifier = $1 "
+									  "AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+									  CStringGetTextDatum(ref.identifier), TEXTOID, ref.version, &point))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_OBJECT),
+							 errmsg("spec field \"init_from\": model \"%s\" does not exist",
+									pt_spec_resume_model(spec))));
+				break;
+			}
+	}
+	return point;
+}
+
+static bytea *
+checkpoint_weights(ResumePoint point)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(point.run_id), Int64GetDatum(point.iteration)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT weights FROM pinnacle.checkpoints WHERE run_id = $1 AND iteration = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		elog(ERROR, "the starting checkpoint disappeared");
+	return DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* An identifier belongs to the role that trained it first. */
+static void
+check_identifier_owner(const char *identifier)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(identifier)};
+	char	   *owner;
+
+	if (SPI_execute_with_args("SELECT pinnacle.identifier_owner($1)", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the owner of model \"%s\"", identifier);
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (owner != NULL && strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("spec field \"identifier\": model \"%s\" belongs to role %s", identifier, owner),
+				 errhint("Choose another identifier.")));
+}
+
 static int64
 memory_limit_bytes(const PtSpec *spec)
 {
@@ -75,9 +176,10 @@ memory_limit_bytes(const PtSpec *spec)
 }
 
 static void
-check_model_fits_rows(const PtSpec *spec, const PtFeed *feed)
+check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume)
 {
 	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
+	bytea	   *weights = resume.run_id ? checkpoint_weights(resume) : NULL;
 
 	if (feed->rows == 0)
 		ereport(ERROR,
@@ -85,14 +187,15 @@ check_model_fits_rows(const PtSpec *spec, const PtFeed *feed)
 				 errmsg("spec field \"select\" returned no rows to train on")));
 	for (int c = 0; c < feed->ncolumns; c++)
 		widths[c] = feed->columns[c].width;
-	if (!pt_spec_check_model(spec, widths))
+	if (!pt_spec_check_model(spec, widths, weights ? VARDATA_ANY(weights) : NULL,
+							 weights ? VARSIZE_ANY_EXHDR(weights) : 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid pinnacle_train spec: %s", pt_last_error())));
 }
 
 static Session
-start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit)
+start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume)
 {
 	shm_toc_estimator estimator;
 	Size		size;
@@ -122,6 +225,8 @@ start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit)
 	header->run_id = run_id;
 	header->wait = wait;
 	header->memory_limit = memory_limit;
+	header->resume_run_id = resume.run_id;
+	header->resume_iteration = resume.iteration;
 	shm_toc_insert(toc, PT_KEY_HEADER, header);
 
 	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
@@ -223,6 +328,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 				memory_limit,
 				bytes_sent = 0;
 	Session		session;
+	ResumePoint resume;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the spec must not be NULL")));
@@ -233,15 +339,18 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	pt_runtime_ensure(1);
 
 	SPI_connect();
+	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
+	check_identifier_owner(pt_spec_identifier(spec));
+	resume = find_resume_point(spec);
 	pt_feed_open(&train_feed, spec, pt_spec_select(spec), "select", PT_MSG_TRAIN_ROWS);
 	validation_select = pt_spec_validation_select(spec);
 	if (validation_select != NULL)
 		pt_feed_open(&validation_feed, spec, validation_select, "validation.select", PT_MSG_VALID_ROWS);
 	pt_feed_next(&train_feed, NULL);
-	check_model_fits_rows(spec, &train_feed);
+	check_model_fits_rows(spec, &train_feed, resume);
 
 	run_id = next_run_id();
-	session = start_worker(spec_json, run_id, wait, memory_limit);
+	session = start_worker(spec_json, run_id, wait, memory_limit, resume);
 	stream_rows(&train_feed, &session, memory_limit, &bytes_sent);
 	if (validation_select != NULL)
 	{

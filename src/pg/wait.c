@@ -33,6 +33,8 @@ run_status(int64 run_id)
 	char	   *status;
 
 	SPI_connect();
+	/* a run whose worker died is 'interrupted', not 'running' forever */
+	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	if (SPI_execute_with_args("SELECT status FROM pinnacle.runs WHERE id = $1", 1, types, values, NULL,
 							  false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pinnacle.runs");

@@ -18,11 +18,14 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/shm_toc.h"
+#include "postmaster/interrupt.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "runtime.h"
 #include "session.h"
@@ -41,8 +44,16 @@ typedef struct WorkerState
 	PtData	   *train;
 	PtData	   *validation;
 	PtTrainer  *trainer;
+	TimestampTz training_started;
 	TimestampTz last_notice;
+	TimestampTz last_published;
 } WorkerState;
+
+/* advisory lock key space of the training slots (pinnacle.max_workers) */
+#define TRAINING_SLOT_LOCK_SPACE 0x70696e6e
+#define QUEUE_POLL_MS 250
+#define NOTICE_INTERVAL_MS 1000
+#define PUBLISH_INTERVAL_MS 250
 
 static volatile sig_atomic_t shutdown_requested = false;
 
@@ -63,9 +74,14 @@ check_for_stop(WorkerState *state)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (shutdown_requested)
+	{
+		/* a fast shutdown or pg_terminate_backend: keep the state reached so far */
+		if (state->trainer != NULL && pt_trainer_steps_this_run(state->trainer) > 0)
+			pt_catalog_record_checkpoint(state->header->run_id, state->trainer);
 		ereport(ERROR,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
-				 errmsg("training was interrupted by a server shutdown")));
+				 errmsg("training was interrupted by a server shutdown or pg_terminate_backend()")));
+	}
 	if (state->header->wait && state->caller_gone)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
@@ -138,30 +154,142 @@ receive_rows(WorkerState *state)
 			 pt_data_rows(state->train) + pt_data_rows(state->validation), rows_expected);
 }
 
+/* Steps per second and the ETA of this run so far; eta < 0 when max_iterations is not set. */
 static void
-report_validation(WorkerState *state)
+measure_speed(WorkerState *state, double *rows_per_second, double *eta_seconds)
+{
+	long		secs;
+	int			usecs;
+	double		elapsed;
+	int64		max_steps = pt_spec_max_iterations(state->spec);
+	int64		steps = pt_trainer_steps_this_run(state->trainer);
+
+	TimestampDifference(state->training_started, GetCurrentTimestamp(), &secs, &usecs);
+	elapsed = Max(secs + usecs / 1e6, 1e-3);
+	*rows_per_second = pt_trainer_samples_seen(state->trainer) / elapsed;
+	*eta_seconds = max_steps > 0 && steps > 0 ? (max_steps - steps) * elapsed / steps : -1;
+}
+
+/* The latest validation's values as "name value" pairs, or as a JSON object. */
+static void
+append_validation(StringInfo out, PtTrainer *trainer, bool as_json)
+{
+	if (as_json)
+		appendStringInfoChar(out, '{');
+	for (int i = 0; i < pt_trainer_metric_count(trainer); i++)
+	{
+		double		value = pt_trainer_metric_value(trainer, i);
+
+		if (as_json)
+			appendStringInfo(out, "%s\"%s\": %s", i ? ", " : "", pt_trainer_metric_name(trainer, i),
+							 isfinite(value) ? psprintf("%.6g", value) : "null");
+		else
+			appendStringInfo(out, " %s %.6g", pt_trainer_metric_name(trainer, i), value);
+	}
+	if (as_json)
+		appendStringInfoChar(out, '}');
+}
+
+/* Publishes progress as JSON in this worker's pg_stat_activity entry (pinnacle.progress). */
+static void
+publish_progress(WorkerState *state)
+{
+	StringInfoData json;
+	double		rows_per_second,
+				eta;
+	int64		max_steps = pt_spec_max_iterations(state->spec);
+	int64		iteration = pt_trainer_iteration(state->trainer);
+
+	measure_speed(state, &rows_per_second, &eta);
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT, state->header->run_id,
+					 iteration);
+	if (max_steps > 0)
+		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
+						 iteration - pt_trainer_steps_this_run(state->trainer) + max_steps, eta);
+	appendStringInfo(&json, ", \"train_loss\": %s, \"rows_per_second\": %.0f, \"validation\": ",
+					 isfinite(pt_trainer_last_loss(state->trainer)) ? psprintf("%.6g", pt_trainer_last_loss(state->trainer)) : "null",
+					 rows_per_second);
+	append_validation(&json, state->trainer, true);
+	appendStringInfoChar(&json, '}');
+	pgstat_report_activity(STATE_RUNNING, json.data);
+	pfree(json.data);
+	state->last_published = GetCurrentTimestamp();
+}
+
+/* A progress NOTICE for a waiting caller: step, loss, validation values, speed, ETA. */
+static void
+send_progress_notice(WorkerState *state, bool validated)
 {
 	StringInfoData line;
+	double		rows_per_second,
+				eta;
+	int64		max_steps = pt_spec_max_iterations(state->spec);
+	int64		iteration = pt_trainer_iteration(state->trainer);
 
+	measure_speed(state, &rows_per_second, &eta);
 	initStringInfo(&line);
-	appendStringInfo(&line, "step " INT64_FORMAT ":", pt_trainer_iteration(state->trainer));
-	for (int i = 0; i < pt_trainer_metric_count(state->trainer); i++)
-		appendStringInfo(&line, " %s %.6g", pt_trainer_metric_name(state->trainer, i),
-						 pt_trainer_metric_value(state->trainer, i));
-	if (pt_trainer_last_was_best(state->trainer))
-		appendStringInfoString(&line, " (best)");
+	appendStringInfo(&line, "step " INT64_FORMAT, iteration);
+	if (max_steps > 0)
+		appendStringInfo(&line, "/" INT64_FORMAT, iteration - pt_trainer_steps_this_run(state->trainer) + max_steps);
+	appendStringInfo(&line, ": train loss %.6g, %.0f rows/s", pt_trainer_last_loss(state->trainer), rows_per_second);
+	if (eta >= 0)
+		appendStringInfo(&line, ", ETA %.0f s", eta);
+	if (pt_trainer_metric_count(state->trainer) > 0)
+	{
+		appendStringInfoString(&line, validated ? "; validation:" : "; last validation:");
+		append_validation(&line, state->trainer, false);
+		if (validated && pt_trainer_last_was_best(state->trainer))
+			appendStringInfoString(&line, " (best)");
+	}
 	send_notice(state, line.data);
 	pfree(line.data);
 }
 
+/* Waits for one of the pinnacle.max_workers training slots (session advisory locks, which
+ * the server releases when this worker exits, however it exits). */
 static void
-report_step(WorkerState *state)
+acquire_training_slot(WorkerState *state)
 {
-	char		line[128];
+	bool		queued = false;
 
-	snprintf(line, sizeof(line), "step " INT64_FORMAT ": train loss %.6g",
-			 pt_trainer_iteration(state->trainer), pt_trainer_last_loss(state->trainer));
-	send_notice(state, line);
+	for (;;)
+	{
+		for (int slot = 0; slot < pinnacle_max_workers; slot++)
+			if (pt_catalog_try_advisory_lock(TRAINING_SLOT_LOCK_SPACE, slot))
+			{
+				if (queued)
+					pt_catalog_set_status(state->header->run_id, "running");
+				return;
+			}
+		if (!queued)
+		{
+			pt_catalog_set_status(state->header->run_id, "queued");
+			send_notice(state, "queued: waiting for a training slot (pinnacle.max_workers)");
+			queued = true;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, QUEUE_POLL_MS,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		check_for_stop(state);
+	}
+}
+
+static void
+resume_from_checkpoint(WorkerState *state)
+{
+	PtCheckpoint checkpoint = pt_catalog_load_checkpoint(state->header->resume_run_id,
+														  state->header->resume_iteration);
+
+	if (!pt_trainer_resume(state->trainer, checkpoint.weights, checkpoint.weights_size,
+						   checkpoint.optimizer_state, checkpoint.optimizer_size, checkpoint.iteration,
+						   checkpoint.history_json))
+		ereport(ERROR, (errmsg("%s", pt_last_error())));
 }
 
 static void
@@ -173,22 +301,30 @@ train(WorkerState *state)
 	state->train = state->validation = NULL;	/* the trainer owns them now */
 	if (state->trainer == NULL)
 		ereport(ERROR, (errmsg("%s", pt_last_error())));
-	state->last_notice = GetCurrentTimestamp();
 	/* after a validation.split, which the trainer makes */
 	pt_catalog_set_rows(state->header->run_id, pt_trainer_train_rows(state->trainer),
 						pt_trainer_validation_rows(state->trainer));
+	if (state->header->resume_run_id != 0)
+		resume_from_checkpoint(state);
+	acquire_training_slot(state);
 
+	state->training_started = state->last_notice = GetCurrentTimestamp();
 	while ((event = pt_trainer_advance(state->trainer)) != PT_FINISHED)
 	{
+		TimestampTz now;
+
 		if (event == PT_FAILED)
 			ereport(ERROR, (errmsg("%s", pt_last_error())));
 		if (event == PT_VALIDATED)
 		{
 			pt_catalog_record_validation(state->header->run_id, state->trainer);
-			report_validation(state);
+			send_progress_notice(state, true);
 		}
-		else if (TimestampDifferenceExceeds(state->last_notice, GetCurrentTimestamp(), 1000))
-			report_step(state);
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(state->last_notice, now, NOTICE_INTERVAL_MS))
+			send_progress_notice(state, false);
+		if (event == PT_VALIDATED || TimestampDifferenceExceeds(state->last_published, now, PUBLISH_INTERVAL_MS))
+			publish_progress(state);
 		check_for_stop(state);
 	}
 	pt_catalog_record_success(state->header->run_id, pt_spec_identifier(state->spec), state->trainer);
@@ -249,6 +385,7 @@ pinnacle_worker_main(Datum main_arg)
 	MemoryContext work_context;
 
 	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	segment = dsm_attach(DatumGetUInt32(main_arg));
@@ -261,7 +398,8 @@ pinnacle_worker_main(Datum main_arg)
 	state.spec_json = shm_toc_lookup(toc, PT_KEY_SPEC, false);
 
 	BackgroundWorkerInitializeConnectionByOid(state.header->database, state.header->role, 0);
-	pgstat_report_appname("pinnacle_train");
+	/* pinnacle.mark_lost_runs() knows a run's worker is alive by this name */
+	pgstat_report_appname(psprintf("pinnacle_train run " INT64_FORMAT, state.header->run_id));
 
 	state.spec = pt_spec_parse(state.spec_json);
 	if (state.spec == NULL)

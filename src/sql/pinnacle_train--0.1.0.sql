@@ -49,6 +49,7 @@ CREATE TABLE pinnacle.models (
     uuid            uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
     iteration       bigint NOT NULL,
     column_widths   bigint[] NOT NULL,
+    transform       jsonb NOT NULL DEFAULT '{}',
     owner           name NOT NULL DEFAULT current_user,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (identifier, version),
@@ -70,6 +71,59 @@ GRANT SELECT, INSERT, UPDATE ON pinnacle.runs, pinnacle.models TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pinnacle.checkpoints TO PUBLIC;
 GRANT SELECT, INSERT ON pinnacle.metrics TO PUBLIC;
 GRANT USAGE ON SEQUENCE pinnacle.runs_id_seq TO PUBLIC;
+
+-- Runs, models, checkpoints and metrics belong to their owner: other roles (but superusers)
+-- neither see nor change them.
+ALTER TABLE pinnacle.runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.metrics ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pinnacle.runs USING (owner = current_user) WITH CHECK (owner = current_user);
+CREATE POLICY owner_only ON pinnacle.models USING (owner = current_user) WITH CHECK (owner = current_user);
+CREATE POLICY owner_only ON pinnacle.checkpoints
+    USING (EXISTS (SELECT 1 FROM pinnacle.runs r WHERE r.id = run_id));
+CREATE POLICY owner_only ON pinnacle.metrics
+    USING (EXISTS (SELECT 1 FROM pinnacle.runs r WHERE r.id = run_id));
+
+-- The role that owns a model identifier (the first to train it), or NULL for a new one.
+CREATE FUNCTION pinnacle.identifier_owner(identifier text) RETURNS name
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT m.owner FROM pinnacle.models m WHERE m.identifier = identifier_owner.identifier LIMIT 1
+$$;
+
+-- The next version of a model, for the worker of a successful run. Versions are numbered one
+-- after another across concurrent runs; an identifier belongs to the role that trained it first.
+CREATE FUNCTION pinnacle.next_version(identifier text) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner name;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('pinnacle.models'), hashtext(identifier));
+    owner := pinnacle.identifier_owner(identifier);
+    IF owner IS NOT NULL AND owner <> session_user THEN
+        RAISE EXCEPTION 'model "%" belongs to role %', identifier, owner
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Choose another identifier.';
+    END IF;
+    RETURN (SELECT coalesce(max(m.version), 0) + 1 FROM pinnacle.models m WHERE m.identifier = next_version.identifier);
+END $$;
+
+-- Runs whose worker is gone (killed, or the server crashed) without ending them become
+-- 'interrupted'. A live worker shows in pg_stat_activity as "pinnacle_train run <id>"; every
+-- pinnacle call that cares looks, so a run never stays 'running' forever.
+CREATE FUNCTION pinnacle.mark_lost_runs() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH lost AS (
+        UPDATE pinnacle.runs r
+        SET status = 'interrupted', finished_at = clock_timestamp(), worker_pid = NULL,
+            error = 'the training worker stopped without ending the run (killed, or the server crashed)'
+        WHERE r.id IN (SELECT l.id FROM pinnacle.runs l
+                       WHERE l.status IN ('queued', 'running')
+                         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                         WHERE a.application_name = 'pinnacle_train run ' || l.id)
+                       FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*)::integer FROM lost
+$$;
 
 -- pg_dump keeps the models, their runs and their weights.
 SELECT pg_catalog.pg_extension_config_dump('pinnacle.runs', '');
@@ -97,3 +151,45 @@ CREATE FUNCTION pinnacle_classify(identifier text, VARIADIC inputs "any") RETURN
     AS 'MODULE_PATHNAME', 'pinnacle_classify' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pinnacle_classify(text, "any") IS
     'The class (argmax of pinnacle_predict) for one row of inputs.';
+
+CREATE FUNCTION pinnacle_cancel(run_id bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    run pinnacle.runs;
+BEGIN
+    PERFORM pinnacle.mark_lost_runs();
+    SELECT * INTO run FROM pinnacle.runs r WHERE r.id = run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % does not exist', run_id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF run.status NOT IN ('queued', 'running') THEN
+        RETURN false;
+    END IF;
+    -- the worker stops at its next batch and ends the run 'cancelled'
+    RETURN coalesce((SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a
+                     WHERE a.pid = run.worker_pid AND a.application_name = 'pinnacle_train run ' || run.id),
+                    false);
+END $$;
+COMMENT ON FUNCTION pinnacle_cancel(bigint) IS
+    'Stops a queued or running run at its next batch; it ends ''cancelled'' and keeps its checkpoints.';
+
+-- The running runs, live: each worker publishes its progress as JSON in its pg_stat_activity
+-- entry (shared memory), which only its own role (and superusers) can read.
+CREATE VIEW pinnacle.progress AS
+SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
+       (p ->> 'iteration')::bigint AS iteration,
+       (p ->> 'max_iterations')::bigint AS max_iterations,
+       (p ->> 'train_loss')::double precision AS last_loss,
+       (p ->> 'rows_per_second')::double precision AS rows_per_second,
+       make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
+       p -> 'validation' AS last_validation
+FROM pg_stat_activity a
+CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
+JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
+WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%';
+GRANT SELECT ON pinnacle.progress TO PUBLIC;
+
+CREATE FUNCTION pinnacle_report(run_id bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'pinnacle_report' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pinnacle_report(bigint) IS
+    'An SVG chart of the run''s metric history: training and validation curves, the best step marked.';

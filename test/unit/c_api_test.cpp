@@ -39,9 +39,9 @@ TEST(CApi, ModelCheckNamesTheProblem) {
   PtSpec* spec = pt_spec_parse(kSpec);
   ASSERT_NE(spec, nullptr);
   int64_t widths[] = {1, 1};
-  EXPECT_TRUE(pt_spec_check_model(spec, widths));
+  EXPECT_TRUE(pt_spec_check_model(spec, widths, nullptr, 0));
   int64_t wide_target[] = {1, 3};
-  EXPECT_FALSE(pt_spec_check_model(spec, wide_target));
+  EXPECT_FALSE(pt_spec_check_model(spec, wide_target, nullptr, 0));
   EXPECT_NE(std::string(pt_last_error()).find("one class index per row"), std::string::npos);
   pt_spec_free(spec);
 }
@@ -84,13 +84,13 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   EXPECT_GT(optimizer_size, 0u);
 
   int64_t widths[] = {1, 1};
-  PtModel* model = pt_model_load(kSpec, widths, 2, weights, weights_size);
+  PtModel* model = pt_model_load(kSpec, widths, 2, weights, weights_size, nullptr);
   ASSERT_NE(model, nullptr) << pt_last_error();
   EXPECT_EQ(pt_model_input_width(model), 1);
   EXPECT_EQ(pt_model_output_width(model), 2);
   float row[1] = {0.5f}, out[2];
   EXPECT_TRUE(pt_model_predict(model, row, out));
-  EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7), nullptr);
+  EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7, nullptr), nullptr);
   EXPECT_GT(std::strlen(pt_last_error()), 0u);
   pt_model_free(model);
   pt_trainer_free(trainer);

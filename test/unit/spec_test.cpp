@@ -100,7 +100,7 @@ TEST(Spec, MetricsMustFitTheObjective) {
 }
 
 TEST(Spec, FieldsWithoutMachineryAreRefusedNotIgnored) {
-  for (const char* field : {"transform", "download", "data_prefetch", "optimizer_state"}) {
+  for (const char* field : {"download", "data_prefetch"}) {
     json spec = minimal();
     spec[field] = true;
     EXPECT_NE(error_of(spec).find(std::string("spec field \"") + field + "\""), std::string::npos) << field;
@@ -108,6 +108,26 @@ TEST(Spec, FieldsWithoutMachineryAreRefusedNotIgnored) {
   json spec = minimal();
   spec["in_memory"] = false;
   EXPECT_NE(error_of(spec).find("in_memory"), std::string::npos);
+}
+
+TEST(Spec, ContinuedTraining) {
+  json spec = minimal();
+  EXPECT_EQ(parse_spec(spec.dump()).resume.from, ResumeSpec::From::nothing);
+  spec["optimizer_state"] = "latest";
+  EXPECT_EQ(parse_spec(spec.dump()).resume.from, ResumeSpec::From::latest);
+  spec["optimizer_state"] = 12;
+  TrainSpec from_run = parse_spec(spec.dump());
+  EXPECT_EQ(from_run.resume.from, ResumeSpec::From::run);
+  EXPECT_EQ(from_run.resume.run_id, 12);
+  spec["optimizer_state"] = "newest";
+  EXPECT_NE(error_of(spec).find("spec field \"optimizer_state\""), std::string::npos);
+  spec.erase("optimizer_state");
+  spec["init_from"] = "m@2";
+  TrainSpec from_model = parse_spec(spec.dump());
+  EXPECT_EQ(from_model.resume.from, ResumeSpec::From::model);
+  EXPECT_EQ(from_model.resume.model, "m@2");
+  spec["optimizer_state"] = 3;
+  EXPECT_NE(error_of(spec).find("spec field \"init_from\""), std::string::npos);
 }
 
 TEST(Spec, ClosestName) {

@@ -103,6 +103,39 @@ TEST(Trainer, SameSeedSameWeights) {
   EXPECT_EQ(train_once(), train_once());
 }
 
+TEST(Trainer, ResumeContinuesWeightsOptimizerAndCount) {
+  // 30 batches of 10 rows make one epoch, so an unshuffled run resumed at step 30 sees the
+  // same batches as one that never stopped.
+  const char* spec = R"({"loader_kwargs": {"batch_size": 10, "shuffle": false}, "validation_interval": 10})";
+  Trainer straight(linear_spec(spec), linear_rows(300), no_rows());
+  for (int i = 0; i < 60; ++i) straight.advance();
+
+  TrainSpec half = linear_spec(R"({"loader_kwargs": {"batch_size": 10, "shuffle": false}, "validation_interval": 10,
+                                   "max_iterations": 30})");
+  Trainer first(half, linear_rows(300), no_rows());
+  run_to_end(first);
+  Trainer second(half, linear_rows(300), no_rows());
+  second.resume(first.weights(), first.optimizer_state(), first.iteration(), first.history());
+  run_to_end(second);
+
+  EXPECT_EQ(second.iteration(), 60);
+  EXPECT_EQ(second.steps_this_run(), 30);
+  EXPECT_EQ(second.history()["iteration"].front(), 10);  // the history goes on
+  EXPECT_EQ(second.history()["iteration"].back(), 60);
+  auto expected = build_model(half.layers, 2), actual = build_model(half.layers, 2);
+  load_from_bytes(*expected.net, straight.weights());
+  load_from_bytes(*actual.net, second.weights());
+  auto a = expected.net->parameters(), b = actual.net->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-6));
+}
+
+TEST(Trainer, ResumeRejectsWeightsOfAnotherModel) {
+  Trainer small(linear_spec("{}"), linear_rows(100), no_rows());
+  TrainSpec wide = linear_spec(R"({"model": {"layers": [{"type": "Linear", "out_features": 1}]}})");
+  Trainer other(wide, linear_rows(100), no_rows());
+  EXPECT_THROW(other.resume(small.weights(), small.optimizer_state(), 0, json::object()), std::runtime_error);
+}
+
 TEST(Trainer, NonFiniteLossFailsWithTheStep) {
   Dataset data({"x1", "x2", "y"}, 0);
   for (int i = 0; i < 64; ++i) data.append_row({{1.f}, {1.f}, {1e30f}});

@@ -1,0 +1,15 @@
+// pinnacle_report: an SVG chart of a run's metric history, one panel for the training and
+// validation losses and one per other metric, the best iteration marked in each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "spec.hpp"
+
+namespace pinnacle {
+
+// `history` is runs.metric_values: {"iteration": [...], "objective": [...], ...}.
+std::string render_report(const json& history, int64_t best_iteration, const std::string& title);
+
+}  // namespace pinnacle

@@ -1,0 +1,56 @@
+// The spec's "transform": per input column, a list of preprocessing steps (scale, shift,
+// standardize, min_max, one_hot, reshape, cast). Statistics are fitted on the training rows;
+// the fitted steps are saved with the model version and applied again by predict.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "spec.hpp"
+
+namespace pinnacle {
+
+struct TransformStep {
+  enum class Kind { scale, shift, standardize, min_max, one_hot, reshape, cast };
+  Kind kind;
+  double factor = 0;               // scale, shift
+  int64_t classes = 0;             // one_hot
+  std::vector<int64_t> shape;      // reshape
+  std::string dtype;               // cast
+  std::vector<float> center, spread;  // fitted: standardize (mean, std), min_max (min, range)
+};
+
+class Transformer {
+ public:
+  Transformer() = default;
+  // `spec_transform` is the spec's "transform" object; `column_names` the key's columns,
+  // inputs first. Throws SpecError naming "transform.<column>[i]".
+  Transformer(const json& spec_transform, const std::vector<std::string>& column_names, size_t input_columns);
+
+  bool empty() const;
+
+  // Fits the statistics on training rows (rows x sum of widths, columns side by side).
+  void fit(const torch::Tensor& rows, const std::vector<int64_t>& widths);
+  // Applies the fitted steps; the input columns may change width (one_hot).
+  torch::Tensor apply(const torch::Tensor& rows, const std::vector<int64_t>& widths) const;
+  std::vector<int64_t> output_widths(const std::vector<int64_t>& widths) const;
+  // The shape a reshape step gives the (single) input column, or empty.
+  std::vector<int64_t> input_shape() const;
+
+  json fitted() const;
+  static Transformer from_fitted(const json& fitted, const std::vector<std::string>& column_names,
+                                 size_t input_columns);
+
+ private:
+  std::vector<std::string> names_;
+  size_t input_columns_ = 0;
+  std::vector<std::vector<TransformStep>> steps_;  // per key column; empty when none
+};
+
+// The layer list the model is built from: a reshape step becomes a leading Unflatten.
+json layers_with_input_shape(const json& layers, const Transformer& transformer);
+
+}  // namespace pinnacle

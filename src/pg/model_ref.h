@@ -1,0 +1,15 @@
+/* A model reference as users write it: "identifier" or "identifier@version". */
+#ifndef PINNACLE_MODEL_REF_H
+#define PINNACLE_MODEL_REF_H
+
+#include "postgres.h"
+
+typedef struct PtModelRef
+{
+	char	   *identifier;
+	int32		version;		/* 0: the newest successful version */
+} PtModelRef;
+
+extern PtModelRef pt_parse_model_ref(const char *text);
+
+#endif
