@@ -80,9 +80,8 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
                      const json& history) {
   try {
     load_from_bytes(*model_.net, weights);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(std::string("the checkpoint's weights do not fit this model: ") +
-                             e.what_without_backtrace());
+  } catch (const c10::Error& e) {  // a parameter the model has is missing from the checkpoint
+    throw std::runtime_error(std::string("the stored weights do not fit this model: ") + e.what_without_backtrace());
   }
   load_from_bytes(*optimizer_, optimizer_state);
   iteration_ = start_iteration_ = iteration;

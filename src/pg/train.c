@@ -295,6 +295,8 @@ await_result(Session *session, int64 run_id)
 		void	   *data;
 		const char *text;
 
+		/* a busy queue never waits, and waiting is where interrupts are otherwise seen */
+		CHECK_FOR_INTERRUPTS();
 		if (shm_mq_receive(session->reply, &size, &data, false) != SHM_MQ_SUCCESS)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),

@@ -316,13 +316,11 @@ train(WorkerState *state)
 		if (event == PT_FAILED)
 			ereport(ERROR, (errmsg("%s", pt_last_error())));
 		if (event == PT_VALIDATED)
-		{
 			pt_catalog_record_validation(state->header->run_id, state->trainer);
-			send_progress_notice(state, true);
-		}
+		/* at most about one notice a second, however often it validates */
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(state->last_notice, now, NOTICE_INTERVAL_MS))
-			send_progress_notice(state, false);
+			send_progress_notice(state, event == PT_VALIDATED);
 		if (event == PT_VALIDATED || TimestampDifferenceExceeds(state->last_published, now, PUBLISH_INTERVAL_MS))
 			publish_progress(state);
 		check_for_stop(state);

@@ -16,7 +16,7 @@ sub start_node
 	my ($name, $conf) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
-	$node->append_conf('postgresql.conf', "max_worker_processes = 20\n" . ($conf // ''));
+	$node->append_conf('postgresql.conf', "max_worker_processes = 20\nrestart_after_crash = on\n" . ($conf // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pinnacle_train');
 	return $node;
@@ -52,6 +52,7 @@ sub spec_json
 		objective => 'mse',
 		loader_kwargs => { batch_size => 32 },
 		validation_interval => 20,
+		no_improve_then_stop => 100000,
 		%extra);
 	my $json = JSON::PP->new->canonical->encode(\%spec);
 	$json =~ s/'/''/g;

@@ -3,13 +3,14 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
 use Test::More;
 use PinnacleTest;
 
 my $node = start_node('concurrency', "pinnacle.max_workers = 2\n");
 load_points($node, 3000);
 
-my @runs = map { train_async($node, identifier => "c$_", max_iterations => 300) } 1 .. 8;
+my @runs = map { train_async($node, identifier => "c$_", max_iterations => 15000) } 1 .. 8;
 is(scalar(@runs), 8, 'eight runs started at once');
 
 my ($most_training, $saw_queued) = (0, 0);
