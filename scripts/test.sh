@@ -13,6 +13,7 @@ echo "== SQL tests (pg_regress)"
 scratch=$(make_scratch_dir)
 trap 'rm -rf "$scratch"' EXIT
 cp -r sql expected test/regress.conf "$scratch/"
+cp -r test/data "$scratch/data"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch"
 if ! as_pg_user "$PG_REGRESS" --inputdir="$scratch" --outputdir="$scratch" \
     --temp-instance="$scratch/tmp_check" --temp-config="$scratch/regress.conf" \

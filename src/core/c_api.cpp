@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "dataset.hpp"
+#include "network.hpp"
 #include "predictor.hpp"
 #include "report.hpp"
 #include "serialize.hpp"
@@ -34,6 +35,7 @@ struct PtTrainer {
 
 struct PtModel {
   pinnacle::Predictor predictor;
+  std::string exported;
 };
 
 namespace {
@@ -113,22 +115,32 @@ int64_t pt_spec_resume_run(const PtSpec* spec) { return spec->spec.resume.run_id
 const char* pt_spec_resume_model(const PtSpec* spec) { return spec->spec.resume.model.c_str(); }
 int64_t pt_spec_memory_limit(const PtSpec* spec) { return spec->spec.compute.memory_limit; }
 
-bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const char* weights,
-                         size_t weights_size) {
+const char* pt_spec_torchscript(const PtSpec* spec) {
+  return spec->spec.torchscript.empty() ? nullptr : spec->spec.torchscript.c_str();
+}
+
+bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const char* module, size_t module_size,
+                         const char* weights, size_t weights_size) {
   return guarded(false, [&] {
     std::vector<int64_t> widths(column_widths, column_widths + spec->columns.size());
     pinnacle::Transformer transformer(spec->spec.transform, spec->columns, spec->spec.key.inputs.size());
     auto layout = pinnacle::Layout::of(spec->spec, transformer.output_widths(widths));
-    auto model = pinnacle::build_model(pinnacle::layers_with_input_shape(spec->spec.layers, transformer),
-                                       layout.input_width);
-    layout.check_output(spec->spec, model.output_shape);
+    std::string module_bytes = module ? std::string(module, module_size) : std::string();
+    auto network = pinnacle::build_network(spec->spec, transformer, layout, module_bytes);
     if (weights == nullptr) return true;
     try {
-      pinnacle::load_from_bytes(*model.net, std::string(weights, weights_size));
+      network.load(std::string(weights, weights_size));
     } catch (const c10::Error& e) {
       throw std::runtime_error(std::string("the starting checkpoint does not fit this model: ") +
                                e.what_without_backtrace());
     }
+    return true;
+  });
+}
+
+bool pt_torchscript_check(const char* bytes, size_t size) {
+  return guarded(false, [&] {
+    pinnacle::load_torchscript(std::string(bytes, size));
     return true;
   });
 }
@@ -145,10 +157,14 @@ bool pt_data_append(PtData* data, const char* body, size_t size) {
 }
 int64_t pt_data_rows(const PtData* data) { return data->rows.rows(); }
 
-PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation) {
+PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
+                          size_t module_size) {
   std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
   return guarded<PtTrainer*>(nullptr, [&] {
-    return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows)), {}, {}, {}, {}};
+    std::string module_bytes = module ? std::string(module, module_size) : std::string();
+    return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows),
+                                 module_bytes),
+                         {}, {}, {}, {}};
   });
 }
 
@@ -234,7 +250,7 @@ PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int 
   return guarded<PtModel*>(nullptr, [&] {
     std::vector<int64_t> widths(column_widths, column_widths + columns);
     auto transform = transform_json ? pinnacle::json::parse(transform_json) : pinnacle::json();
-    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform)};
+    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform), {}};
   });
 }
 
@@ -251,6 +267,14 @@ bool pt_model_predict(PtModel* model, const float* row, float* out) {
   return guarded(false, [&] {
     model->predictor.predict(row, out);
     return true;
+  });
+}
+
+const char* pt_model_export(PtModel* model, size_t* size) {
+  return guarded<const char*>(nullptr, [&] {
+    model->exported = model->predictor.export_torchscript();
+    *size = model->exported.size();
+    return model->exported.data();
   });
 }
 

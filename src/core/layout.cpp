@@ -9,7 +9,8 @@ Layout Layout::of(const TrainSpec& spec, const std::vector<int64_t>& column_widt
   if (column_widths.size() != spec.key.columns().size())
     throw std::logic_error("Layout::of: column widths do not match the key");
   Layout layout;
-  layout.input_width = std::accumulate(column_widths.begin(), column_widths.begin() + inputs, int64_t{0});
+  layout.input_widths.assign(column_widths.begin(), column_widths.begin() + inputs);
+  layout.input_width = std::accumulate(layout.input_widths.begin(), layout.input_widths.end(), int64_t{0});
   layout.target_width = spec.key.has_target() ? column_widths.back() : layout.input_width;
   layout.class_index = spec.objective.wants_class_index();
   if (layout.class_index && layout.target_width != 1)
@@ -19,7 +20,15 @@ Layout Layout::of(const TrainSpec& spec, const std::vector<int64_t>& column_widt
   return layout;
 }
 
-torch::Tensor Layout::inputs(const torch::Tensor& rows) const { return rows.narrow(1, 0, input_width); }
+std::vector<torch::Tensor> Layout::inputs(const torch::Tensor& rows) const {
+  std::vector<torch::Tensor> columns;
+  int64_t offset = 0;
+  for (int64_t width : input_widths) {
+    columns.push_back(rows.narrow(1, offset, width));
+    offset += width;
+  }
+  return columns;
+}
 
 torch::Tensor Layout::targets(const torch::Tensor& rows) const {
   if (rows.size(1) == input_width) return rows;  // no target column: the input is the target

@@ -13,12 +13,14 @@ namespace pinnacle {
 
 struct Layout {
   int64_t input_width = 0;    // the input columns, concatenated in key order
+  std::vector<int64_t> input_widths;  // each input column
   int64_t target_width = 0;   // the target column; the input again when the key has no target
   bool class_index = false;   // the target is an integer class index
 
   static Layout of(const TrainSpec& spec, const std::vector<int64_t>& column_widths);
 
-  torch::Tensor inputs(const torch::Tensor& rows) const;
+  // The input columns of a batch of rows, one (rows x width) view each.
+  std::vector<torch::Tensor> inputs(const torch::Tensor& rows) const;
   torch::Tensor targets(const torch::Tensor& rows) const;
 
   // Throws SpecError when the model's per-row output cannot be compared with the target.

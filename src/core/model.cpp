@@ -389,9 +389,13 @@ Shape probe(torch::nn::AnyModule& layer, const Shape& in, const std::string& fie
 
 }  // namespace
 
-BuiltModel build_model(const json& layers, int64_t input_width) {
+BuiltModel build_model(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape) {
   BuiltModel model;
   Shape shape = {input_width};
+  if (!input_shape.empty()) {  // a reshape transform: the rows reach the first layer in this shape
+    model.net->push_back("reshape", torch::nn::Unflatten(torch::nn::UnflattenOptions(1, input_shape)));
+    shape = input_shape;
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     std::string field = "model.layers[" + std::to_string(i) + "]";
     LayerArgs args(layers[i], field);

@@ -17,6 +17,7 @@ struct BuiltModel {
 };
 
 // Throws SpecError naming "model.layers[i]..." for a bad layer or an impossible shape.
-BuiltModel build_model(const json& layers, int64_t input_width);
+// `input_shape`, from a reshape transform, is the shape each flat row takes before the first layer.
+BuiltModel build_model(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape = {});
 
 }  // namespace pinnacle

@@ -54,10 +54,16 @@ PtResume pt_spec_resume(const PtSpec *spec);
 int64_t pt_spec_resume_run(const PtSpec *spec);
 const char *pt_spec_resume_model(const PtSpec *spec);
 int64_t pt_spec_memory_limit(const PtSpec *spec); /* bytes; 0: not given */
-/* Builds the model once for these key-column widths and checks that its output fits the
- * target and, when given, that `weights` load into it; the error names what is at fault. */
-bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const char *weights,
-						 size_t weights_size);
+/* The identifier of the imported TorchScript module the spec trains, or NULL for a layer list. */
+const char *pt_spec_torchscript(const PtSpec *spec);
+/* Builds the model once for these key-column widths (from `module`, the TorchScript bytes, when
+ * the spec names one) and checks that its output fits the target and, when given, that `weights`
+ * load into it; the error names what is at fault. */
+bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const char *module,
+						 size_t module_size, const char *weights, size_t weights_size);
+
+/* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
+bool pt_torchscript_check(const char *bytes, size_t size);
 
 /* ---- rows received from the feed ---- */
 PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit);
@@ -75,8 +81,10 @@ typedef enum PtEvent
 	PT_FINISHED = 2
 } PtEvent;
 
-/* Takes ownership of both data sets (validation may hold no rows). */
-PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation);
+/* Takes ownership of both data sets (validation may hold no rows); `module` is the TorchScript
+ * module's bytes when the spec names one, else NULL. */
+PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation, const char *module,
+						  size_t module_size);
 void pt_trainer_free(PtTrainer *trainer);
 /* Continues from a checkpoint (see Trainer::resume); history_json may be NULL. */
 bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_size,
@@ -119,6 +127,9 @@ int64_t pt_model_input_width(const PtModel *model);
 int64_t pt_model_output_width(const PtModel *model);
 /* input_width floats (the input columns as stored, before the transform) in, output_width out */
 bool pt_model_predict(PtModel *model, const float *row, float *out);
+/* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
+ * tensor per input column); NULL on failure. */
+const char *pt_model_export(PtModel *model, size_t *size);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "serialize.hpp"
+#include "trainer.hpp"
 
 namespace pinnacle {
 
@@ -11,23 +11,42 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
                      const std::string& weights, const json& fitted_transform)
     : spec_(parse_spec(spec_json)),
       widths_(column_widths),
-      raw_input_width_(std::accumulate(widths_.begin(), widths_.begin() + spec_.key.inputs.size(), int64_t{0})),
+      raw_input_widths_(widths_.begin(), widths_.begin() + spec_.key.inputs.size()),
+      raw_input_width_(std::accumulate(raw_input_widths_.begin(), raw_input_widths_.end(), int64_t{0})),
       transformer_(Transformer::from_fitted(fitted_transform, spec_.key.columns(), spec_.key.inputs.size())),
-      layout_(Layout::of(spec_, transformer_.output_widths(widths_))) {
-  model_ = build_model(layers_with_input_shape(spec_.layers, transformer_), layout_.input_width);
-  load_from_bytes(*model_.net, weights);
-  model_.net->eval();
+      layout_(Layout::of(spec_, transformer_.output_widths(widths_))),
+      // a TorchScript model's weights are the whole trained module
+      model_(build_network(spec_, transformer_, layout_, weights)) {
+  model_.load(weights);
+  model_.set_training(false);
+  model_.freeze();
+  output_width_ = model_.probe(layout_.input_widths).at(0);
+  model_.set_training(false);
+}
+
+torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs) {
+  if (transformer_.empty()) return model_.forward(raw_inputs);
+  torch::Tensor transformed = transformer_.apply(torch::cat(raw_inputs, 1), raw_input_widths_);
+  return model_.forward(layout_.inputs(transformed));
 }
 
 void Predictor::predict(const float* row, float* out) {
   torch::NoGradGuard no_grad;
   torch::Tensor input = torch::from_blob(const_cast<float*>(row), {1, raw_input_width_}, torch::kFloat32);
-  if (!transformer_.empty()) {
-    std::vector<int64_t> input_widths(widths_.begin(), widths_.begin() + spec_.key.inputs.size());
-    input = transformer_.apply(input, input_widths);
+  std::vector<torch::Tensor> columns;
+  int64_t offset = 0;
+  for (int64_t width : raw_input_widths_) {
+    columns.push_back(input.narrow(1, offset, width));
+    offset += width;
   }
-  torch::Tensor output = model_.net->forward(input).contiguous();
-  std::memcpy(out, output.data_ptr<float>(), output_width() * sizeof(float));
+  torch::Tensor output = run(columns).contiguous();
+  std::memcpy(out, output.data_ptr<float>(), output_width_ * sizeof(float));
+}
+
+std::string Predictor::export_torchscript() {
+  std::vector<torch::Tensor> example;
+  for (int64_t width : raw_input_widths_) example.push_back(torch::zeros({2, width}));
+  return trace_to_torchscript([this](const std::vector<torch::Tensor>& inputs) { return run(inputs); }, example);
 }
 
 }  // namespace pinnacle

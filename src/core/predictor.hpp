@@ -1,5 +1,5 @@
 // A stored model version loaded for inference: the spec's model rebuilt for the stored
-// column widths, its weights loaded, in eval mode.
+// column widths, its weights and fitted transform loaded, in eval mode.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "layout.hpp"
-#include "model.hpp"
+#include "network.hpp"
 #include "spec.hpp"
 #include "transform.hpp"
 
@@ -17,28 +17,37 @@ namespace pinnacle {
 
 class Predictor {
  public:
-  // `column_widths` are the key columns' widths at training time (inputs, then the target).
+  // `column_widths` are the key columns' widths as stored (inputs, then the target);
   // `fitted_transform` is Trainer::fitted_transform() of the run (null when none).
   Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths, const std::string& weights,
             const json& fitted_transform);
 
   // values per row before the transform, as predict's arguments give them
   int64_t input_width() const { return raw_input_width_; }
-  int64_t output_width() const { return model_.output_shape.at(0); }
+  int64_t output_width() const { return output_width_; }
   const std::vector<int64_t>& column_widths() const { return widths_; }
   size_t input_columns() const { return spec_.key.inputs.size(); }
   const std::string& input_name(size_t i) const { return spec_.key.inputs.at(i); }
 
-  // One row of input values (input_width floats) to output_width floats.
+  // One row of input values (input_width floats, the input columns side by side) to
+  // output_width floats.
   void predict(const float* row, float* out);
 
+  // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
+  // input column, as stored, and returns what predict returns.
+  std::string export_torchscript();
+
  private:
+  torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs);
+
   TrainSpec spec_;
   std::vector<int64_t> widths_;
+  std::vector<int64_t> raw_input_widths_;
   int64_t raw_input_width_;
   Transformer transformer_;
   Layout layout_;
-  BuiltModel model_;
+  Network model_;
+  int64_t output_width_ = 0;
 };
 
 }  // namespace pinnacle

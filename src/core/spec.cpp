@@ -133,10 +133,10 @@ KeySpec read_key(const json& value) {
 
 json read_layers(const json& value) {
   require_object(value, "model");
-  if (value.contains("torchscript"))
-    throw SpecError("model.torchscript", "TorchScript models are not supported by this build yet; use \"layers\"");
   reject_unknown_fields(value, "model", {"layers", "torchscript"});
-  if (!value.contains("layers")) throw SpecError("model.layers", "is required");
+  if (value.contains("torchscript") == value.contains("layers"))
+    throw SpecError("model", "needs exactly one of \"layers\" or \"torchscript\"");
+  if (value.contains("torchscript")) return json();
   const json& layers = value["layers"];
   if (!layers.is_array() || layers.empty())
     throw SpecError("model.layers", "must be a non-empty list of layers");
@@ -370,6 +370,7 @@ TrainSpec parse_spec(const std::string& text) {
   spec.select = read_string(root["select"], "select");
   spec.key = read_key(root["key"]);
   spec.layers = read_layers(root["model"]);
+  if (spec.layers.is_null()) spec.torchscript = read_string(root["model"]["torchscript"], "model.torchscript");
   spec.objective = read_objective(root["objective"]);
   if (root.contains("signature")) spec.signature = read_choice(root["signature"], "signature", kSignatures);
   if (root.contains("collate_fn")) spec.collate_fn = read_choice(root["collate_fn"], "collate_fn", {"stack", "pad"});
@@ -393,7 +394,7 @@ TrainSpec parse_spec(const std::string& text) {
   }
 
   // Combinations this build can run; each refusal says why instead of ignoring the field.
-  if (spec.signature == "**kwargs" || spec.signature == "*args,**kwargs")
+  if ((spec.signature == "**kwargs" || spec.signature == "*args,**kwargs") && spec.torchscript.empty())
     throw SpecError("signature", "\"" + spec.signature + "\" passes inputs by name, which needs a TorchScript model");
   if (spec.signature == "singleton" && spec.key.inputs.size() != 1)
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +

@@ -76,7 +76,8 @@ struct TrainSpec {
   std::string identifier;
   std::string select;
   KeySpec key;
-  json layers;               // the layer list of "model"
+  json layers;               // the layer list of "model"...
+  std::string torchscript;   // ...or the identifier of a module imported with pinnacle_import
   json transform = json::object();  // per input column, its steps (see transform.hpp)
   std::string signature = "*args";
   std::string collate_fn = "stack";

@@ -21,13 +21,22 @@ Dataset checked_training_rows(Dataset train) {
 
 }  // namespace
 
+Network build_network(const TrainSpec& spec, const Transformer& transformer, const Layout& layout,
+                      const std::string& torchscript) {
+  Network network = spec.torchscript.empty()
+                        ? Network::from_layers(spec.layers, layout.input_width, transformer.input_shape())
+                        : Network::from_torchscript(torchscript, spec, transformer.input_shape());
+  layout.check_output(spec, network.probe(layout.input_widths));
+  return network;
+}
+
 void apply_compute_settings(const ComputeSpec& compute) {
   torch::set_num_threads(compute.threads);
   torch::manual_seed(compute.seed);
   at::globalContext().setDeterministicAlgorithms(compute.deterministic, /*warn_only=*/false);
 }
 
-Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation)
+Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript)
     : spec_(std::move(spec)),
       train_(checked_training_rows(std::move(train))),
       validation_(spec_.validation.split > 0 ? train_.split_off(spec_.validation.split, spec_.compute.seed)
@@ -40,10 +49,9 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation)
     throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_.rows()) +
                              " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
   apply_compute_settings(spec_.compute);
-  model_ = build_model(layers_with_input_shape(spec_.layers, transformer_), layout_.input_width);
-  layout_.check_output(spec_, model_.output_shape);
-  optimizer_ = make_optimizer(spec_.optimizer, model_.net->parameters());
-  model_.net->train();
+  model_ = build_network(spec_, transformer_, layout_, torchscript);
+  optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
+  model_.set_training(true);
 }
 
 // Fits the transform on the training rows and applies it to both sets; returns the widths
@@ -79,7 +87,7 @@ torch::Tensor Trainer::next_batch() {
 void Trainer::resume(const std::string& weights, const std::string& optimizer_state, int64_t iteration,
                      const json& history) {
   try {
-    load_from_bytes(*model_.net, weights);
+    model_.load(weights);
   } catch (const c10::Error& e) {  // a parameter the model has is missing from the checkpoint
     throw std::runtime_error(std::string("the stored weights do not fit this model: ") + e.what_without_backtrace());
   }
@@ -97,14 +105,14 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
 Trainer::Event Trainer::advance() {
   if (finished_) return Event::Finished;
   if (finish_pending_) {
-    if (!best_weights_.empty()) load_from_bytes(*model_.net, best_weights_);
+    if (!best_weights_.empty()) model_.load(best_weights_);
     finished_ = true;
     return Event::Finished;
   }
 
   torch::Tensor rows = next_batch();
   optimizer_->zero_grad();
-  torch::Tensor loss = compute_loss(spec_.objective, model_.net->forward(layout_.inputs(rows)), layout_.targets(rows));
+  torch::Tensor loss = compute_loss(spec_.objective, model_.forward(layout_.inputs(rows)), layout_.targets(rows));
   last_loss_ = loss.item<double>();
   ++iteration_;
   samples_seen_ += rows.size(0);
@@ -128,14 +136,14 @@ Trainer::Event Trainer::advance() {
 
 std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& data) {
   torch::NoGradGuard no_grad;
-  model_.net->eval();
+  model_.set_training(false);
   torch::Tensor rows = data.all();
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < data.rows(); start += kEvaluationBatch) {
     int64_t n = std::min(kEvaluationBatch, data.rows() - start);
-    outputs.push_back(model_.net->forward(layout_.inputs(rows.narrow(0, start, n))));
+    outputs.push_back(model_.forward(layout_.inputs(rows.narrow(0, start, n))));
   }
-  model_.net->train();
+  model_.set_training(true);
   torch::Tensor output = torch::cat(outputs);
   torch::Tensor target = layout_.targets(rows);
   std::vector<std::pair<std::string, double>> values = {
@@ -180,7 +188,7 @@ void Trainer::validate() {
   }
 }
 
-std::string Trainer::weights() const { return save_to_bytes(*model_.net); }
+std::string Trainer::weights() const { return model_.save(); }
 std::string Trainer::optimizer_state() const { return save_to_bytes(*optimizer_); }
 
 }  // namespace pinnacle

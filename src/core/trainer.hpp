@@ -15,7 +15,7 @@
 
 #include "dataset.hpp"
 #include "layout.hpp"
-#include "model.hpp"
+#include "network.hpp"
 #include "spec.hpp"
 #include "transform.hpp"
 
@@ -27,7 +27,8 @@ class Trainer {
 
   // `validation` may be empty when the spec has no validation rows of its own;
   // a `validation.split` is taken from `train` here.
-  Trainer(TrainSpec spec, Dataset train, Dataset validation);
+  // `torchscript` holds the module's bytes when the spec's model is "torchscript".
+  Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript = "");
 
   // Continues from a checkpoint: its weights and optimizer state (for Adam its moments and
   // step count), its iteration number and the metric history before it. max_iterations
@@ -74,7 +75,7 @@ class Trainer {
   std::vector<int64_t> widths_;
   Transformer transformer_;
   Layout layout_;
-  BuiltModel model_;
+  Network model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 
   std::mt19937_64 shuffle_rng_;
@@ -100,6 +101,10 @@ class Trainer {
   std::string stop_reason_;
   json history_ = json::object();
 };
+
+// The spec's model for rows of this layout, checked to fit its target (SpecError if not).
+Network build_network(const TrainSpec& spec, const Transformer& transformer, const Layout& layout,
+                      const std::string& torchscript);
 
 // Seeds, threads and determinism of compute_kwargs; call before building anything.
 void apply_compute_settings(const ComputeSpec& compute);

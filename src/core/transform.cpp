@@ -145,14 +145,6 @@ bool Transformer::empty() const {
   return std::all_of(steps_.begin(), steps_.end(), [](const auto& column) { return column.empty(); });
 }
 
-json layers_with_input_shape(const json& layers, const Transformer& transformer) {
-  std::vector<int64_t> shape = transformer.input_shape();
-  if (shape.empty()) return layers;
-  json with_shape = json::array({{{"type", "Unflatten"}, {"dim", 1}, {"unflattened_size", shape}}});
-  for (const auto& layer : layers) with_shape.push_back(layer);
-  return with_shape;
-}
-
 void Transformer::fit(const torch::Tensor& rows, const std::vector<int64_t>& widths) {
   int64_t offset = 0;
   for (size_t c = 0; c < steps_.size(); ++c) {

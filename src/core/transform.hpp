@@ -50,7 +50,4 @@ class Transformer {
   std::vector<std::vector<TransformStep>> steps_;  // per key column; empty when none
 };
 
-// The layer list the model is built from: a reshape step becomes a leading Unflatten.
-json layers_with_input_shape(const json& layers, const Transformer& transformer);
-
 }  // namespace pinnacle

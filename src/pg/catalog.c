@@ -9,6 +9,7 @@
 #include "utils/snapmgr.h"
 
 #include "catalog.h"
+#include "pinnacle.h"
 
 /* The worker's pg_stat_activity entry carries its progress (see pinnacle.progress), so these
  * short transactions do not report an activity of their own. */
@@ -267,4 +268,24 @@ pt_catalog_record_end(int64 run_id, const char *status, const char *error)
 			"worker_pid = NULL WHERE id = $1 AND status IN ('queued', 'running')",
 			3, types, values, NULL, SPI_OK_UPDATE);
 	commit_transaction();
+}
+
+bytea *
+pt_catalog_load_module(const PtSpec *spec)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	bytea	   *module;
+
+	begin_transaction();
+	module = pt_spec_module(spec);
+	if (module != NULL)
+	{
+		Size		size = VARSIZE(module);
+		bytea	   *copy = MemoryContextAlloc(caller_context, size);
+
+		memcpy(copy, module, size);
+		module = copy;
+	}
+	commit_transaction();
+	return module;
 }

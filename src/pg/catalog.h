@@ -31,6 +31,8 @@ extern void pt_catalog_record_checkpoint(int64 run_id, PtTrainer *trainer);
 extern bool pt_catalog_try_advisory_lock(int32 space, int32 key);
 extern void pt_catalog_set_status(int64 run_id, const char *status);
 extern PtCheckpoint pt_catalog_load_checkpoint(int64 run_id, int64 iteration);
+/* The TorchScript module the spec trains, or NULL for a layer list. */
+extern bytea *pt_catalog_load_module(const PtSpec *spec);
 /* Adds the model version (the best checkpoint) and marks the run succeeded. */
 extern void pt_catalog_record_success(int64 run_id, const char *identifier, PtTrainer *trainer);
 /* Ends the run with `status` and `error`, in a fresh transaction. */

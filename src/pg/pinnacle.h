@@ -2,6 +2,8 @@
 #ifndef PINNACLE_H
 #define PINNACLE_H
 
+#include "postgres.h"
+
 #include "pinnacle_core.h"
 
 extern int	pinnacle_memory_limit_mb;
@@ -10,5 +12,9 @@ extern int	pinnacle_max_workers;
 
 /* Parses a spec or raises an ERROR naming the field; freed with the current memory context. */
 extern PtSpec *pt_parse_spec_or_error(const char *spec_json);
+
+/* The bytes of the imported TorchScript module a spec trains, or NULL for a layer list
+ * (ERROR if it was never imported). Call inside SPI. */
+extern bytea *pt_spec_module(const PtSpec *spec);
 
 #endif

@@ -244,3 +244,9 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 			best = i;
 	PG_RETURN_INT64(best);
 }
+
+PtModel *
+pt_loaded_model(const char *identifier)
+{
+	return find_model(identifier)->model;
+}

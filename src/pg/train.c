@@ -175,11 +175,33 @@ memory_limit_bytes(const PtSpec *spec)
 	return from_spec > 0 ? from_spec : (int64) pinnacle_memory_limit_mb * 1024 * 1024;
 }
 
+/* The bytes of the imported TorchScript module the spec trains, or NULL for a layer list. */
+bytea *
+pt_spec_module(const PtSpec *spec)
+{
+	const char *name = pt_spec_torchscript(spec);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+
+	if (name == NULL)
+		return NULL;
+	values[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args("SELECT torchscript FROM pinnacle.modules WHERE identifier = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("spec field \"model.torchscript\": no module \"%s\" was imported", name),
+				 errhint("Import it with pinnacle_import('%s', bytes of torch.jit.save).", name)));
+	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 static void
 check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume)
 {
 	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
 	bytea	   *weights = resume.run_id ? checkpoint_weights(resume) : NULL;
+	bytea	   *module = pt_spec_module(spec);
 
 	if (feed->rows == 0)
 		ereport(ERROR,
@@ -187,7 +209,8 @@ check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume
 				 errmsg("spec field \"select\" returned no rows to train on")));
 	for (int c = 0; c < feed->ncolumns; c++)
 		widths[c] = feed->columns[c].width;
-	if (!pt_spec_check_model(spec, widths, weights ? VARDATA_ANY(weights) : NULL,
+	if (!pt_spec_check_model(spec, widths, module ? VARDATA_ANY(module) : NULL,
+							 module ? VARSIZE_ANY_EXHDR(module) : 0, weights ? VARDATA_ANY(weights) : NULL,
 							 weights ? VARSIZE_ANY_EXHDR(weights) : 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

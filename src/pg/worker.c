@@ -296,8 +296,10 @@ static void
 train(WorkerState *state)
 {
 	PtEvent		event;
+	bytea	   *module = pt_catalog_load_module(state->spec);
 
-	state->trainer = pt_trainer_new(state->spec, state->train, state->validation);
+	state->trainer = pt_trainer_new(state->spec, state->train, state->validation,
+									module ? VARDATA_ANY(module) : NULL, module ? VARSIZE_ANY_EXHDR(module) : 0);
 	state->train = state->validation = NULL;	/* the trainer owns them now */
 	if (state->trainer == NULL)
 		ereport(ERROR, (errmsg("%s", pt_last_error())));

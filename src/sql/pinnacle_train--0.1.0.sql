@@ -57,6 +57,14 @@ CREATE TABLE pinnacle.models (
 );
 COMMENT ON TABLE pinnacle.models IS 'One row per successful run: a model version and the checkpoint that holds its weights.';
 
+CREATE TABLE pinnacle.modules (
+    identifier      text PRIMARY KEY,
+    owner           name NOT NULL DEFAULT current_user,
+    torchscript     bytea NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE pinnacle.modules IS 'TorchScript modules imported with pinnacle_import, for specs with "model": {"torchscript": ...}.';
+
 CREATE TABLE pinnacle.metrics (
     run_id          bigint NOT NULL REFERENCES pinnacle.runs (id) ON DELETE CASCADE,
     iteration       bigint NOT NULL,
@@ -70,6 +78,7 @@ COMMENT ON TABLE pinnacle.metrics IS 'One row per metric per validation of a run
 GRANT SELECT, INSERT, UPDATE ON pinnacle.runs, pinnacle.models TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pinnacle.checkpoints TO PUBLIC;
 GRANT SELECT, INSERT ON pinnacle.metrics TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON pinnacle.modules TO PUBLIC;
 GRANT USAGE ON SEQUENCE pinnacle.runs_id_seq TO PUBLIC;
 
 -- Runs, models, checkpoints and metrics belong to their owner: other roles (but superusers)
@@ -78,6 +87,8 @@ ALTER TABLE pinnacle.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pinnacle.models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pinnacle.checkpoints ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pinnacle.metrics ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.modules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pinnacle.modules USING (owner = current_user) WITH CHECK (owner = current_user);
 CREATE POLICY owner_only ON pinnacle.runs USING (owner = current_user) WITH CHECK (owner = current_user);
 CREATE POLICY owner_only ON pinnacle.models USING (owner = current_user) WITH CHECK (owner = current_user);
 CREATE POLICY owner_only ON pinnacle.checkpoints
@@ -131,6 +142,7 @@ SELECT pg_catalog.pg_extension_config_dump('pinnacle.runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pinnacle.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('pinnacle.models', '');
 SELECT pg_catalog.pg_extension_config_dump('pinnacle.metrics', '');
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.modules', '');
 
 CREATE FUNCTION pinnacle_train(spec jsonb, wait boolean DEFAULT false) RETURNS bigint
     AS 'MODULE_PATHNAME', 'pinnacle_train' LANGUAGE C VOLATILE;
@@ -193,3 +205,13 @@ CREATE FUNCTION pinnacle_report(run_id bigint) RETURNS text
     AS 'MODULE_PATHNAME', 'pinnacle_report' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION pinnacle_report(bigint) IS
     'An SVG chart of the run''s metric history: training and validation curves, the best step marked.';
+
+CREATE FUNCTION pinnacle_import(identifier text, torchscript bytea) RETURNS void
+    AS 'MODULE_PATHNAME', 'pinnacle_import' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION pinnacle_import(text, bytea) IS
+    'Stores a TorchScript module (torch.jit.script + torch.jit.save) for specs with "model": {"torchscript": identifier}.';
+
+CREATE FUNCTION pinnacle_export(identifier text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'pinnacle_export' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pinnacle_export(text) IS
+    'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads; forward takes one tensor per input column.';

@@ -39,9 +39,9 @@ TEST(CApi, ModelCheckNamesTheProblem) {
   PtSpec* spec = pt_spec_parse(kSpec);
   ASSERT_NE(spec, nullptr);
   int64_t widths[] = {1, 1};
-  EXPECT_TRUE(pt_spec_check_model(spec, widths, nullptr, 0));
+  EXPECT_TRUE(pt_spec_check_model(spec, widths, nullptr, 0, nullptr, 0));
   int64_t wide_target[] = {1, 3};
-  EXPECT_FALSE(pt_spec_check_model(spec, wide_target, nullptr, 0));
+  EXPECT_FALSE(pt_spec_check_model(spec, wide_target, nullptr, 0, nullptr, 0));
   EXPECT_NE(std::string(pt_last_error()).find("one class index per row"), std::string::npos);
   pt_spec_free(spec);
 }
@@ -53,7 +53,7 @@ TEST(CApi, TrainingFailureIsAValueNotAnException) {
   PtData* train = pt_data_new(spec, 0);
   std::string body = rows_message(16, 7.0f);  // class 7 with two outputs
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0));
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0), nullptr, 0);
   ASSERT_NE(trainer, nullptr);
   EXPECT_EQ(pt_trainer_advance(trainer), PT_FAILED);
   EXPECT_NE(std::string(pt_last_error()).find("out of bounds"), std::string::npos);
@@ -67,7 +67,7 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   PtData* train = pt_data_new(spec, 0);
   std::string body = rows_message(32, 1.0f);
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0));
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0), nullptr, 0);
   ASSERT_NE(trainer, nullptr);
   PtEvent event;
   int validations = 0;

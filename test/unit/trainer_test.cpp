@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "model.hpp"
 #include "serialize.hpp"
 #include "trainer.hpp"
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "model.hpp"
 #include "transform.hpp"
 
 using namespace pinnacle;
@@ -45,9 +46,9 @@ TEST(Transform, MinMaxOneHotAndCast) {
 TEST(Transform, ReshapeGivesTheModelItsInputShape) {
   Transformer t(json::parse(R"({"a": [{"scale": 0.5}, {"reshape": [1, 2, 2]}]})"), {"a", "y"}, 1);
   EXPECT_EQ(t.input_shape(), (std::vector<int64_t>{1, 2, 2}));
-  json layers = layers_with_input_shape(json::parse(R"([{"type": "Flatten"}])"), t);
-  EXPECT_EQ(layers[0]["type"], "Unflatten");
-  EXPECT_EQ(layers.size(), 2u);
+  auto model = build_model(json::parse(R"([{"type": "Flatten"}])"), 4, t.input_shape());
+  EXPECT_EQ(model.output_shape, std::vector<int64_t>{4});
+  EXPECT_EQ(model.net->size(), 2u);  // the reshape, then the layer list
 }
 
 TEST(Transform, ErrorsNameTheField) {

@@ -1,0 +1,164 @@
+#include "network.hpp"
+
+#include <sstream>
+
+#include <torch/csrc/jit/frontend/tracer.h>
+
+#include "model.hpp"
+#include "serialize.hpp"
+
+namespace pinnacle {
+
+namespace {
+
+torch::Tensor single_tensor(const c10::IValue& output) {
+  if (!output.isTensor()) throw std::runtime_error("the model's forward must return one tensor, it returned " +
+                                                   output.tagKind());
+  return output.toTensor();
+}
+
+void copy_in_place(const torch::Tensor& target, const torch::Tensor& source, const std::string& name) {
+  if (target.sizes() != source.sizes())
+    throw std::runtime_error("the stored weights do not fit this model: \"" + name + "\" has another shape");
+  target.copy_(source);
+}
+
+}  // namespace
+
+torch::jit::Module load_torchscript(const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(in);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(std::string("this is not a TorchScript module (make one with torch.jit.script and "
+                                         "torch.jit.save): ") + e.what_without_backtrace());
+  }
+  if (!module.find_method("forward")) throw std::runtime_error("the TorchScript module has no forward method");
+  return module;
+}
+
+Network Network::from_layers(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape) {
+  Network network;
+  network.net_ = build_model(layers, input_width, input_shape).net;
+  return network;
+}
+
+Network Network::from_torchscript(const std::string& bytes, const TrainSpec& spec,
+                                  const std::vector<int64_t>& input_shape) {
+  Network network;
+  network.scripted_ = true;
+  network.module_ = load_torchscript(bytes);
+  network.signature_ = spec.signature;
+  network.input_names_ = spec.key.inputs;
+  network.input_shape_ = input_shape;
+  return network;
+}
+
+std::vector<int64_t> Network::probe(const std::vector<int64_t>& input_widths) {
+  std::vector<torch::Tensor> inputs;
+  for (int64_t width : input_widths) inputs.push_back(torch::zeros({2, width}));
+  try {
+    torch::NoGradGuard no_grad;
+    set_training(false);
+    torch::Tensor out = forward(inputs);
+    set_training(true);
+    return std::vector<int64_t>(out.sizes().begin() + 1, out.sizes().end());
+  } catch (const c10::Error& e) {
+    throw SpecError(scripted_ ? "model.torchscript" : "model.layers",
+                    std::string("forward does not accept the inputs (") + std::to_string(input_widths.size()) +
+                        " input columns, signature " + (scripted_ ? signature_ : "*args") +
+                        "): " + e.what_without_backtrace());
+  } catch (const std::runtime_error& e) {
+    throw SpecError(scripted_ ? "model.torchscript" : "model.layers", e.what());
+  }
+}
+
+torch::Tensor Network::forward(const std::vector<torch::Tensor>& inputs) {
+  if (!scripted_) return net_->forward(inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 1));
+
+  std::vector<c10::IValue> positional;
+  torch::jit::Kwargs named;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    torch::Tensor x = inputs[i];
+    if (!input_shape_.empty()) {
+      std::vector<int64_t> shape = {x.size(0)};
+      shape.insert(shape.end(), input_shape_.begin(), input_shape_.end());
+      x = x.reshape(shape);
+    }
+    bool by_name = signature_ == "**kwargs" || (signature_ == "*args,**kwargs" && i > 0);
+    if (by_name)
+      named.emplace(input_names_.at(i), x);
+    else
+      positional.emplace_back(x);
+  }
+  return single_tensor(module_.get_method("forward")(positional, named));
+}
+
+std::vector<torch::Tensor> Network::parameters() {
+  if (!scripted_) return net_->parameters();
+  std::vector<torch::Tensor> params;
+  for (const auto& p : module_.parameters()) params.push_back(p);
+  return params;
+}
+
+void Network::set_training(bool training) {
+  if (scripted_)
+    module_.train(training);
+  else
+    net_->train(training);
+}
+
+void Network::freeze() {
+  for (auto& p : parameters()) p.set_requires_grad(false);
+}
+
+std::string Network::save() const {
+  if (!scripted_) return save_to_bytes(*net_);
+  std::ostringstream out;
+  module_.save(out);
+  return out.str();
+}
+
+void Network::load(const std::string& bytes) {
+  if (!scripted_) return load_from_bytes(*net_, bytes);
+  torch::jit::Module stored = load_torchscript(bytes);
+  torch::NoGradGuard no_grad;
+  auto stored_params = stored.named_parameters();
+  for (const auto& p : module_.named_parameters()) {
+    bool found = false;
+    for (const auto& s : stored_params)
+      if (s.name == p.name) copy_in_place(p.value, s.value, p.name), found = true;
+    if (!found) throw std::runtime_error("the stored weights have no \"" + p.name + "\"");
+  }
+  auto stored_buffers = stored.named_buffers();
+  for (const auto& b : module_.named_buffers())
+    for (const auto& s : stored_buffers)
+      if (s.name == b.name) copy_in_place(b.value, s.value, b.name);
+}
+
+std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
+                                 const std::vector<torch::Tensor>& example) {
+  torch::NoGradGuard no_grad;
+  std::vector<c10::IValue> example_stack(example.begin(), example.end());
+  auto traced_fn = [&](torch::jit::Stack in) -> torch::jit::Stack {
+    std::vector<torch::Tensor> inputs;
+    for (const auto& v : in) inputs.push_back(v.toTensor());
+    return {fn(inputs)};
+  };
+  auto no_names = [](const torch::autograd::Variable&) { return std::string(); };
+  auto graph = torch::jit::tracer::trace(example_stack, traced_fn, no_names, /*strict=*/true,
+                                         /*force_outplace=*/false).first->graph;
+
+  // a module whose forward(self, inputs...) is the traced graph; the weights are its constants
+  torch::jit::Module module("__torch__.PinnacleModel");
+  graph->insertInput(0, "self")->setType(module._ivalue()->type());
+  auto* forward = module._ivalue()->compilation_unit()->create_function(
+      c10::QualifiedName(*module.type()->name(), "forward"), graph);
+  module.type()->addMethod(forward);
+  std::ostringstream out;
+  module.save(out);
+  return out.str();
+}
+
+}  // namespace pinnacle

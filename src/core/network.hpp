@@ -1,0 +1,62 @@
+// The model a run trains and predict serves: a layer list built into torch::nn::Sequential,
+// or a TorchScript module imported with pinnacle_import. Inputs arrive one tensor per input
+// column; the spec's signature says how they reach forward.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "spec.hpp"
+
+namespace pinnacle {
+
+class Network {
+ public:
+  // A layer list; its input is the input columns concatenated in key order, in `input_shape`
+  // when a reshape transform gives one.
+  static Network from_layers(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape);
+  // A TorchScript archive (torch.jit.save / torch::jit::Module::save); `spec` gives the signature
+  // and the input names for keyword arguments.
+  static Network from_torchscript(const std::string& bytes, const TrainSpec& spec,
+                                  const std::vector<int64_t>& input_shape);
+
+  // Runs a two-row probe of zeros and returns the per-row output shape. Throws SpecError
+  // naming the model when forward does not accept the inputs.
+  std::vector<int64_t> probe(const std::vector<int64_t>& input_widths);
+
+  torch::Tensor forward(const std::vector<torch::Tensor>& inputs);
+  std::vector<torch::Tensor> parameters();
+  void set_training(bool training);
+  void freeze();  // no gradients: for inference and tracing
+
+  // Weights: a torch::save archive for a layer list, the whole module for TorchScript.
+  std::string save() const;
+  // Loads weights in place, so that an optimizer built on parameters() keeps working.
+  void load(const std::string& bytes);
+
+  bool is_torchscript() const { return scripted_; }
+  const torch::jit::Module& module() const { return module_; }
+
+ private:
+  bool scripted_ = false;
+  torch::nn::Sequential net_{nullptr};
+  torch::jit::Module module_;
+  std::string signature_;
+  std::vector<std::string> input_names_;
+  std::vector<int64_t> input_shape_;
+};
+
+// Loads TorchScript bytes; throws std::runtime_error naming the problem when they are not a
+// TorchScript module with a forward method.
+torch::jit::Module load_torchscript(const std::string& bytes);
+
+// Traces `fn` on `example` inputs into a TorchScript module whose forward takes those inputs;
+// its bytes load with Python's torch.jit.load.
+std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
+                                 const std::vector<torch::Tensor>& example);
+
+}  // namespace pinnacle

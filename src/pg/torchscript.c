@@ -1,0 +1,62 @@
+/*
+ * pinnacle_import(identifier, torchscript) and pinnacle_export(identifier): TorchScript in and
+ * out. An imported module is checked to be TorchScript before it is stored; a spec trains it
+ * with "model": {"torchscript": identifier}. An exported model loads with torch.jit.load and
+ * gives what pinnacle_predict gives.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "model_ref.h"
+#include "pinnacle_core.h"
+#include "runtime.h"
+
+PG_FUNCTION_INFO_V1(pinnacle_import);
+PG_FUNCTION_INFO_V1(pinnacle_export);
+
+Datum
+pinnacle_import(PG_FUNCTION_ARGS)
+{
+	text	   *identifier = PG_GETARG_TEXT_PP(0);
+	bytea	   *module = PG_GETARG_BYTEA_PP(1);
+	Oid			types[2] = {TEXTOID, BYTEAOID};
+	Datum		values[2] = {PointerGetDatum(identifier), PointerGetDatum(module)};
+
+	pt_runtime_ensure(1);
+	if (!pt_torchscript_check(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pinnacle_import: %s", pt_last_error())));
+	SPI_connect();
+	/* a module of another role with this name is invisible here, and the insert conflicts */
+	if (SPI_execute_with_args("INSERT INTO pinnacle.modules (identifier, torchscript) VALUES ($1, $2) "
+							  "ON CONFLICT (identifier) DO UPDATE SET torchscript = EXCLUDED.torchscript, "
+							  "created_at = clock_timestamp() WHERE pinnacle.modules.owner = current_user",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("pinnacle_import: module \"%s\" belongs to another role", text_to_cstring(identifier))));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+pinnacle_export(PG_FUNCTION_ARGS)
+{
+	char	   *identifier = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	size_t		size;
+	const char *bytes = pt_model_export(pt_loaded_model(identifier), &size);
+	bytea	   *result;
+
+	if (bytes == NULL)
+		ereport(ERROR, (errmsg("could not export model \"%s\": %s", identifier, pt_last_error())));
+	result = palloc(VARHDRSZ + size);
+	SET_VARSIZE(result, VARHDRSZ + size);
+	memcpy(VARDATA(result), bytes, size);
+	PG_RETURN_BYTEA_P(result);
+}
