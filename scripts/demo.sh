@@ -8,19 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/pg_env.sh
 bash scripts/build.sh
 
-scratch=$(make_scratch_dir)
-port=$(free_port)
-stop_server() {
-  as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$scratch"
-}
-trap stop_server EXIT
-
-echo "== starting a throwaway server on port $port in $scratch"
-as_pg_user "$PG_BIN/initdb" -D "$scratch/data" -U postgres --auth=trust >/dev/null
-as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -l "$scratch/server.log" -w \
-  -o "-p $port -k $scratch -c listen_addresses=''" start >/dev/null
-psql_run() { as_pg_user psql -h "$scratch" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -X -q "$@"; }
+start_throwaway_server
+echo "== started a throwaway server on port $port in $scratch"
 
 echo "== loading 10,000 rows of y = 3*x1 - 2*x2 + 1 + noise"
 psql_run <<'SQL'

@@ -31,7 +31,7 @@ torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs) {
 }
 
 void Predictor::predict(const float* row, float* out) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // per-row calls: skip autograd and version tracking
   torch::Tensor input = torch::from_blob(const_cast<float*>(row), {1, raw_input_width_}, torch::kFloat32);
   std::vector<torch::Tensor> columns;
   int64_t offset = 0;

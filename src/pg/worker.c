@@ -154,20 +154,36 @@ receive_rows(WorkerState *state)
 			 pt_data_rows(state->train) + pt_data_rows(state->validation), rows_expected);
 }
 
-/* Steps per second and the ETA of this run so far; eta < 0 when max_iterations is not set. */
-static void
-measure_speed(WorkerState *state, double *rows_per_second, double *eta_seconds)
+/* Where the run stands: its step, the step it ends at (0 when max_iterations is not set),
+ * rows/s so far and the ETA in seconds (< 0 when unknown). */
+typedef struct Progress
 {
+	int64		iteration;
+	int64		last_iteration;
+	double		rows_per_second;
+	double		eta_seconds;
+} Progress;
+
+static Progress
+measure_progress(WorkerState *state)
+{
+	Progress	p = {.iteration = pt_trainer_iteration(state->trainer), .eta_seconds = -1};
+	int64		max_steps = pt_spec_max_iterations(state->spec);
+	int64		steps = pt_trainer_steps_this_run(state->trainer);
 	long		secs;
 	int			usecs;
 	double		elapsed;
-	int64		max_steps = pt_spec_max_iterations(state->spec);
-	int64		steps = pt_trainer_steps_this_run(state->trainer);
 
 	TimestampDifference(state->training_started, GetCurrentTimestamp(), &secs, &usecs);
 	elapsed = Max(secs + usecs / 1e6, 1e-3);
-	*rows_per_second = pt_trainer_samples_seen(state->trainer) / elapsed;
-	*eta_seconds = max_steps > 0 && steps > 0 ? (max_steps - steps) * elapsed / steps : -1;
+	p.rows_per_second = pt_trainer_samples_seen(state->trainer) / elapsed;
+	if (max_steps > 0)
+	{
+		p.last_iteration = p.iteration - steps + max_steps;
+		if (steps > 0)
+			p.eta_seconds = (max_steps - steps) * elapsed / steps;
+	}
+	return p;
 }
 
 /* The latest validation's values as "name value" pairs, or as a JSON object. */
@@ -195,21 +211,17 @@ static void
 publish_progress(WorkerState *state)
 {
 	StringInfoData json;
-	double		rows_per_second,
-				eta;
-	int64		max_steps = pt_spec_max_iterations(state->spec);
-	int64		iteration = pt_trainer_iteration(state->trainer);
+	Progress	p = measure_progress(state);
+	double		loss = pt_trainer_last_loss(state->trainer);
 
-	measure_speed(state, &rows_per_second, &eta);
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT, state->header->run_id,
-					 iteration);
-	if (max_steps > 0)
+					 p.iteration);
+	if (p.last_iteration > 0)
 		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
-						 iteration - pt_trainer_steps_this_run(state->trainer) + max_steps, eta);
+						 p.last_iteration, Max(p.eta_seconds, 0));
 	appendStringInfo(&json, ", \"train_loss\": %s, \"rows_per_second\": %.0f, \"validation\": ",
-					 isfinite(pt_trainer_last_loss(state->trainer)) ? psprintf("%.6g", pt_trainer_last_loss(state->trainer)) : "null",
-					 rows_per_second);
+					 isfinite(loss) ? psprintf("%.6g", loss) : "null", p.rows_per_second);
 	append_validation(&json, state->trainer, true);
 	appendStringInfoChar(&json, '}');
 	pgstat_report_activity(STATE_RUNNING, json.data);
@@ -222,19 +234,15 @@ static void
 send_progress_notice(WorkerState *state, bool validated)
 {
 	StringInfoData line;
-	double		rows_per_second,
-				eta;
-	int64		max_steps = pt_spec_max_iterations(state->spec);
-	int64		iteration = pt_trainer_iteration(state->trainer);
+	Progress	p = measure_progress(state);
 
-	measure_speed(state, &rows_per_second, &eta);
 	initStringInfo(&line);
-	appendStringInfo(&line, "step " INT64_FORMAT, iteration);
-	if (max_steps > 0)
-		appendStringInfo(&line, "/" INT64_FORMAT, iteration - pt_trainer_steps_this_run(state->trainer) + max_steps);
-	appendStringInfo(&line, ": train loss %.6g, %.0f rows/s", pt_trainer_last_loss(state->trainer), rows_per_second);
-	if (eta >= 0)
-		appendStringInfo(&line, ", ETA %.0f s", eta);
+	appendStringInfo(&line, "step " INT64_FORMAT, p.iteration);
+	if (p.last_iteration > 0)
+		appendStringInfo(&line, "/" INT64_FORMAT, p.last_iteration);
+	appendStringInfo(&line, ": train loss %.6g, %.0f rows/s", pt_trainer_last_loss(state->trainer), p.rows_per_second);
+	if (p.eta_seconds >= 0)
+		appendStringInfo(&line, ", ETA %.0f s", p.eta_seconds);
 	if (pt_trainer_metric_count(state->trainer) > 0)
 	{
 		appendStringInfoString(&line, validated ? "; validation:" : "; last validation:");
