@@ -145,8 +145,13 @@ bool pt_torchscript_check(const char* bytes, size_t size) {
   });
 }
 
-PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit) {
-  return guarded<PtData*>(nullptr, [&] { return new PtData{Dataset(spec->columns, memory_limit)}; });
+PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows) {
+  return guarded<PtData*>(nullptr, [&] {
+    auto* data = new PtData{Dataset(spec->columns, memory_limit)};
+    const auto& s = spec->spec;
+    if (training_rows && !s.in_memory) data->rows.spill(s.prefetch_size, s.validation.split, s.compute.seed);
+    return data;
+  });
 }
 void pt_data_free(PtData* data) { delete data; }
 bool pt_data_append(PtData* data, const char* body, size_t size) {
@@ -155,7 +160,7 @@ bool pt_data_append(PtData* data, const char* body, size_t size) {
     return true;
   });
 }
-int64_t pt_data_rows(const PtData* data) { return data->rows.rows(); }
+int64_t pt_data_rows(const PtData* data) { return data->rows.received_rows(); }
 
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
                           size_t module_size) {

@@ -31,8 +31,8 @@ void Dataset::check_memory() const {
   int64_t bytes = static_cast<int64_t>(values_.size() * sizeof(float));
   if (memory_limit_ > 0 && bytes > memory_limit_)
     throw std::runtime_error("the training rows need more than the memory limit of " +
-                             std::to_string(memory_limit_ / (1024 * 1024)) +
-                             " MB; raise compute_kwargs.memory_limit or set \"in_memory\": false");
+                             std::to_string(memory_limit_ / 1024) +
+                             " kB; raise compute_kwargs.memory_limit or set \"in_memory\": false");
 }
 
 void Dataset::append_wire_rows(const char* data, size_t size) {
@@ -59,7 +59,39 @@ void Dataset::append_wire_rows(const char* data, size_t size) {
     if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
     ++rows_;
   }
+  if (spilled()) drain_to_spill();
   check_memory();
+}
+
+void Dataset::spill(int64_t chunk_rows, double held_out, uint64_t seed) {
+  writer_ = std::make_unique<SpillWriter>(names_, chunk_rows);
+  held_out_ = std::make_unique<Dataset>(names_, memory_limit_);
+  held_out_fraction_ = held_out;
+  split_rng_.seed(seed);
+}
+
+// Moves the rows decoded from one message to the spill file, or to the held-out rows.
+void Dataset::drain_to_spill() {
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  for (size_t at = 0; at < values_.size(); at += row_width_) {
+    if (held_out_fraction_ > 0 && coin(split_rng_) < held_out_fraction_) {
+      held_out_->widths_ = widths_;
+      held_out_->row_width_ = row_width_;
+      held_out_->values_.insert(held_out_->values_.end(), values_.begin() + at, values_.begin() + at + row_width_);
+      ++held_out_->rows_;
+    } else {
+      writer_->append_row(values_.data() + at, row_width_);
+    }
+  }
+  values_.clear();
+  held_out_->check_memory();
+}
+
+SpilledRows Dataset::finish_spill() { return writer_->finish(); }
+
+Dataset Dataset::take_held_out() {
+  if (held_out_->rows() == 0) throw std::runtime_error("validation.split held out none of the streamed rows");
+  return std::move(*held_out_);
 }
 
 void Dataset::append_row(const std::vector<std::vector<float>>& columns) {
@@ -70,10 +102,12 @@ void Dataset::append_row(const std::vector<std::vector<float>>& columns) {
   }
   if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
   ++rows_;
+  if (spilled()) drain_to_spill();
   check_memory();
 }
 
 torch::Tensor Dataset::all() const {
+  if (spilled()) throw std::logic_error("the rows of a spilled dataset are read through a ChunkedBatchReader");
   return torch::from_blob(const_cast<float*>(values_.data()), {rows_, row_width_}, torch::kFloat32);
 }
 

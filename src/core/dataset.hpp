@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "spec.hpp"
+#include "spill.hpp"
 
 namespace pinnacle {
 
@@ -22,7 +25,16 @@ class Dataset {
   void append_wire_rows(const char* data, size_t size);
   void append_row(const std::vector<std::vector<float>>& columns);
 
-  int64_t rows() const { return rows_; }
+  // Streams the rows to a spill file in chunks of `chunk_rows` instead of holding them
+  // ("in_memory": false); a seeded `held_out` fraction stays in memory as validation rows.
+  void spill(int64_t chunk_rows, double held_out, uint64_t seed);
+  bool spilled() const { return writer_ != nullptr; }
+  SpilledRows finish_spill();
+  Dataset take_held_out();
+
+  int64_t rows() const { return spilled() ? writer_->rows() : rows_; }
+  int64_t received_rows() const { return rows_; }  // spilled and held-out rows included
+  int64_t memory_limit() const { return memory_limit_; }
   size_t columns() const { return names_.size(); }
   int64_t width(size_t column) const { return widths_.at(column); }
   std::vector<int64_t> widths() const { return widths_; }
@@ -40,6 +52,7 @@ class Dataset {
  private:
   void start_row(size_t column, uint32_t count);
   void check_memory() const;
+  void drain_to_spill();
 
   std::vector<std::string> names_;
   int64_t memory_limit_;
@@ -47,6 +60,11 @@ class Dataset {
   int64_t row_width_ = 0;
   int64_t rows_ = 0;
   std::vector<float> values_;
+
+  std::unique_ptr<SpillWriter> writer_;
+  std::unique_ptr<Dataset> held_out_;
+  double held_out_fraction_ = 0;
+  std::mt19937_64 split_rng_;
 };
 
 }  // namespace pinnacle

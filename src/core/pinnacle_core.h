@@ -66,11 +66,12 @@ bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const
 bool pt_torchscript_check(const char *bytes, size_t size);
 
 /* ---- rows received from the feed ---- */
-PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit);
+/* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
+PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit, bool training_rows);
 void pt_data_free(PtData *data);
 /* Appends one rows message body (after the kind byte and padding, see wire.h). */
 bool pt_data_append(PtData *data, const char *body, size_t size);
-int64_t pt_data_rows(const PtData *data);
+int64_t pt_data_rows(const PtData *data); /* received so far, spilled or held out included */
 
 /* ---- training ---- */
 typedef enum PtEvent

@@ -26,9 +26,7 @@ const std::vector<std::string> kOutputFields = {"uuid", "artifacts", "db", "metr
 
 // Fields of the contract whose machinery this build does not have yet. They are refused,
 // never accepted and ignored.
-const std::vector<std::string> kRefusedFields = {
-    "data_prefetch", "prefetch_size",
-    "prefetch_factor", "download"};
+const std::vector<std::string> kRefusedFields = {"download"};
 
 const std::vector<std::string> kObjectives = {"mse", "l1", "huber", "cross_entropy",
                                               "bce_with_logits", "nll"};
@@ -269,6 +267,19 @@ ValidationSpec read_validation(const json& value) {
   return validation;
 }
 
+// Streamed rows pass the trainer once per epoch, in chunks: statistics that need every
+// training row at once (standardize, min_max) cannot be fitted on them.
+void check_streaming(const TrainSpec& spec) {
+  if (spec.in_memory) return;
+  for (const auto& column : spec.transform.items())
+    for (size_t i = 0; i < column.value().size(); ++i) {
+      const json& step = column.value()[i];
+      if (step == "standardize" || step == "min_max")
+        throw SpecError("transform." + column.key() + "[" + std::to_string(i) + "]",
+                        step.get<std::string>() + " is fitted on all training rows at once, which needs \"in_memory\": true");
+    }
+}
+
 ResumeSpec read_resume(const json& root) {
   ResumeSpec resume;
   bool has_state = root.contains("optimizer_state") && !root["optimizer_state"].is_null();
@@ -384,6 +395,12 @@ TrainSpec parse_spec(const std::string& text) {
   if (root.contains("no_improve_then_stop"))
     spec.no_improve_then_stop = read_int(root["no_improve_then_stop"], "no_improve_then_stop", 1);
   if (root.contains("in_memory")) spec.in_memory = read_bool(root["in_memory"], "in_memory");
+  if (root.contains("data_prefetch")) spec.data_prefetch = read_bool(root["data_prefetch"], "data_prefetch");
+  if (root.contains("prefetch_size")) spec.prefetch_size = read_int(root["prefetch_size"], "prefetch_size", 1);
+  if (root.contains("prefetch_factor")) spec.prefetch_factor = read_int(root["prefetch_factor"], "prefetch_factor", 1);
+  for (const char* field : {"data_prefetch", "prefetch_size", "prefetch_factor"})
+    if (root.contains(field) && spec.in_memory)
+      throw SpecError(field, "applies to streamed rows (\"in_memory\": false); in-memory rows need no prefetching");
   if (root.contains("compute_kwargs")) spec.compute = read_compute(root["compute_kwargs"]);
   if (root.contains("validation")) spec.validation = read_validation(root["validation"]);
   if (root.contains("listen")) spec.listen = read_string(root["listen"], "listen");
@@ -400,7 +417,7 @@ TrainSpec parse_spec(const std::string& text) {
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
   if (spec.collate_fn == "pad") throw SpecError("collate_fn", "\"pad\" is not supported by this build yet");
-  if (!spec.in_memory) throw SpecError("in_memory", "false (streaming from a spill file) is not supported by this build yet");
+  check_streaming(spec);
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())
     throw SpecError("key", spec.objective.name + " needs a target column: use [input, target]");

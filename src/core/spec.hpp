@@ -88,7 +88,10 @@ struct TrainSpec {
   int64_t validation_interval = 100;
   std::string listen = "objective";
   int64_t no_improve_then_stop = 5;
-  bool in_memory = true;
+  bool in_memory = true;     // false: the rows are spilled to a file and streamed in chunks
+  bool data_prefetch = false;  // read chunks ahead on a background thread
+  int64_t prefetch_size = 1000;  // rows per chunk
+  int64_t prefetch_factor = 100;  // chunks kept ready ahead
   ComputeSpec compute;
   ValidationSpec validation;
   ResumeSpec resume;

@@ -39,8 +39,9 @@ void apply_compute_settings(const ComputeSpec& compute) {
 Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript)
     : spec_(std::move(spec)),
       train_(checked_training_rows(std::move(train))),
-      validation_(spec_.validation.split > 0 ? train_.split_off(spec_.validation.split, spec_.compute.seed)
-                                             : std::move(validation)),
+      validation_(spec_.validation.split == 0 ? std::move(validation)
+                  : train_.spilled()           ? train_.take_held_out()
+                                               : train_.split_off(spec_.validation.split, spec_.compute.seed)),
       widths_(train_.widths()),
       transformer_(spec_.transform, spec_.key.columns(), spec_.key.inputs.size()),
       layout_(Layout::of(spec_, transform_rows())),
@@ -49,6 +50,7 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
     throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_.rows()) +
                              " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
   apply_compute_settings(spec_.compute);
+  if (train_.spilled()) reader_ = open_spilled_rows();
   model_ = build_network(spec_, transformer_, layout_, torchscript);
   optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
   model_.set_training(true);
@@ -61,13 +63,29 @@ std::vector<int64_t> Trainer::transform_rows() {
     throw std::runtime_error("the validation rows do not have the training rows' array widths");
   if (transformer_.empty()) return widths_;
   std::vector<int64_t> transformed = transformer_.output_widths(widths_);
-  transformer_.fit(train_.all(), widths_);
-  train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
+  if (!train_.spilled()) {  // streamed rows are transformed batch by batch (nothing to fit: see spec)
+    transformer_.fit(train_.all(), widths_);
+    train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
+  }
   if (validation_.rows() > 0) validation_.replace_rows(transformer_.apply(validation_.all(), widths_), transformed);
   return transformed;
 }
 
+// Streamed rows: chunks of prefetch_size rows, read ahead by prefetch_factor chunks when
+// data_prefetch is on (else one), and never more than the memory limit holds.
+std::unique_ptr<ChunkedBatchReader> Trainer::open_spilled_rows() {
+  int64_t chunk_bytes = spec_.prefetch_size * train_.row_width() * static_cast<int64_t>(sizeof(float));
+  int64_t ahead = spec_.data_prefetch ? spec_.prefetch_factor : 1;
+  if (train_.memory_limit() > 0) ahead = std::max<int64_t>(1, std::min(ahead, train_.memory_limit() / chunk_bytes - 2));
+  return std::make_unique<ChunkedBatchReader>(train_.finish_spill(), spec_.loader.batch_size, spec_.loader.shuffle,
+                                              spec_.loader.drop_last, spec_.loader.seed, ahead);
+}
+
 torch::Tensor Trainer::next_batch() {
+  if (reader_) {
+    torch::Tensor rows = reader_->next_batch();
+    return transformer_.empty() ? rows : transformer_.apply(rows, widths_);
+  }
   int64_t batch = spec_.loader.batch_size;
   size_t remaining = order_.size() - cursor_;
   bool epoch_over = remaining == 0 || (spec_.loader.drop_last && remaining < static_cast<size_t>(batch));

@@ -17,6 +17,7 @@
 #include "layout.hpp"
 #include "network.hpp"
 #include "spec.hpp"
+#include "spill.hpp"
 #include "transform.hpp"
 
 namespace pinnacle {
@@ -71,6 +72,7 @@ class Trainer {
   Dataset train_;
   Dataset validation_;
   std::vector<int64_t> transform_rows();
+  std::unique_ptr<ChunkedBatchReader> open_spilled_rows();
 
   std::vector<int64_t> widths_;
   Transformer transformer_;
@@ -78,6 +80,7 @@ class Trainer {
   Network model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 
+  std::unique_ptr<ChunkedBatchReader> reader_;  // streamed rows ("in_memory": false)
   std::mt19937_64 shuffle_rng_;
   std::vector<int64_t> order_;
   size_t cursor_ = 0;

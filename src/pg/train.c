@@ -301,8 +301,8 @@ stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_sen
 		if (memory_limit > 0 && *bytes_sent > memory_limit)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the training rows need more than the memory limit of " INT64_FORMAT " MB",
-							memory_limit / (1024 * 1024)),
+					 errmsg("the training rows need more than the memory limit of " INT64_FORMAT " kB",
+							memory_limit / 1024),
 					 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
 		pt_feed_flush(feed, session->rows);
 	} while (pt_feed_next(feed, NULL));

@@ -423,8 +423,8 @@ pinnacle_worker_main(Datum main_arg)
 	MemoryContextSwitchTo(work_context);
 	PG_TRY();
 	{
-		state.train = pt_data_new(state.spec, state.header->memory_limit);
-		state.validation = pt_data_new(state.spec, state.header->memory_limit);
+		state.train = pt_data_new(state.spec, state.header->memory_limit, true);
+		state.validation = pt_data_new(state.spec, state.header->memory_limit, false);
 		if (state.train == NULL || state.validation == NULL)
 			ereport(ERROR, (errmsg("%s", pt_last_error())));
 		receive_rows(&state);

@@ -50,10 +50,10 @@ TEST(CApi, TrainingFailureIsAValueNotAnException) {
   ASSERT_TRUE(pt_runtime_init(1));
   PtSpec* spec = pt_spec_parse(kSpec);
   ASSERT_NE(spec, nullptr);
-  PtData* train = pt_data_new(spec, 0);
+  PtData* train = pt_data_new(spec, 0, true);
   std::string body = rows_message(16, 7.0f);  // class 7 with two outputs
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0), nullptr, 0);
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0);
   ASSERT_NE(trainer, nullptr);
   EXPECT_EQ(pt_trainer_advance(trainer), PT_FAILED);
   EXPECT_NE(std::string(pt_last_error()).find("out of bounds"), std::string::npos);
@@ -64,10 +64,10 @@ TEST(CApi, TrainingFailureIsAValueNotAnException) {
 TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   PtSpec* spec = pt_spec_parse(kSpec);
   ASSERT_NE(spec, nullptr);
-  PtData* train = pt_data_new(spec, 0);
+  PtData* train = pt_data_new(spec, 0, true);
   std::string body = rows_message(32, 1.0f);
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0), nullptr, 0);
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0);
   ASSERT_NE(trainer, nullptr);
   PtEvent event;
   int validations = 0;

@@ -100,14 +100,11 @@ TEST(Spec, MetricsMustFitTheObjective) {
 }
 
 TEST(Spec, FieldsWithoutMachineryAreRefusedNotIgnored) {
-  for (const char* field : {"download", "data_prefetch"}) {
+  for (const char* field : {"download"}) {
     json spec = minimal();
     spec[field] = true;
     EXPECT_NE(error_of(spec).find(std::string("spec field \"") + field + "\""), std::string::npos) << field;
   }
-  json spec = minimal();
-  spec["in_memory"] = false;
-  EXPECT_NE(error_of(spec).find("in_memory"), std::string::npos);
 }
 
 TEST(Spec, ContinuedTraining) {
@@ -128,6 +125,21 @@ TEST(Spec, ContinuedTraining) {
   EXPECT_EQ(from_model.resume.model, "m@2");
   spec["optimizer_state"] = 3;
   EXPECT_NE(error_of(spec).find("spec field \"init_from\""), std::string::npos);
+}
+
+TEST(Spec, StreamingFields) {
+  json spec = minimal();
+  spec["data_prefetch"] = true;
+  EXPECT_NE(error_of(spec).find("spec field \"data_prefetch\": applies to streamed rows"), std::string::npos);
+  spec["in_memory"] = false;
+  spec["prefetch_size"] = 50;
+  TrainSpec parsed = parse_spec(spec.dump());
+  EXPECT_FALSE(parsed.in_memory);
+  EXPECT_TRUE(parsed.data_prefetch);
+  EXPECT_EQ(parsed.prefetch_size, 50);
+  EXPECT_EQ(parsed.prefetch_factor, 100);
+  spec["transform"] = json::parse(R"({"x": ["standardize"]})");
+  EXPECT_NE(error_of(spec).find("spec field \"transform.x[0]\""), std::string::npos);
 }
 
 TEST(Spec, ClosestName) {

@@ -137,6 +137,26 @@ TEST(Trainer, ResumeRejectsWeightsOfAnotherModel) {
   EXPECT_THROW(other.resume(small.weights(), small.optimizer_state(), 0, json::object()), std::runtime_error);
 }
 
+TEST(Trainer, StreamedRowsTrainLikeInMemoryOnes) {
+  TrainSpec spec = linear_spec(R"({"in_memory": false, "data_prefetch": true, "prefetch_size": 100,
+                                   "prefetch_factor": 3, "max_iterations": 600, "validation_interval": 100,
+                                   "validation": {"split": 0.1, "metrics": ["mse"]}})");
+  Dataset rows({"x1", "x2", "y"}, 0);
+  rows.spill(spec.prefetch_size, spec.validation.split, spec.compute.seed);
+  Dataset source = linear_rows(2000);
+  for (int64_t r = 0; r < source.rows(); ++r) {
+    auto row = source.all()[r];
+    rows.append_row({{row[0].item<float>()}, {row[1].item<float>()}, {row[2].item<float>()}});
+  }
+  EXPECT_TRUE(rows.spilled());
+  Trainer trainer(spec, std::move(rows), no_rows());
+  EXPECT_EQ(trainer.train_rows() + trainer.validation_rows(), 2000);
+  EXPECT_GT(trainer.validation_rows(), 100);
+  run_to_end(trainer);
+  EXPECT_EQ(trainer.iteration(), 600);
+  EXPECT_LT(trainer.history()["mse"].back().get<double>(), 0.02);
+}
+
 TEST(Trainer, NonFiniteLossFailsWithTheStep) {
   Dataset data({"x1", "x2", "y"}, 0);
   for (int i = 0; i < 64; ++i) data.append_row({{1.f}, {1.f}, {1e30f}});

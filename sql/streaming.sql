@@ -1,0 +1,35 @@
+-- "in_memory": false: the rows are spilled to a file and streamed back in chunks of
+-- prefetch_size rows, read ahead by prefetch_factor chunks on a background thread.
+SET client_min_messages = warning;
+SELECT pinnacle_train('{
+  "identifier": "streamed", "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 32}, {"type": "Tanh"}, {"type": "Linear", "out_features": 1}]},
+  "objective": "mse", "optimizer_kwargs": {"lr": 0.01},
+  "in_memory": false, "data_prefetch": true, "prefetch_size": 500, "prefetch_factor": 4,
+  "transform": {"x1": [{"scale": 2}], "x2": [{"shift": 1}]},
+  "max_iterations": 1200, "validation_interval": 300, "validation": {"split": 0.1, "metrics": ["mse"]}
+}', wait => true) AS run \gset
+SELECT status, iterations, train_rows + validation_rows AS all_rows, validation_rows BETWEEN 800 AND 1200 AS held_out,
+       best_value < 0.01 AS learned
+FROM pinnacle.runs WHERE id = :run;
+SELECT abs((pinnacle_predict('streamed', 1.0::real, 1.0::real))[1] - 2) < 0.1 AS predicts_2;
+-- without read-ahead, one chunk at a time
+SELECT pinnacle_train('{
+  "identifier": "streamed", "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "in_memory": false, "prefetch_size": 64, "max_iterations": 300, "validation_interval": 300
+}', wait => true) AS run \gset
+SELECT status, iterations, train_rows FROM pinnacle.runs WHERE id = :run;
+
+-- what streamed rows cannot do, and prefetching in-memory rows, are errors naming the field
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "in_memory": false, "transform": {"x1": ["standardize"]}}');
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "prefetch_factor": 2}');
+-- an in-memory data set over the memory limit fails early and suggests streaming
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "compute_kwargs": {"memory_limit": 20000}}');
