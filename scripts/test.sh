@@ -13,11 +13,12 @@ echo "== SQL tests (pg_regress)"
 scratch=$(make_scratch_dir)
 trap 'rm -rf "$scratch"' EXIT
 cp -r sql expected test/regress.conf "$scratch/"
-cp -r test/data "$scratch/data"
+mkdir -p "$scratch/test" && cp -r test/data "$scratch/test/data"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch"
-if ! as_pg_user "$PG_REGRESS" --inputdir="$scratch" --outputdir="$scratch" \
-    --temp-instance="$scratch/tmp_check" --temp-config="$scratch/regress.conf" \
-    --bindir="$PG_BIN" --load-extension=pinnacle_train $(make -s print-regress); then
+tests=$(make -s print-regress)
+# from the scratch folder: the tests read their fixtures from test/data/ and write files beside them
+if ! (cd "$scratch" && as_pg_user "$PG_REGRESS" --inputdir=. --outputdir=. --temp-instance=tmp_check \
+    --temp-config=regress.conf --bindir="$PG_BIN" --load-extension=pinnacle_train $tests); then
   cat "$scratch/regression.diffs"
   exit 1
 fi

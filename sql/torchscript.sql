@@ -1,8 +1,8 @@
 -- TorchScript in and out: a module scripted in Python trains here, and a trained model
 -- exports to TorchScript that Python's torch.jit.load runs with predict's results.
 SET client_min_messages = warning;
-\set two_inputs `base64 -w0 data/two_inputs.pt`
-\set one_input `base64 -w0 data/one_input.pt`
+\set two_inputs `base64 -w0 test/data/two_inputs.pt`
+\set one_input `base64 -w0 test/data/one_input.pt`
 SELECT pinnacle_import('two_inputs', decode(:'two_inputs', 'base64'));
 SELECT pinnacle_import('one_input', decode(:'one_input', 'base64'));
 SELECT identifier, length(torchscript) > 0 AS stored FROM pinnacle.modules ORDER BY 1;
@@ -33,20 +33,20 @@ SELECT encode(pinnacle_export('ts_args'), 'base64');
 \o expected.json
 SELECT array_to_json(pinnacle_predict('ts_args', 0.3::real, -0.7::real));
 \o
-\! /usr/bin/python3 data/check_export.py export.b64 '[[0.3], [-0.7]]' expected.json
+\! /usr/bin/python3 test/data/check_export.py export.b64 '[[0.3], [-0.7]]' expected.json
 -- a layer-list model with transforms exports with its transform
 \o export.b64
 SELECT encode(pinnacle_export('houses'), 'base64');
 \o expected.json
 SELECT array_to_json(pinnacle_predict('houses', 4, 1234.5::real, 3));
 \o
-\! /usr/bin/python3 data/check_export.py export.b64 '[[4], [1234.5], [3]]' expected.json
+\! /usr/bin/python3 test/data/check_export.py export.b64 '[[4], [1234.5], [3]]' expected.json
 \o export.b64
 SELECT encode(pinnacle_export('blobs'), 'base64');
 \o expected.json
 SELECT array_to_json(pinnacle_predict('blobs', ARRAY[6, 6]::real[]));
 \o
-\! /usr/bin/python3 data/check_export.py export.b64 '[[6, 6]]' expected.json
+\! /usr/bin/python3 test/data/check_export.py export.b64 '[[6, 6]]' expected.json
 \pset tuples_only off
 \pset format aligned
 

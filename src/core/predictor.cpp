@@ -26,7 +26,9 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
 
 torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs) {
   if (transformer_.empty()) return model_.forward(raw_inputs);
-  torch::Tensor transformed = transformer_.apply(torch::cat(raw_inputs, 1), raw_input_widths_);
+  // one input column (the common case) needs no concatenation: predict is per row, every op counts
+  torch::Tensor rows = raw_inputs.size() == 1 ? raw_inputs[0] : torch::cat(raw_inputs, 1);
+  torch::Tensor transformed = transformer_.apply(rows, raw_input_widths_);
   return model_.forward(layout_.inputs(transformed));
 }
 
