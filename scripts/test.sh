@@ -28,7 +28,7 @@ mkdir "$scratch/tap"
 cp -r test/t test/perl "$scratch/tap/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tap"
 (cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
-  prove -I "$PGXS_DIR/../test/perl" -I perl t/) || {
+  prove -I "$PGXS_DIR/../test/perl" -I perl t/*.pl) || {
   tail -n 60 "$scratch"/tap/tmp_check/log/*.log
   exit 1
 }
