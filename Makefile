@@ -12,6 +12,8 @@ BUILD_DIR ?= build
 CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
 
 PG_CPPFLAGS = -Isrc/core -Isrc/pg
+# -Wextra on our code; the three exceptions are for PostgreSQL's own headers (inline functions
+# with unused parameters, signed/unsigned comparisons), which our files compile cleanly without.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
