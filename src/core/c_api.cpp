@@ -8,7 +8,6 @@
 #include "network.hpp"
 #include "predictor.hpp"
 #include "report.hpp"
-#include "serialize.hpp"
 #include "spec.hpp"
 #include "trainer.hpp"
 

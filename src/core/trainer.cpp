@@ -197,7 +197,6 @@ void Trainer::validate() {
   if (last_was_best_) {
     best_ = listened;
     best_iteration_ = iteration_;
-    best_value_ = listened;
     best_weights_ = weights();
     validations_without_best_ = 0;
   } else if (++validations_without_best_ >= spec_.no_improve_then_stop) {

@@ -53,7 +53,7 @@ class Trainer {
   std::string optimizer_state() const;
 
   int64_t best_iteration() const { return best_iteration_; }
-  double best_value() const { return best_value_; }
+  double best_value() const { return best_.value_or(0); }
   const std::string& stop_reason() const { return stop_reason_; }
   const json& history() const { return history_; }  // metric_values
   // The key columns' widths as stored (before any transform).
@@ -96,7 +96,6 @@ class Trainer {
   bool last_was_best_ = false;
   std::optional<double> best_;
   int64_t best_iteration_ = 0;
-  double best_value_ = 0;
   std::string best_weights_;
   int64_t validations_without_best_ = 0;
   bool finish_pending_ = false;
