@@ -17,7 +17,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc/pg
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers early_stopping streaming async failures
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config
@@ -29,6 +29,9 @@ $(CORE_LIB): $(wildcard src/core/*.cpp src/core/*.hpp src/core/*.h) CMakeLists.t
 	cmake --build $(BUILD_DIR) --target pinnacle_core -j $(shell nproc)
 
 $(shlib): $(CORE_LIB)
+
+# PGXS does not track headers: a changed struct must recompile every file that sees it.
+$(OBJS): $(wildcard src/pg/*.h) src/core/pinnacle_core.h src/core/wire.h
 
 .PHONY: unittest
 unittest:

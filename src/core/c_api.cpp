@@ -99,6 +99,9 @@ bool pt_spec_column_is_class_index(const PtSpec* spec, int column) {
   return spec->spec.key.has_target() && column == pt_spec_column_count(spec) - 1 &&
          spec->spec.objective.wants_class_index();
 }
+bool pt_spec_column_is_padded(const PtSpec* spec, int column) {
+  return spec->spec.collate_fn == "pad" && column < static_cast<int>(spec->spec.key.inputs.size());
+}
 int pt_spec_threads(const PtSpec* spec) { return spec->spec.compute.threads; }
 int64_t pt_spec_max_iterations(const PtSpec* spec) { return spec->spec.max_iterations.value_or(-1); }
 PtResume pt_spec_resume(const PtSpec* spec) {
@@ -149,6 +152,7 @@ PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows
     auto* data = new PtData{Dataset(spec->columns, memory_limit)};
     const auto& s = spec->spec;
     if (training_rows && !s.in_memory) data->rows.spill(s.prefetch_size, s.validation.split, s.compute.seed);
+    if (s.collate_fn == "pad") data->rows.pad_inputs(s.key.inputs.size());
     return data;
   });
 }
@@ -270,6 +274,15 @@ int64_t pt_model_output_width(const PtModel* model) { return model->predictor.ou
 bool pt_model_predict(PtModel* model, const float* row, float* out) {
   return guarded(false, [&] {
     model->predictor.predict(row, out);
+    return true;
+  });
+}
+
+bool pt_model_padded(const PtModel* model) { return model->predictor.padded(); }
+
+bool pt_model_predict_padded(PtModel* model, const float* row, const int64_t* lengths, float* out) {
+  return guarded(false, [&] {
+    model->predictor.predict(row, out, lengths);
     return true;
   });
 }

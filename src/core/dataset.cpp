@@ -14,7 +14,17 @@ Dataset::Dataset(std::vector<std::string> column_names, int64_t memory_limit)
     : names_(std::move(column_names)), memory_limit_(memory_limit) {}
 
 // Checks a row's column width against the first row's; the first row fixes them.
+// A padded input's width is the longest so far.
 void Dataset::start_row(size_t column, uint32_t count) {
+  if (column < padded_inputs_) {
+    if (count == 0)
+      throw std::runtime_error("column \"" + names_[column] + "\", row " + std::to_string(rows_ + 1) +
+                               ": an empty array cannot be trained on");
+    if (widths_.size() <= column) widths_.resize(column + 1);
+    widths_[column] = std::max<int64_t>(widths_[column], count);
+    lengths_.push_back(count);
+    return;
+  }
   if (rows_ == 0) {
     if (widths_.size() <= column) widths_.resize(column + 1);
     widths_[column] = count;
@@ -115,7 +125,35 @@ void Dataset::replace_rows(const torch::Tensor& rows, std::vector<int64_t> width
   torch::Tensor flat = rows.to(torch::kFloat32).contiguous();
   values_.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   widths_ = std::move(widths);
-  row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+  row_width_ = flat.size(1);  // padded inputs' lengths follow the key columns
+  check_memory();
+}
+
+void Dataset::finish_padding(std::vector<int64_t> widths) {
+  if (padded_inputs_ == 0) return;
+  if (widths.empty()) widths = widths_;
+  int64_t padded_width = std::accumulate(widths.begin(), widths.end(), int64_t{0}) + padded_inputs_;
+  std::vector<float> padded(rows_ * padded_width, 0.0f);
+  const float* from = values_.data();
+  for (int64_t r = 0; r < rows_; ++r) {
+    float* to = padded.data() + r * padded_width;
+    for (size_t c = 0; c < widths.size(); ++c) {
+      int64_t n = c < padded_inputs_ ? lengths_[r * padded_inputs_ + c] : widths[c];
+      if (n > widths[c])
+        throw std::runtime_error("column \"" + names_[c] + "\", row " + std::to_string(r + 1) + ": has " +
+                                 std::to_string(n) + " values, more than the longest training row's " +
+                                 std::to_string(widths[c]));
+      std::copy(from, from + n, to);
+      from += n;
+      to += widths[c];
+    }
+    for (size_t c = 0; c < padded_inputs_; ++c) to[c] = static_cast<float>(lengths_[r * padded_inputs_ + c]);
+  }
+  values_ = std::move(padded);
+  lengths_.clear();
+  widths_ = std::move(widths);
+  row_width_ = padded_width;
+  padded_inputs_ = 0;  // the rows are fixed-width from here on
   check_memory();
 }
 

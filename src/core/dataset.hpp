@@ -1,6 +1,9 @@
 // Training rows held in memory: one row-major float32 buffer, each row the key columns'
 // values side by side (inputs in key order, then the target). Batches are tensors cut
 // from it without copying the whole set.
+// With padded inputs (collate_fn "pad") the input columns may vary in length from row to
+// row; finish_padding() right-pads them with zeros and appends each row's input lengths
+// after its key columns, so that every later step sees fixed-width rows.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +28,15 @@ class Dataset {
   void append_wire_rows(const char* data, size_t size);
   void append_row(const std::vector<std::vector<float>>& columns);
 
+  // The first `input_columns` columns may vary in length (collate_fn "pad"); call before
+  // appending rows.
+  void pad_inputs(size_t input_columns) { padded_inputs_ = input_columns; }
+  size_t padded_inputs() const { return padded_inputs_; }
+  // Right-pads every padded input to `widths` (the longest row's unless given: validation
+  // rows take the training rows' widths) and appends the lengths. Throws naming the row
+  // when one is longer.
+  void finish_padding(std::vector<int64_t> widths = {});
+
   // Streams the rows to a spill file in chunks of `chunk_rows` instead of holding them
   // ("in_memory": false); a seeded `held_out` fraction stays in memory as validation rows.
   void spill(int64_t chunk_rows, double held_out, uint64_t seed);
@@ -37,13 +49,14 @@ class Dataset {
   int64_t memory_limit() const { return memory_limit_; }
   size_t columns() const { return names_.size(); }
   int64_t width(size_t column) const { return widths_.at(column); }
+  // The key columns' widths; a padded input's is its longest row's.
   std::vector<int64_t> widths() const { return widths_; }
-  int64_t row_width() const { return row_width_; }
+  int64_t row_width() const { return row_width_; }  // padded inputs' lengths included
 
   // A (rows x row_width) view of the buffer, valid while this dataset lives and is not appended to.
   torch::Tensor all() const;
 
-  // Replaces every row (rows x sum(widths)), e.g. by their transformed values.
+  // Replaces every row (rows x sum(widths), then any lengths), e.g. by their transformed values.
   void replace_rows(const torch::Tensor& rows, std::vector<int64_t> widths);
 
   // Moves a seeded random `fraction` of the rows into a new dataset.
@@ -60,6 +73,8 @@ class Dataset {
   int64_t row_width_ = 0;
   int64_t rows_ = 0;
   std::vector<float> values_;
+  size_t padded_inputs_ = 0;
+  std::vector<uint32_t> lengths_;  // before finish_padding: each row's padded inputs' lengths
 
   std::unique_ptr<SpillWriter> writer_;
   std::unique_ptr<Dataset> held_out_;

@@ -13,6 +13,8 @@ Layout Layout::of(const TrainSpec& spec, const std::vector<int64_t>& column_widt
   layout.input_width = std::accumulate(layout.input_widths.begin(), layout.input_widths.end(), int64_t{0});
   layout.target_width = spec.key.has_target() ? column_widths.back() : layout.input_width;
   layout.class_index = spec.objective.wants_class_index();
+  layout.has_target = spec.key.has_target();
+  layout.padded = spec.collate_fn == "pad";
   if (layout.class_index && layout.target_width != 1)
     throw SpecError("key", "the target \"" + spec.key.target + "\" of " + spec.objective.name +
                                " must be one class index per row, it has " + std::to_string(layout.target_width) +
@@ -31,9 +33,17 @@ std::vector<torch::Tensor> Layout::inputs(const torch::Tensor& rows) const {
 }
 
 torch::Tensor Layout::targets(const torch::Tensor& rows) const {
-  if (rows.size(1) == input_width) return rows;  // no target column: the input is the target
+  if (!has_target) return rows.narrow(1, 0, input_width);  // the input is the target
   torch::Tensor target = rows.narrow(1, input_width, target_width);
   return class_index ? target.squeeze(1).to(torch::kInt64) : target;
+}
+
+std::vector<torch::Tensor> Layout::lengths(const torch::Tensor& rows) const {
+  if (!padded) return {};
+  int64_t offset = input_width + (has_target ? target_width : 0);
+  std::vector<torch::Tensor> lengths;
+  for (size_t c = 0; c < input_widths.size(); ++c) lengths.push_back(rows.select(1, offset + c).to(torch::kInt64));
+  return lengths;
 }
 
 void Layout::check_output(const TrainSpec& spec, const std::vector<int64_t>& output_shape) const {

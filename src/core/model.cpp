@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <type_traits>
 
 namespace pinnacle {
 
@@ -245,18 +246,48 @@ torch::nn::AnyModule embedding(const LayerArgs& a, const Shape&) {
 
 // torch.nn's LSTM and GRU return (output, state) but a Sequential layer returns one
 // tensor: keep the output of every step, (N, L, H*D), or of the last, output[:, -1].
+// Padded rows are packed (as torch.nn.utils.rnn.pack_padded_sequence does), so the padding
+// never reaches the state, and "last" is each row's last real step.
+// The initial state and the sort by length are computed from the input's tensors, not from
+// its sizes, so that a traced export (pinnacle_export) takes any number of rows.
 template <class Rnn, class Options>
-class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Options>> {
+class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Options>>, public SequenceLayer {
  public:
   RecurrentImpl(Options options, bool all_steps) : options_(std::move(options)), all_steps_(all_steps) { reset(); }
   // Registered, so that its weights are saved, loaded and moved with the model.
   void reset() override { rnn_ = this->register_module("rnn", Rnn(options_)); }
   torch::Tensor forward(const torch::Tensor& input) {
-    torch::Tensor steps = std::get<0>(rnn_->forward(input));
-    return all_steps_ ? steps : steps.select(1, -1);
+    torch::Tensor outputs = std::get<0>(rnn_->forward(input, initial_state(input)));
+    return all_steps_ ? outputs : outputs.select(1, -1);
+  }
+  torch::Tensor forward_padded(const torch::Tensor& input, const torch::Tensor& steps) override {
+    namespace rnn = torch::nn::utils::rnn;
+    auto [sorted_steps, order] = steps.sort(/*dim=*/0, /*descending=*/true);
+    torch::Tensor restore = std::get<1>(order.sort());
+    auto parts = torch::_pack_padded_sequence(input.index_select(0, order), sorted_steps, /*batch_first=*/true);
+    rnn::PackedSequence packed(std::get<0>(parts), std::get<1>(parts), order, restore);
+    auto unpacked = rnn::pad_packed_sequence(std::get<0>(rnn_->forward_with_packed_input(packed, initial_state(input))),
+                                             /*batch_first=*/true, /*padding_value=*/0.0, input.size(1));
+    torch::Tensor outputs = std::get<0>(unpacked);  // zeros after each row's last step
+    if (all_steps_) return outputs;
+    torch::Tensor last = (steps - 1).view({-1, 1, 1}).expand({-1, 1, outputs.size(2)});
+    return outputs.gather(1, last).squeeze(1);
   }
 
  private:
+  // Zeros of (layers * directions, N, hidden), N taken from the input's first dimension.
+  auto initial_state(const torch::Tensor& input) const {
+    int64_t layers = options_.num_layers() * (options_.bidirectional() ? 2 : 1);
+    torch::Tensor zeros = torch::zeros_like(input.select(2, 0).select(1, 0))
+                              .view({1, -1, 1})
+                              .expand({layers, -1, options_.hidden_size()})
+                              .contiguous();
+    if constexpr (std::is_same_v<Rnn, torch::nn::LSTM>)
+      return std::make_tuple(zeros, zeros);
+    else
+      return zeros;
+  }
+
   Options options_;
   bool all_steps_;
   Rnn rnn_{nullptr};

@@ -41,6 +41,7 @@ torch::jit::Module load_torchscript(const std::string& bytes) {
 Network Network::from_layers(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape) {
   Network network;
   network.net_ = build_model(layers, input_width, input_shape).net;
+  network.input_width_ = input_width;
   return network;
 }
 
@@ -55,13 +56,16 @@ Network Network::from_torchscript(const std::string& bytes, const TrainSpec& spe
   return network;
 }
 
-std::vector<int64_t> Network::probe(const std::vector<int64_t>& input_widths) {
-  std::vector<torch::Tensor> inputs;
-  for (int64_t width : input_widths) inputs.push_back(torch::zeros({2, width}));
+std::vector<int64_t> Network::probe(const std::vector<int64_t>& input_widths, bool padded) {
+  std::vector<torch::Tensor> inputs, lengths;
+  for (int64_t width : input_widths) {
+    inputs.push_back(torch::zeros({2, width}));
+    if (padded) lengths.push_back(torch::tensor({width, int64_t{1}}));
+  }
   try {
     torch::NoGradGuard no_grad;
     set_training(false);
-    torch::Tensor out = forward(inputs);
+    torch::Tensor out = forward(inputs, lengths);
     set_training(true);
     return std::vector<int64_t>(out.sizes().begin() + 1, out.sizes().end());
   } catch (const c10::Error& e) {
@@ -74,8 +78,28 @@ std::vector<int64_t> Network::probe(const std::vector<int64_t>& input_widths) {
   }
 }
 
-torch::Tensor Network::forward(const std::vector<torch::Tensor>& inputs) {
-  if (!scripted_) return net_->forward(inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 1));
+// A sequence layer sees the padded input in its own length L: a row of n of the input's
+// width W values has ceil(n * L / W) real steps (n for an Embedding, n / F after an Unflatten
+// to (L, F)).
+torch::Tensor Network::forward_layers(torch::Tensor x, const torch::Tensor& lengths) {
+  for (auto& layer : *net_) {
+    auto* sequence = dynamic_cast<SequenceLayer*>(layer.ptr().get());
+    if (sequence == nullptr) {
+      x = layer.forward(x);
+      continue;
+    }
+    int64_t steps_in_x = x.size(1);
+    torch::Tensor steps = (lengths * steps_in_x + input_width_ - 1).div(input_width_, "floor").clamp(1, steps_in_x);
+    x = sequence->forward_padded(x, steps);
+  }
+  return x;
+}
+
+torch::Tensor Network::forward(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& lengths) {
+  if (!scripted_) {
+    torch::Tensor x = inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 1);
+    return lengths.empty() ? net_->forward(x) : forward_layers(x, lengths[0]);
+  }
 
   std::vector<c10::IValue> positional;
   torch::jit::Kwargs named;
@@ -91,6 +115,12 @@ torch::Tensor Network::forward(const std::vector<torch::Tensor>& inputs) {
       named.emplace(input_names_.at(i), x);
     else
       positional.emplace_back(x);
+  }
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    if (signature_ == "*args")
+      positional.emplace_back(lengths[i]);
+    else
+      named.emplace(input_names_.at(i) + "_lengths", lengths[i]);
   }
   return single_tensor(module_.get_method("forward")(positional, named));
 }

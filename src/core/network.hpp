@@ -26,9 +26,12 @@ class Network {
 
   // Runs a two-row probe of zeros and returns the per-row output shape. Throws SpecError
   // naming the model when forward does not accept the inputs.
-  std::vector<int64_t> probe(const std::vector<int64_t>& input_widths);
+  std::vector<int64_t> probe(const std::vector<int64_t>& input_widths, bool padded = false);
 
-  torch::Tensor forward(const std::vector<torch::Tensor>& inputs);
+  // `lengths`, with collate_fn "pad", holds each input column's real lengths (int64, one per
+  // row): a layer list hands them to its LSTM and GRU layers, a TorchScript forward gets them
+  // after the inputs ("*args") or as "<input>_lengths" (by name).
+  torch::Tensor forward(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& lengths = {});
   std::vector<torch::Tensor> parameters();
   void set_training(bool training);
   void freeze();  // no gradients: for inference and tracing
@@ -43,7 +46,10 @@ class Network {
 
  private:
   bool scripted_ = false;
+  torch::Tensor forward_layers(torch::Tensor x, const torch::Tensor& lengths);
+
   torch::nn::Sequential net_{nullptr};
+  int64_t input_width_ = 0;  // a layer list's, for the steps of padded sequences
   torch::jit::Module module_;
   std::string signature_;
   std::vector<std::string> input_names_;

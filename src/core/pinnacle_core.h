@@ -40,6 +40,7 @@ const char *pt_spec_validation_select(const PtSpec *spec); /* NULL without one *
 int pt_spec_column_count(const PtSpec *spec);              /* inputs, then the target */
 const char *pt_spec_column_name(const PtSpec *spec, int column);
 bool pt_spec_column_is_class_index(const PtSpec *spec, int column);
+bool pt_spec_column_is_padded(const PtSpec *spec, int column); /* collate_fn "pad": any length */
 int pt_spec_threads(const PtSpec *spec);
 int64_t pt_spec_max_iterations(const PtSpec *spec); /* -1: unbounded */
 /* Continued training: where the starting checkpoint comes from. */
@@ -128,6 +129,10 @@ int64_t pt_model_input_width(const PtModel *model);
 int64_t pt_model_output_width(const PtModel *model);
 /* input_width floats (the input columns as stored, before the transform) in, output_width out */
 bool pt_model_predict(PtModel *model, const float *row, float *out);
+/* collate_fn "pad": each input column right-padded with zeros to pt_model_column_width,
+ * with its real length in `lengths` (one per input column) */
+bool pt_model_padded(const PtModel *model);
+bool pt_model_predict_padded(PtModel *model, const float *row, const int64_t *lengths, float *out);
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
  * tensor per input column); NULL on failure. */
 const char *pt_model_export(PtModel *model, size_t *size);

@@ -20,19 +20,19 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
   model_.load(weights);
   model_.set_training(false);
   model_.freeze();
-  output_width_ = model_.probe(layout_.input_widths).at(0);
+  output_width_ = model_.probe(layout_.input_widths, layout_.padded).at(0);
   model_.set_training(false);
 }
 
-torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs) {
-  if (transformer_.empty()) return model_.forward(raw_inputs);
+torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths) {
+  if (transformer_.empty()) return model_.forward(raw_inputs, lengths);
   // one input column (the common case) needs no concatenation: predict is per row, every op counts
   torch::Tensor rows = raw_inputs.size() == 1 ? raw_inputs[0] : torch::cat(raw_inputs, 1);
   torch::Tensor transformed = transformer_.apply(rows, raw_input_widths_);
-  return model_.forward(layout_.inputs(transformed));
+  return model_.forward(layout_.inputs(transformed), lengths);
 }
 
-void Predictor::predict(const float* row, float* out) {
+void Predictor::predict(const float* row, float* out, const int64_t* lengths) {
   c10::InferenceMode inference;  // per-row calls: skip autograd and version tracking
   torch::Tensor input = torch::from_blob(const_cast<float*>(row), {1, raw_input_width_}, torch::kFloat32);
   std::vector<torch::Tensor> columns;
@@ -41,14 +41,25 @@ void Predictor::predict(const float* row, float* out) {
     columns.push_back(input.narrow(1, offset, width));
     offset += width;
   }
-  torch::Tensor output = run(columns).contiguous();
+  std::vector<torch::Tensor> column_lengths;
+  if (layout_.padded)
+    for (size_t c = 0; c < columns.size(); ++c) column_lengths.push_back(torch::tensor({lengths[c]}));
+  torch::Tensor output = run(columns, column_lengths).contiguous();
   std::memcpy(out, output.data_ptr<float>(), output_width_ * sizeof(float));
 }
 
 std::string Predictor::export_torchscript() {
   std::vector<torch::Tensor> example;
   for (int64_t width : raw_input_widths_) example.push_back(torch::zeros({2, width}));
-  return trace_to_torchscript([this](const std::vector<torch::Tensor>& inputs) { return run(inputs); }, example);
+  size_t columns = example.size();
+  if (layout_.padded)  // forward(inputs..., lengths...)
+    for (int64_t width : raw_input_widths_) example.push_back(torch::tensor({width, int64_t{1}}));
+  return trace_to_torchscript(
+      [this, columns](const std::vector<torch::Tensor>& args) {
+        std::vector<torch::Tensor> inputs(args.begin(), args.begin() + columns);
+        return run(inputs, std::vector<torch::Tensor>(args.begin() + columns, args.end()));
+      },
+      example);
 }
 
 }  // namespace pinnacle

@@ -30,15 +30,18 @@ class Predictor {
   const std::string& input_name(size_t i) const { return spec_.key.inputs.at(i); }
 
   // One row of input values (input_width floats, the input columns side by side) to
-  // output_width floats.
-  void predict(const float* row, float* out);
+  // output_width floats. A padded model (collate_fn "pad") takes each input right-padded
+  // with zeros to its column width and `lengths`, one per input column.
+  void predict(const float* row, float* out, const int64_t* lengths = nullptr);
+  bool padded() const { return layout_.padded; }
 
   // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
-  // input column, as stored, and returns what predict returns.
+  // input column, as stored (then, for a padded model, one tensor of lengths per input
+  // column), and returns what predict returns.
   std::string export_torchscript();
 
  private:
-  torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs);
+  torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths);
 
   TrainSpec spec_;
   std::vector<int64_t> widths_;

@@ -280,6 +280,28 @@ void check_streaming(const TrainSpec& spec) {
     }
 }
 
+// collate_fn "pad": input arrays of any length, right-padded with zeros to the longest
+// training row, their lengths passed along. Steps that need a fixed width per row cannot
+// apply to them.
+void check_padding(const TrainSpec& spec) {
+  if (spec.collate_fn != "pad") return;
+  if (!spec.in_memory)
+    throw SpecError("collate_fn", "\"pad\" pads to the longest row of the whole select, so it needs \"in_memory\": true");
+  if (spec.signature == "singleton")
+    throw SpecError("collate_fn", "\"pad\" passes each input's lengths as another argument, which \"singleton\" does not take");
+  if (spec.torchscript.empty() && spec.key.inputs.size() != 1)
+    throw SpecError("collate_fn", "\"pad\" with a layer list takes one input column (its lengths drive LSTM and GRU); "
+                                  "several padded inputs need a TorchScript model");
+  for (const auto& column : spec.transform.items())
+    for (size_t i = 0; i < column.value().size(); ++i) {
+      const json& step = column.value()[i];
+      std::string name = step.is_string() ? step.get<std::string>() : step.begin().key();
+      if (name != "scale" && name != "shift" && name != "cast")
+        throw SpecError("transform." + column.key() + "[" + std::to_string(i) + "]",
+                        name + " needs the same values per row; padded inputs take scale, shift and cast");
+    }
+}
+
 ResumeSpec read_resume(const json& root) {
   ResumeSpec resume;
   bool has_state = root.contains("optimizer_state") && !root["optimizer_state"].is_null();
@@ -416,7 +438,7 @@ TrainSpec parse_spec(const std::string& text) {
   if (spec.signature == "singleton" && spec.key.inputs.size() != 1)
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
-  if (spec.collate_fn == "pad") throw SpecError("collate_fn", "\"pad\" is not supported by this build yet");
+  check_padding(spec);
   check_streaming(spec);
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())

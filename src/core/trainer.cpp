@@ -16,6 +16,7 @@ constexpr int64_t kEvaluationBatch = 4096;
 
 Dataset checked_training_rows(Dataset train) {
   if (train.rows() == 0) throw std::runtime_error("the select returned no rows to train on");
+  train.finish_padding();
   return train;
 }
 
@@ -26,7 +27,7 @@ Network build_network(const TrainSpec& spec, const Transformer& transformer, con
   Network network = spec.torchscript.empty()
                         ? Network::from_layers(spec.layers, layout.input_width, transformer.input_shape())
                         : Network::from_torchscript(torchscript, spec, transformer.input_shape());
-  layout.check_output(spec, network.probe(layout.input_widths));
+  layout.check_output(spec, network.probe(layout.input_widths, layout.padded));
   return network;
 }
 
@@ -39,9 +40,7 @@ void apply_compute_settings(const ComputeSpec& compute) {
 Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript)
     : spec_(std::move(spec)),
       train_(checked_training_rows(std::move(train))),
-      validation_(spec_.validation.split == 0 ? std::move(validation)
-                  : train_.spilled()           ? train_.take_held_out()
-                                               : train_.split_off(spec_.validation.split, spec_.compute.seed)),
+      validation_(validation_set(std::move(validation))),
       widths_(train_.widths()),
       transformer_(spec_.transform, spec_.key.columns(), spec_.key.inputs.size()),
       layout_(Layout::of(spec_, transform_rows())),
@@ -54,6 +53,15 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
   model_ = build_network(spec_, transformer_, layout_, torchscript);
   optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
   model_.set_training(true);
+}
+
+// Validation rows of their own are padded to the training rows' widths; a split is padded already.
+Dataset Trainer::validation_set(Dataset validation) {
+  if (spec_.validation.split == 0) {
+    validation.finish_padding(train_.widths());
+    return validation;
+  }
+  return train_.spilled() ? train_.take_held_out() : train_.split_off(spec_.validation.split, spec_.compute.seed);
 }
 
 // Fits the transform on the training rows and applies it to both sets; returns the widths
@@ -130,7 +138,8 @@ Trainer::Event Trainer::advance() {
 
   torch::Tensor rows = next_batch();
   optimizer_->zero_grad();
-  torch::Tensor loss = compute_loss(spec_.objective, model_.forward(layout_.inputs(rows)), layout_.targets(rows));
+  torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
+  torch::Tensor loss = compute_loss(spec_.objective, output, layout_.targets(rows));
   last_loss_ = loss.item<double>();
   ++iteration_;
   samples_seen_ += rows.size(0);
@@ -159,7 +168,8 @@ std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& dat
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < data.rows(); start += kEvaluationBatch) {
     int64_t n = std::min(kEvaluationBatch, data.rows() - start);
-    outputs.push_back(model_.forward(layout_.inputs(rows.narrow(0, start, n))));
+    torch::Tensor batch = rows.narrow(0, start, n);
+    outputs.push_back(model_.forward(layout_.inputs(batch), layout_.lengths(batch)));
   }
   model_.set_training(true);
   torch::Tensor output = torch::cat(outputs);

@@ -71,6 +71,7 @@ class Trainer {
   TrainSpec spec_;
   Dataset train_;
   Dataset validation_;
+  Dataset validation_set(Dataset validation);
   std::vector<int64_t> transform_rows();
   std::unique_ptr<ChunkedBatchReader> open_spilled_rows();
 

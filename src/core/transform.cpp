@@ -168,6 +168,7 @@ torch::Tensor Transformer::apply(const torch::Tensor& rows, const std::vector<in
       for (size_t i = 0; i < steps_[c].size(); ++i) x = apply_step(steps_[c][i], x, step_field(names_[c], i));
     columns.push_back(x);
   }
+  if (offset < rows.size(1)) columns.push_back(rows.narrow(1, offset, rows.size(1) - offset));  // lengths
   return columns.size() == 1 ? columns[0].contiguous() : torch::cat(columns, 1).contiguous();
 }
 

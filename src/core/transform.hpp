@@ -34,7 +34,8 @@ class Transformer {
 
   // Fits the statistics on training rows (rows x sum of widths, columns side by side).
   void fit(const torch::Tensor& rows, const std::vector<int64_t>& widths);
-  // Applies the fitted steps; the input columns may change width (one_hot).
+  // Applies the fitted steps; the input columns may change width (one_hot). Values after the
+  // columns of `widths` (padded inputs' lengths) pass through unchanged.
   torch::Tensor apply(const torch::Tensor& rows, const std::vector<int64_t>& widths) const;
   std::vector<int64_t> output_widths(const std::vector<int64_t>& widths) const;
   // The shape a reshape step gives the (single) input column, or empty.

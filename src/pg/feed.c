@@ -70,6 +70,7 @@ resolve_columns(PtFeed *feed, const PtSpec *spec, TupleDesc desc)
 					 errdetail("The select returns: %s.", column_list(desc))));
 		pt_column_init(&feed->columns[c], name, SPI_gettypeid(desc, attnum),
 					   pt_spec_column_is_class_index(spec, c), "a classification objective");
+		feed->columns[c].padded = pt_spec_column_is_padded(spec, c);
 		feed->attnums[c] = attnum;
 	}
 }

@@ -44,6 +44,7 @@ typedef struct CallSite
 	PtColumn   *columns;
 	StringInfoData values;
 	float	   *row;
+	int64	   *lengths;		/* a padded model's: each input's real length */
 	float	   *output;
 } CallSite;
 
@@ -164,8 +165,12 @@ prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
 						pt_model_input_columns(model), site->ninputs)));
 	site->columns = palloc0(sizeof(PtColumn) * site->ninputs);
 	for (int i = 0; i < site->ninputs; i++)
+	{
 		pt_column_init(&site->columns[i], pstrdup(pt_model_input_name(model, i)),
 					   get_fn_expr_argtype(fcinfo->flinfo, i + 1), false, NULL);
+		site->columns[i].padded = pt_model_padded(model);
+	}
+	site->lengths = palloc(sizeof(int64) * site->ninputs);
 	initStringInfo(&site->values);
 	site->row = palloc(sizeof(float) * pt_model_input_width(model));
 	site->output = palloc(sizeof(float) * pt_model_output_width(model));
@@ -192,12 +197,28 @@ call_site(FunctionCallInfo fcinfo)
 	return site;
 }
 
+/* A padded model's input of `count` values, right-padded with zeros to the column's width. */
+static void
+pad_input(CallSite *site, int i, uint32 count, float *values)
+{
+	int64		width = site->columns[i].width;
+
+	if (count > width)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input \"%s\": has %u values, but model \"%s\" was trained on at most " INT64_FORMAT,
+						site->columns[i].name, count, site->loaded->identifier, width)));
+	memset(values + count, 0, (width - count) * sizeof(float));
+	site->lengths[i] = count;
+}
+
 /* Converts the arguments to one input row and runs the model; returns the output values. */
 static const float *
 run_model(FunctionCallInfo fcinfo, CallSite *site)
 {
 	PtModel    *model = site->loaded->model;
 	float	   *next = site->row;
+	bool		ok;
 
 	for (int i = 0; i < site->ninputs; i++)
 	{
@@ -207,10 +228,14 @@ run_model(FunctionCallInfo fcinfo, CallSite *site)
 		site->columns[i].width = pt_model_column_width(model, i);
 		pt_append_values(&site->values, &site->columns[i], PG_GETARG_DATUM(i + 1), false, 0);
 		memcpy(&count, site->values.data, sizeof(uint32));
+		if (site->columns[i].padded)
+			pad_input(site, i, count, next);
 		memcpy(next, site->values.data + sizeof(uint32), count * sizeof(float));
-		next += count;
+		next += site->columns[i].width;
 	}
-	if (!pt_model_predict(model, site->row, site->output))
+	ok = pt_model_padded(model) ? pt_model_predict_padded(model, site->row, site->lengths, site->output)
+		: pt_model_predict(model, site->row, site->output);
+	if (!ok)
 		ereport(ERROR,
 				(errmsg("model \"%s\" could not predict: %s", site->loaded->identifier, pt_last_error())));
 	return site->output;

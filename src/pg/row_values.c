@@ -109,15 +109,13 @@ reserve_values(StringInfo out, PtColumn *column, uint32 count, int64 row)
 	Size		bytes = sizeof(uint32) + (Size) count * sizeof(float);
 	float	   *values;
 
+	if (count == 0 && (column->width < 0 || column->padded))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: an empty value cannot feed a model", location(column, row))));
 	if (column->width < 0)
-	{
-		if (count == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s: an empty value cannot feed a model", location(column, row))));
 		column->width = count;
-	}
-	else if (count != column->width)
+	else if (count != column->width && !column->padded)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: has %u values, but %s " INT64_FORMAT, location(column, row), count,

@@ -18,6 +18,7 @@ typedef struct PtColumn
 	bool		element_byval;
 	char		element_align;
 	int64		width;			/* values per row, fixed by the first row; -1 before it */
+	bool		padded;			/* collate_fn "pad": rows may differ in width */
 } PtColumn;
 
 /* Checks the type can feed a model and readies the conversion; `class_index` demands a
@@ -26,7 +27,7 @@ extern void pt_column_init(PtColumn *column, const char *name, Oid type, bool cl
 						   const char *objective_hint);
 
 /* Appends the value count (uint32) and the values (float32) of one row's column, checking
- * for NULLs and that the width matches the first row's. `row` (1-based) names the row. */
+ * for NULLs and, unless padded, that the width matches the first row's. `row` (1-based) names the row. */
 extern void pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int64 row);
 
 #endif

@@ -27,8 +27,24 @@ class OneInput(torch.nn.Module):
         return self.linear(x)
 
 
+class MaskedMean(torch.nn.Module):
+    """forward(x, lengths): collate_fn "pad" passes each input's lengths after the inputs.
+    Learns an affine map of the mean of each row's real values."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(x.size(1)).unsqueeze(0)
+        mask = (positions < lengths.unsqueeze(1)).to(x.dtype)
+        mean = (x * mask).sum(dim=1, keepdim=True) / lengths.unsqueeze(1).to(x.dtype)
+        return self.linear(mean)
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
     out = sys.argv[1]
     torch.jit.save(torch.jit.script(TwoInputs()), os.path.join(out, "two_inputs.pt"))
     torch.jit.save(torch.jit.script(OneInput()), os.path.join(out, "one_input.pt"))
+    torch.jit.save(torch.jit.script(MaskedMean()), os.path.join(out, "masked_mean.pt"))

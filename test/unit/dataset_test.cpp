@@ -74,3 +74,36 @@ TEST(Dataset, SplitIsSeededAndDisjoint) {
   auto all = torch::cat({a.all(), held_a.all()}).flatten();
   EXPECT_TRUE(torch::equal(std::get<0>(all.sort()), torch::arange(100, torch::kFloat32)));
 }
+
+TEST(Dataset, PaddedInputsArePaddedToTheLongestRowWithTheirLengths) {
+  Dataset data({"tokens", "label"}, 0);
+  data.pad_inputs(1);
+  std::string body = wire_rows({{{1, 2, 3}, {0}}, {{4}, {1}}, {{5, 6}, {2}}});
+  data.append_wire_rows(body.data(), body.size());
+  data.finish_padding();
+  EXPECT_EQ(data.widths(), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(data.row_width(), 5);  // 3 padded values, the label, the length
+  EXPECT_TRUE(torch::equal(data.all(), torch::tensor({{1.f, 2.f, 3.f, 0.f, 3.f},
+                                                      {4.f, 0.f, 0.f, 1.f, 1.f},
+                                                      {5.f, 6.f, 0.f, 2.f, 2.f}})));
+}
+
+TEST(Dataset, PaddedRowsLongerThanTheTrainingRowsAreNamed) {
+  Dataset validation({"tokens", "label"}, 0);
+  validation.pad_inputs(1);
+  std::string body = wire_rows({{{1}, {0}}, {{1, 2, 3, 4}, {1}}});
+  validation.append_wire_rows(body.data(), body.size());
+  try {
+    validation.finish_padding({3, 1});
+    FAIL() << "a row longer than the training rows was padded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "column \"tokens\", row 2: has 4 values, more than the longest training row's 3");
+  }
+}
+
+TEST(Dataset, PaddedInputsStillRefuseEmptyArrays) {
+  Dataset data({"tokens", "label"}, 0);
+  data.pad_inputs(1);
+  std::string body = wire_rows({{{1}, {0}}, {{}, {1}}});
+  EXPECT_THROW(data.append_wire_rows(body.data(), body.size()), std::runtime_error);
+}

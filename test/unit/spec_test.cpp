@@ -146,3 +146,23 @@ TEST(Spec, ClosestName) {
   EXPECT_EQ(closest_name("Linera", {"Linear", "ReLU"}), "Linear");
   EXPECT_EQ(closest_name("zzzzzz", {"Linear", "ReLU"}), "");
 }
+
+TEST(Spec, PadRefusesWhatCannotTakeLengths) {
+  json spec = minimal();
+  spec["collate_fn"] = "pad";
+  EXPECT_EQ(parse_spec(spec.dump()).collate_fn, "pad");
+  json streamed = spec;
+  streamed["in_memory"] = false;
+  EXPECT_NE(error_of(streamed).find("spec field \"collate_fn\": \"pad\" pads to the longest row"), std::string::npos);
+  json two_inputs = spec;
+  two_inputs["key"] = json::parse(R"({"inputs": ["a", "b"], "target": "y"})");
+  EXPECT_NE(error_of(two_inputs).find("several padded inputs need a TorchScript model"), std::string::npos);
+  json scripted = spec;
+  scripted["model"] = json::parse(R"({"torchscript": "m"})");
+  scripted["signature"] = "singleton";
+  EXPECT_NE(error_of(scripted).find("which \"singleton\" does not take"), std::string::npos);
+  json fitted = spec;
+  fitted["transform"] = json::parse(R"({"x": [{"scale": 2}, "min_max"]})");
+  EXPECT_EQ(error_of(fitted),
+            "spec field \"transform.x[1]\": min_max needs the same values per row; padded inputs take scale, shift and cast");
+}
