@@ -23,10 +23,30 @@ SELECT pinnacle_train('{
 }', wait => true) AS run \gset
 SELECT status, iterations, train_rows FROM pinnacle.runs WHERE id = :run;
 
--- what streamed rows cannot do, and prefetching in-memory rows, are errors naming the field
-SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
+-- fitted transforms on streamed rows: one pass over the spill file per fitted step gives
+-- the statistics an in-memory run fits on the same rows
+SELECT pinnacle_train('{
+  "identifier": "fitted_streamed", "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
   "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
-  "in_memory": false, "transform": {"x1": ["standardize"]}}');
+  "transform": {"x1": [{"scale": 3}, "standardize"], "x2": ["min_max"]},
+  "in_memory": false, "prefetch_size": 700, "max_iterations": 10, "validation_interval": 10
+}', wait => true) IS NOT NULL AS trained;
+SELECT pinnacle_train('{
+  "identifier": "fitted_in_memory", "select": "SELECT x1, x2, y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "transform": {"x1": [{"scale": 3}, "standardize"], "x2": ["min_max"]},
+  "max_iterations": 10, "validation_interval": 10
+}', wait => true) IS NOT NULL AS trained;
+SELECT step, abs((s.transform #>> path)::float8 - (m.transform #>> path)::float8) < 1e-4 AS same,
+       (s.transform #>> path)::float8 NOT IN (0, 1) AS fitted
+FROM pinnacle.models s, pinnacle.models m,
+     (VALUES ('x1 center', '{x1,1,standardize,center,0}'::text[]), ('x1 spread', '{x1,1,standardize,spread,0}'),
+             ('x2 center', '{x2,0,min_max,center,0}'), ('x2 spread', '{x2,0,min_max,spread,0}')) v(step, path)
+WHERE s.identifier = 'fitted_streamed' AND m.identifier = 'fitted_in_memory';
+
+-- prefetching in-memory rows is an error naming the field
 SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
   "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "prefetch_factor": 2}');
 -- an in-memory data set over the memory limit fails early and suggests streaming

@@ -267,19 +267,6 @@ ValidationSpec read_validation(const json& value) {
   return validation;
 }
 
-// Streamed rows pass the trainer once per epoch, in chunks: statistics that need every
-// training row at once (standardize, min_max) cannot be fitted on them.
-void check_streaming(const TrainSpec& spec) {
-  if (spec.in_memory) return;
-  for (const auto& column : spec.transform.items())
-    for (size_t i = 0; i < column.value().size(); ++i) {
-      const json& step = column.value()[i];
-      if (step == "standardize" || step == "min_max")
-        throw SpecError("transform." + column.key() + "[" + std::to_string(i) + "]",
-                        step.get<std::string>() + " is fitted on all training rows at once, which needs \"in_memory\": true");
-    }
-}
-
 // collate_fn "pad": input arrays of any length, right-padded with zeros to the longest
 // training row, their lengths passed along. Steps that need a fixed width per row cannot
 // apply to them.
@@ -439,7 +426,6 @@ TrainSpec parse_spec(const std::string& text) {
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
   check_padding(spec);
-  check_streaming(spec);
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())
     throw SpecError("key", spec.objective.name + " needs a target column: use [input, target]");

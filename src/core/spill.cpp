@@ -275,6 +275,17 @@ bool ChunkedBatchReader::wait_for_room() {
   return !stop_;
 }
 
+void for_each_chunk(const SpilledRows& spilled, const std::function<void(const torch::Tensor&)>& visit) {
+  std::vector<float> values;
+  for (size_t i = 0; i < spilled.chunk_rows.size(); ++i) {
+    values.resize(spilled.chunk_rows[i] * spilled.row_width);
+    size_t bytes = values.size() * sizeof(float);
+    if (read_at(*spilled.file, values.data(), bytes, spilled.chunk_offsets[i]) < bytes)
+      throw std::runtime_error("the spill file " + spilled.file->path() + " is truncated at chunk " + std::to_string(i));
+    visit(torch::from_blob(values.data(), {spilled.chunk_rows[i], spilled.row_width}, torch::kFloat32));
+  }
+}
+
 ChunkedBatchReader::Chunk ChunkedBatchReader::read_chunk(size_t index) {
   Chunk chunk(loaded_, spilled_.chunk_rows[index] * spilled_.row_width);
   size_t bytes = chunk.values.size() * sizeof(float);

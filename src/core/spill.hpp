@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -66,6 +67,10 @@ struct SpilledRows {
   std::vector<int64_t> chunk_rows;     // rows of each chunk, in file order
   std::vector<int64_t> chunk_offsets;  // byte offset of each chunk in the file
 };
+
+// Reads the chunks once, in file order, one at a time: `visit` gets each as a
+// (rows x row_width) tensor valid during the call (e.g. to fit a transform on streamed rows).
+void for_each_chunk(const SpilledRows& spilled, const std::function<void(const torch::Tensor&)>& visit);
 
 class SpillWriter {
  public:

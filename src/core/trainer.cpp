@@ -71,7 +71,10 @@ std::vector<int64_t> Trainer::transform_rows() {
     throw std::runtime_error("the validation rows do not have the training rows' array widths");
   if (transformer_.empty()) return widths_;
   std::vector<int64_t> transformed = transformer_.output_widths(widths_);
-  if (!train_.spilled()) {  // streamed rows are transformed batch by batch (nothing to fit: see spec)
+  if (train_.spilled()) {  // fitted on a pass over the spill file; applied batch by batch
+    transformer_.fit([this](const Transformer::ChunkVisitor& visit) { for_each_chunk(spilled_rows(), visit); },
+                     widths_);
+  } else {
     transformer_.fit(train_.all(), widths_);
     train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
   }
@@ -85,8 +88,13 @@ std::unique_ptr<ChunkedBatchReader> Trainer::open_spilled_rows() {
   int64_t chunk_bytes = spec_.prefetch_size * train_.row_width() * static_cast<int64_t>(sizeof(float));
   int64_t ahead = spec_.data_prefetch ? spec_.prefetch_factor : 1;
   if (train_.memory_limit() > 0) ahead = std::max<int64_t>(1, std::min(ahead, train_.memory_limit() / chunk_bytes - 2));
-  return std::make_unique<ChunkedBatchReader>(train_.finish_spill(), spec_.loader.batch_size, spec_.loader.shuffle,
+  return std::make_unique<ChunkedBatchReader>(std::move(spilled_rows()), spec_.loader.batch_size, spec_.loader.shuffle,
                                               spec_.loader.drop_last, spec_.loader.seed, ahead);
+}
+
+SpilledRows& Trainer::spilled_rows() {
+  if (!spilled_) spilled_ = train_.finish_spill();
+  return *spilled_;
 }
 
 torch::Tensor Trainer::next_batch() {

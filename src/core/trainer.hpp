@@ -71,6 +71,9 @@ class Trainer {
   TrainSpec spec_;
   Dataset train_;
   Dataset validation_;
+  // the streamed rows' file once all rows are in; before layout_, which fits the transform on it
+  std::optional<SpilledRows> spilled_;
+  SpilledRows& spilled_rows();
   Dataset validation_set(Dataset validation);
   std::vector<int64_t> transform_rows();
   std::unique_ptr<ChunkedBatchReader> open_spilled_rows();

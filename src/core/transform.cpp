@@ -71,22 +71,41 @@ std::string step_field(const std::string& column, size_t i) {
   return "transform." + column + "[" + std::to_string(i) + "]";
 }
 
-// Statistics of the values reaching a standardize or min_max step, per value position.
-void fit_step(TransformStep& s, const torch::Tensor& x) {
-  torch::Tensor center, spread;
-  if (s.kind == Kind::standardize) {
-    center = x.mean(0);
-    spread = x.std(0, /*unbiased=*/false);
-  } else {
-    center = std::get<0>(x.min(0));
-    spread = std::get<0>(x.max(0)) - center;
+// Per value position, the statistics of the values reaching a standardize or min_max step,
+// gathered chunk by chunk (in double, so that a million rows sum without drift).
+struct Statistics {
+  int64_t count = 0;
+  torch::Tensor sum, sum_of_squares, min, max;
+
+  void add(const torch::Tensor& chunk) {
+    if (chunk.size(0) == 0) return;
+    torch::Tensor x = chunk.to(torch::kFloat64);
+    torch::Tensor chunk_min = std::get<0>(x.min(0)), chunk_max = std::get<0>(x.max(0));
+    bool first = count == 0;
+    sum = first ? x.sum(0) : sum + x.sum(0);
+    sum_of_squares = first ? (x * x).sum(0) : sum_of_squares + (x * x).sum(0);
+    min = first ? chunk_min : torch::minimum(min, chunk_min);
+    max = first ? chunk_max : torch::maximum(max, chunk_max);
+    count += x.size(0);
   }
-  spread = torch::where(spread > 0, spread, torch::ones_like(spread));  // constant values stay finite
-  center = center.contiguous();
-  spread = spread.contiguous();
-  s.center.assign(center.data_ptr<float>(), center.data_ptr<float>() + center.numel());
-  s.spread.assign(spread.data_ptr<float>(), spread.data_ptr<float>() + spread.numel());
-}
+
+  void fit(TransformStep& s) const {
+    if (count == 0) throw std::runtime_error("a transform cannot be fitted on no rows");
+    torch::Tensor center, spread;
+    if (s.kind == Kind::standardize) {
+      center = sum / count;
+      spread = (sum_of_squares / count - center * center).clamp_min(0).sqrt();
+    } else {
+      center = min;
+      spread = max - min;
+    }
+    spread = torch::where(spread > 0, spread, torch::ones_like(spread));  // constant values stay finite
+    center = center.to(torch::kFloat32).contiguous();
+    spread = spread.to(torch::kFloat32).contiguous();
+    s.center.assign(center.data_ptr<float>(), center.data_ptr<float>() + center.numel());
+    s.spread.assign(spread.data_ptr<float>(), spread.data_ptr<float>() + spread.numel());
+  }
+};
 
 torch::Tensor apply_step(const TransformStep& s, const torch::Tensor& x, const std::string& field) {
   switch (s.kind) {
@@ -146,16 +165,25 @@ bool Transformer::empty() const {
 }
 
 void Transformer::fit(const torch::Tensor& rows, const std::vector<int64_t>& widths) {
+  fit([&](const ChunkVisitor& visit) { visit(rows); }, widths);
+}
+
+// One pass over the rows per fitted step: a step's statistics are of the values the steps
+// before it give, which may themselves be fitted.
+void Transformer::fit(const RowPass& each_chunk, const std::vector<int64_t>& widths) {
   int64_t offset = 0;
-  for (size_t c = 0; c < steps_.size(); ++c) {
-    torch::Tensor x = rows.narrow(1, offset, widths[c]);
-    offset += widths[c];
+  for (size_t c = 0; c < steps_.size(); offset += widths[c], ++c)
     for (size_t i = 0; i < steps_[c].size(); ++i) {
       TransformStep& s = steps_[c][i];
-      if (s.kind == Kind::standardize || s.kind == Kind::min_max) fit_step(s, x);
-      x = apply_step(s, x, step_field(names_[c], i));
+      if (s.kind != Kind::standardize && s.kind != Kind::min_max) continue;
+      Statistics statistics;
+      each_chunk([&](const torch::Tensor& rows) {
+        torch::Tensor x = rows.narrow(1, offset, widths[c]);
+        for (size_t j = 0; j < i; ++j) x = apply_step(steps_[c][j], x, step_field(names_[c], j));
+        statistics.add(x);
+      });
+      statistics.fit(s);
     }
-  }
 }
 
 torch::Tensor Transformer::apply(const torch::Tensor& rows, const std::vector<int64_t>& widths) const {

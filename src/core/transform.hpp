@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ class Transformer {
 
   // Fits the statistics on training rows (rows x sum of widths, columns side by side).
   void fit(const torch::Tensor& rows, const std::vector<int64_t>& widths);
+  // The same on rows too many to hold: `each_chunk` calls its visitor with every training
+  // row once, a chunk at a time, and may be called once per fitted step.
+  using ChunkVisitor = std::function<void(const torch::Tensor&)>;
+  using RowPass = std::function<void(const ChunkVisitor&)>;
+  void fit(const RowPass& each_chunk, const std::vector<int64_t>& widths);
   // Applies the fitted steps; the input columns may change width (one_hot). Values after the
   // columns of `widths` (padded inputs' lengths) pass through unchanged.
   torch::Tensor apply(const torch::Tensor& rows, const std::vector<int64_t>& widths) const;

@@ -138,8 +138,8 @@ TEST(Spec, StreamingFields) {
   EXPECT_TRUE(parsed.data_prefetch);
   EXPECT_EQ(parsed.prefetch_size, 50);
   EXPECT_EQ(parsed.prefetch_factor, 100);
-  spec["transform"] = json::parse(R"({"x": ["standardize"]})");
-  EXPECT_NE(error_of(spec).find("spec field \"transform.x[0]\""), std::string::npos);
+  spec["transform"] = json::parse(R"({"x": ["standardize"]})");  // fitted on a pass over the spill file
+  EXPECT_EQ(error_of(spec), "");
 }
 
 TEST(Spec, ClosestName) {

@@ -157,6 +157,30 @@ TEST(Trainer, StreamedRowsTrainLikeInMemoryOnes) {
   EXPECT_LT(trainer.history()["mse"].back().get<double>(), 0.02);
 }
 
+TEST(Trainer, StreamedRowsFitTheTransformAsInMemoryRowsDo) {
+  const char* extra = R"({"transform": {"x1": [{"scale": 3}, "standardize"], "x2": ["min_max"]}, "max_iterations": 1})";
+  TrainSpec streamed_spec = linear_spec(extra);
+  streamed_spec.in_memory = false;
+  streamed_spec.prefetch_size = 64;  // many chunks, the last one partial
+  Dataset streamed({"x1", "x2", "y"}, 0);
+  streamed.spill(streamed_spec.prefetch_size, 0, 0);
+  Dataset source = linear_rows(1000);
+  for (int64_t r = 0; r < source.rows(); ++r) {
+    auto row = source.all()[r];
+    streamed.append_row({{row[0].item<float>()}, {row[1].item<float>()}, {row[2].item<float>()}});
+  }
+  Trainer in_memory(linear_spec(extra), linear_rows(1000), no_rows());
+  Trainer spilled(streamed_spec, std::move(streamed), no_rows());
+  json expected = in_memory.fitted_transform(), actual = spilled.fitted_transform();
+  for (const char* column : {"x1", "x2"}) {
+    const json& e = expected[column].back().begin().value();
+    const json& a = actual[column].back().begin().value();
+    EXPECT_NEAR(a["center"][0].get<double>(), e["center"][0].get<double>(), 1e-5) << column;
+    EXPECT_NEAR(a["spread"][0].get<double>(), e["spread"][0].get<double>(), 1e-5) << column;
+  }
+  EXPECT_NE(actual["x1"][1]["standardize"]["spread"][0].get<double>(), 1.0);  // fitted, not the default
+}
+
 TEST(Trainer, NonFiniteLossFailsWithTheStep) {
   Dataset data({"x1", "x2", "y"}, 0);
   for (int i = 0; i < 64; ++i) data.append_row({{1.f}, {1.f}, {1e30f}});
