@@ -5,7 +5,7 @@ EXTENSION = pinnacle_train
 MODULE_big = pinnacle_train
 DATA = src/sql/pinnacle_train--0.1.0.sql
 
-PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict model_ref report torchscript
+PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict model_ref report torchscript snapshot
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 
 BUILD_DIR ?= build
