@@ -5,7 +5,7 @@ EXTENSION = pinnacle_train
 MODULE_big = pinnacle_train
 DATA = src/sql/pinnacle_train--0.1.0.sql
 
-PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict model_ref report torchscript
+PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict model_ref report torchscript snapshot
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 
 BUILD_DIR ?= build
@@ -17,7 +17,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc/pg
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config

@@ -116,6 +116,7 @@ PtResume pt_spec_resume(const PtSpec* spec) {
 int64_t pt_spec_resume_run(const PtSpec* spec) { return spec->spec.resume.run_id; }
 const char* pt_spec_resume_model(const PtSpec* spec) { return spec->spec.resume.model.c_str(); }
 int64_t pt_spec_memory_limit(const PtSpec* spec) { return spec->spec.compute.memory_limit; }
+bool pt_spec_download(const PtSpec* spec) { return spec->spec.download; }
 
 const char* pt_spec_torchscript(const PtSpec* spec) {
   return spec->spec.torchscript.empty() ? nullptr : spec->spec.torchscript.c_str();

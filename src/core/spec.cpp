@@ -24,10 +24,6 @@ const std::vector<std::string> kTopLevelFields = {
 // Fields the TorchTrainer has that the server fills in itself.
 const std::vector<std::string> kOutputFields = {"uuid", "artifacts", "db", "metric_values"};
 
-// Fields of the contract whose machinery this build does not have yet. They are refused,
-// never accepted and ignored.
-const std::vector<std::string> kRefusedFields = {"download"};
-
 const std::vector<std::string> kObjectives = {"mse", "l1", "huber", "cross_entropy",
                                               "bce_with_logits", "nll"};
 const std::vector<std::string> kOptimizers = {"Adam", "AdamW", "SGD", "RMSprop", "Adagrad"};
@@ -377,8 +373,6 @@ TrainSpec parse_spec(const std::string& text) {
   reject_unknown_fields(root, "", kTopLevelFields);
   for (const auto& field : kOutputFields)
     if (root.contains(field)) throw SpecError(field, "is set by pinnacle_train, not given in the spec");
-  for (const auto& field : kRefusedFields)
-    if (root.contains(field)) throw SpecError(field, "is not supported by this build yet");
 
   for (const char* required : {"identifier", "select", "key", "model", "objective"})
     if (!root.contains(required)) throw SpecError(required, "is required");
@@ -410,6 +404,7 @@ TrainSpec parse_spec(const std::string& text) {
   for (const char* field : {"data_prefetch", "prefetch_size", "prefetch_factor"})
     if (root.contains(field) && spec.in_memory)
       throw SpecError(field, "applies to streamed rows (\"in_memory\": false); in-memory rows need no prefetching");
+  if (root.contains("download")) spec.download = read_bool(root["download"], "download");
   if (root.contains("compute_kwargs")) spec.compute = read_compute(root["compute_kwargs"]);
   if (root.contains("validation")) spec.validation = read_validation(root["validation"]);
   if (root.contains("listen")) spec.listen = read_string(root["listen"], "listen");

@@ -92,6 +92,7 @@ struct TrainSpec {
   bool data_prefetch = false;  // read chunks ahead on a background thread
   int64_t prefetch_size = 1000;  // rows per chunk
   int64_t prefetch_factor = 100;  // chunks kept ready ahead
+  bool download = false;     // the caller snapshots the rows into tables of the run (src/pg/snapshot.c)
   ComputeSpec compute;
   ValidationSpec validation;
   ResumeSpec resume;

@@ -51,16 +51,19 @@ bytes_datum(const char *data, size_t size)
 }
 
 void
-pt_catalog_insert_run(int64 run_id, const char *identifier, const char *spec_json)
+pt_catalog_insert_run(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
+					  bool validation_snapshot)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[4] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
-	CStringGetTextDatum(spec_json), Int32GetDatum(MyProcPid)};
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
+	Datum		values[6] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
+		CStringGetTextDatum(spec_json), Int32GetDatum(MyProcPid), BoolGetDatum(train_snapshot),
+	BoolGetDatum(validation_snapshot)};
 
 	begin_transaction();
-	execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid) "
-			"VALUES ($1, $2, $3::jsonb, 'running', $4)",
-			4, types, values, NULL, SPI_OK_INSERT);
+	execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid, snapshot, validation_snapshot) "
+			"VALUES ($1, $2, $3::jsonb, 'running', $4, CASE WHEN $5 THEN pinnacle.snapshot_name($1, 'train') END, "
+			"CASE WHEN $6 THEN pinnacle.snapshot_name($1, 'validation') END)",
+			6, types, values, NULL, SPI_OK_INSERT);
 	commit_transaction();
 }
 

@@ -21,7 +21,9 @@ typedef struct PtCheckpoint
 	char	   *history_json;
 } PtCheckpoint;
 
-extern void pt_catalog_insert_run(int64 run_id, const char *identifier, const char *spec_json);
+/* The snapshot flags record the tables the caller fills for "download" (see snapshot.h). */
+extern void pt_catalog_insert_run(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
+								  bool validation_snapshot);
 extern void pt_catalog_set_rows(int64 run_id, int64 train_rows, int64 validation_rows);
 /* The latest validation's metrics and a checkpoint; keeps only the best and the latest. */
 extern void pt_catalog_record_validation(int64 run_id, PtTrainer *trainer);

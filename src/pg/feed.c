@@ -84,24 +84,52 @@ start_message(PtFeed *feed)
 	feed->rows_in_message = 0;
 }
 
-void
-pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind)
+TupleDesc
+pt_plan_result(SPIPlanPtr plan)
+{
+	return ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->resultDesc;
+}
+
+/* Plans `sql`, checks that it is a read-only query returning the key columns and, when
+ * `cursor_read_only` is given, opens a cursor on it (where permissions are checked). */
+static SPIPlanPtr
+plan_select(PtFeed *feed, const PtSpec *spec, const char *sql, const bool *cursor_read_only)
 {
 	ErrorContextCallback context = {.previous = error_context_stack, .callback = select_error_context,
-	.arg = (void *) field};
+	.arg = (void *) feed->field};
 	SPIPlanPtr	plan;
 
-	memset(feed, 0, sizeof(*feed));
-	feed->field = field;
-	feed->kind = kind;
 	error_context_stack = &context;
 	plan = SPI_prepare(sql, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	check_read_only(plan, field);
-	resolve_columns(feed, spec, ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->resultDesc);
-	feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	check_read_only(plan, feed->field);
+	resolve_columns(feed, spec, pt_plan_result(plan));
+	if (cursor_read_only != NULL)
+		feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, *cursor_read_only);
 	error_context_stack = context.previous;
+	return plan;
+}
+
+SPIPlanPtr
+pt_feed_check(const PtSpec *spec, const char *sql, const char *field)
+{
+	PtFeed		feed = {.field = field};
+
+	return plan_select(&feed, spec, sql, NULL);
+}
+
+void
+pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind,
+			 bool reads_own_writes)
+{
+	/* a read-only cursor keeps the statement's snapshot, which predates this call's writes */
+	bool		read_only = !reads_own_writes;
+
+	memset(feed, 0, sizeof(*feed));
+	feed->field = field;
+	feed->kind = kind;
+	plan_select(feed, spec, sql, &read_only);
 
 	initStringInfo(&feed->message);
 	start_message(feed);

@@ -30,8 +30,17 @@ typedef struct PtFeed
 } PtFeed;
 
 /* Plans `sql`, checks it is a read-only query returning the key columns in usable types,
- * and opens a cursor on it. Errors name `field` and the column. Call inside SPI. */
-extern void pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind);
+ * and opens a cursor on it. Errors name `field` and the column. Call inside SPI.
+ * `reads_own_writes`: the query reads rows this transaction wrote during the call (a
+ * snapshot table), so the cursor takes a snapshot that sees them. */
+extern void pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind,
+						 bool reads_own_writes);
+
+/* The checks of pt_feed_open without a cursor: returns the plan. */
+extern SPIPlanPtr pt_feed_check(const PtSpec *spec, const char *sql, const char *field);
+
+/* The columns a planned query returns. */
+extern TupleDesc pt_plan_result(SPIPlanPtr plan);
 
 /* Fetches and encodes the next batch of rows; sends full messages to `queue` if given.
  * Returns false once the select has no more rows. */

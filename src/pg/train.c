@@ -1,7 +1,8 @@
 /*
  * pinnacle_train(spec jsonb, wait boolean): the caller's half of a run. It validates the
  * whole spec (the model is built once on the first rows' widths) before anything starts,
- * starts the worker, streams the rows to it in its own snapshot and privileges, and with
+ * starts the worker, streams the rows to it in its own snapshot and privileges (with
+ * "download", from the snapshot tables it fills first, see snapshot.c), and with
  * wait => true relays the worker's progress and result.
  */
 #include "postgres.h"
@@ -22,6 +23,7 @@
 #include "pinnacle_core.h"
 #include "runtime.h"
 #include "session.h"
+#include "snapshot.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
@@ -134,6 +136,28 @@ find_resume_point(const PtSpec *spec)
 			}
 	}
 	return point;
+}
+
+/* Where a run reads its rows: the spec's selects, or with "download" its snapshot tables. */
+typedef struct RowSources
+{
+	const char *train;
+	const char *validation;		/* NULL without validation.select */
+	bool		snapshots;		/* tables this call wrote */
+} RowSources;
+
+static RowSources
+row_sources(const PtSpec *spec, int64 run_id, ResumePoint resume)
+{
+	RowSources	sources = {pt_spec_select(spec), pt_spec_validation_select(spec), pt_spec_download(spec)};
+
+	if (!sources.snapshots)
+		return sources;
+	sources.train = pt_snapshot_rows(run_id, "train", spec, sources.train, "select", resume.run_id);
+	if (sources.validation != NULL)
+		sources.validation = pt_snapshot_rows(run_id, "validation", spec, sources.validation,
+											  "validation.select", resume.run_id);
+	return sources;
 }
 
 static bytea *
@@ -348,12 +372,12 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	PtSpec	   *spec;
 	PtFeed		train_feed,
 				validation_feed;
-	const char *validation_select;
 	int64		run_id,
 				memory_limit,
 				bytes_sent = 0;
 	Session		session;
 	ResumePoint resume;
+	RowSources	sources;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the spec must not be NULL")));
@@ -367,17 +391,21 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	check_identifier_owner(pt_spec_identifier(spec));
 	resume = find_resume_point(spec);
-	pt_feed_open(&train_feed, spec, pt_spec_select(spec), "select", PT_MSG_TRAIN_ROWS);
-	validation_select = pt_spec_validation_select(spec);
-	if (validation_select != NULL)
-		pt_feed_open(&validation_feed, spec, validation_select, "validation.select", PT_MSG_VALID_ROWS);
+	/* snapshot tables are named after their run; other runs take their id once the spec passed */
+	run_id = pt_spec_download(spec) ? next_run_id() : 0;
+	sources = row_sources(spec, run_id, resume);
+	pt_feed_open(&train_feed, spec, sources.train, "select", PT_MSG_TRAIN_ROWS, sources.snapshots);
+	if (sources.validation != NULL)
+		pt_feed_open(&validation_feed, spec, sources.validation, "validation.select", PT_MSG_VALID_ROWS,
+					 sources.snapshots);
 	pt_feed_next(&train_feed, NULL);
 	check_model_fits_rows(spec, &train_feed, resume);
 
-	run_id = next_run_id();
+	if (run_id == 0)
+		run_id = next_run_id();
 	session = start_worker(spec_json, run_id, wait, memory_limit, resume);
 	stream_rows(&train_feed, &session, memory_limit, &bytes_sent);
-	if (validation_select != NULL)
+	if (sources.validation != NULL)
 	{
 		/* validation rows must match the training rows' widths */
 		for (int c = 0; c < validation_feed.ncolumns; c++)
@@ -388,7 +416,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 					 errmsg("spec field \"validation.select\" returned no rows")));
 		stream_rows(&validation_feed, &session, memory_limit, &bytes_sent);
 	}
-	pt_feed_send_end(session.rows, train_feed.rows + (validation_select ? validation_feed.rows : 0));
+	pt_feed_send_end(session.rows, train_feed.rows + (sources.validation != NULL ? validation_feed.rows : 0));
 	SPI_finish();
 
 	if (wait)

@@ -416,7 +416,9 @@ pinnacle_worker_main(Datum main_arg)
 
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
-	pt_catalog_insert_run(state.header->run_id, pt_spec_identifier(state.spec), state.spec_json);
+	pt_catalog_insert_run(state.header->run_id, pt_spec_identifier(state.spec), state.spec_json,
+						  pt_spec_download(state.spec),
+						  pt_spec_download(state.spec) && pt_spec_validation_select(state.spec) != NULL);
 	attach_queues(&state, segment, toc);
 
 	work_context = AllocSetContextCreate(TopMemoryContext, "pinnacle_train worker", ALLOCSET_DEFAULT_SIZES);

@@ -6,6 +6,14 @@ GRANT USAGE ON SCHEMA pinnacle TO PUBLIC;
 
 CREATE SEQUENCE pinnacle.runs_id_seq;
 
+-- The snapshot table of a run with "download": true: part 'train' holds the rows of its select,
+-- part 'validation' those of its validation.select. One name per run and part, so that what the
+-- runs table records, and what deleting a run drops, can only ever be that run's own table.
+CREATE FUNCTION pinnacle.snapshot_name(run_id bigint, part text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'pinnacle.run_' || run_id || '_' || part
+$$;
+
 CREATE TABLE pinnacle.runs (
     id              bigint PRIMARY KEY DEFAULT nextval('pinnacle.runs_id_seq'),
     identifier      text NOT NULL,
@@ -24,12 +32,18 @@ CREATE TABLE pinnacle.runs (
     error           text,
     metric_values   jsonb NOT NULL DEFAULT '{}',
     train_rows      bigint,
-    validation_rows bigint
+    validation_rows bigint,
+    snapshot        text CHECK (snapshot = pinnacle.snapshot_name(id, 'train')),
+    validation_snapshot text CHECK (validation_snapshot = pinnacle.snapshot_name(id, 'validation'))
 );
 ALTER SEQUENCE pinnacle.runs_id_seq OWNED BY pinnacle.runs.id;
 CREATE INDEX ON pinnacle.runs (identifier);
 
 COMMENT ON TABLE pinnacle.runs IS 'One row per pinnacle_train call: its spec, status, progress and metric history.';
+COMMENT ON COLUMN pinnacle.runs.snapshot IS
+    'With "download": true, the table that holds exactly the rows this run was fed (before a validation.split), owned by the run''s role. It is written in the caller''s transaction: if that rolls back, the table is gone (to_regclass(snapshot) IS NULL). Dropped with the run.';
+COMMENT ON COLUMN pinnacle.runs.validation_snapshot IS
+    'With "download": true and a validation.select, the table that holds exactly its validation rows. Dropped with the run.';
 
 CREATE TABLE pinnacle.checkpoints (
     run_id          bigint NOT NULL REFERENCES pinnacle.runs (id) ON DELETE CASCADE,
@@ -117,6 +131,45 @@ BEGIN
     END IF;
     RETURN (SELECT coalesce(max(m.version), 0) + 1 FROM pinnacle.models m WHERE m.identifier = next_version.identifier);
 END $$;
+
+-- Creates the empty snapshot table `part` of run `run_id`, owned by `owner`, with the columns
+-- of the select it will hold (the calling backend fills it with that role's privileges).
+-- Only the session that allocated the run id, acting as a role it may become, creates it.
+CREATE FUNCTION pinnacle.create_snapshot(run_id bigint, part text, owner name, columns text[],
+                                         types regtype[], typmods integer[]) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    snapshot text := pinnacle.snapshot_name(run_id, part);
+BEGIN
+    IF part NOT IN ('train', 'validation') THEN
+        RAISE EXCEPTION 'a snapshot is of part train or validation, not %', part;
+    END IF;
+    IF run_id <> currval('pinnacle.runs_id_seq') THEN
+        RAISE EXCEPTION 'run % was not started by this session', run_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT pg_has_role(session_user, owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'role % cannot act as role %', session_user, owner USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format('CREATE TABLE %s (%s)', snapshot,
+                   (SELECT string_agg(format('%I %s', c.name, format_type(c.type, c.typmod)), ', ' ORDER BY c.n)
+                    FROM unnest(columns, types, typmods) WITH ORDINALITY AS c(name, type, typmod, n)));
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', snapshot, owner);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', snapshot,
+                   format('The %s rows of pinnacle_train run %s ("download": true); dropped with the run.',
+                          CASE part WHEN 'train' THEN 'training' ELSE 'validation' END, run_id));
+    RETURN snapshot;
+END $$;
+
+-- A deleted run takes its snapshot tables with it.
+CREATE FUNCTION pinnacle.drop_snapshots() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %s, %s', pinnacle.snapshot_name(old.id, 'train'),
+                   pinnacle.snapshot_name(old.id, 'validation'));
+    RETURN old;
+END $$;
+CREATE TRIGGER drop_snapshots AFTER DELETE ON pinnacle.runs
+    FOR EACH ROW EXECUTE FUNCTION pinnacle.drop_snapshots();
 
 -- Runs whose worker is gone (killed, or the server crashed) without ending them become
 -- 'interrupted'. A live worker shows in pg_stat_activity as "pinnacle_train run <id>"; every

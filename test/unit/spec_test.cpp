@@ -99,12 +99,13 @@ TEST(Spec, MetricsMustFitTheObjective) {
   EXPECT_NE(error_of(spec).find("validation.metrics[0]"), std::string::npos);
 }
 
-TEST(Spec, FieldsWithoutMachineryAreRefusedNotIgnored) {
-  for (const char* field : {"download"}) {
-    json spec = minimal();
-    spec[field] = true;
-    EXPECT_NE(error_of(spec).find(std::string("spec field \"") + field + "\""), std::string::npos) << field;
-  }
+TEST(Spec, DownloadIsABoolean) {
+  json spec = minimal();
+  EXPECT_FALSE(parse_spec(spec.dump()).download);
+  spec["download"] = true;
+  EXPECT_TRUE(parse_spec(spec.dump()).download);
+  spec["download"] = "yes";
+  EXPECT_NE(error_of(spec).find("spec field \"download\": must be true or false"), std::string::npos);
 }
 
 TEST(Spec, ContinuedTraining) {
