@@ -53,3 +53,9 @@ SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear",
 SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
   "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
   "compute_kwargs": {"memory_limit": 20000}}');
+-- streamed, the same rows train under that limit: they are not held in memory
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "in_memory": false, "prefetch_size": 100, "max_iterations": 20,
+  "compute_kwargs": {"memory_limit": 20000}}', wait => true) AS run \gset
+SELECT status, train_rows FROM pinnacle.runs WHERE id = :run;

@@ -102,6 +102,7 @@ bool pt_spec_column_is_class_index(const PtSpec* spec, int column) {
 bool pt_spec_column_is_padded(const PtSpec* spec, int column) {
   return spec->spec.collate_fn == "pad" && column < static_cast<int>(spec->spec.key.inputs.size());
 }
+bool pt_spec_in_memory(const PtSpec* spec) { return spec->spec.in_memory; }
 int pt_spec_threads(const PtSpec* spec) { return spec->spec.compute.threads; }
 int64_t pt_spec_max_iterations(const PtSpec* spec) { return spec->spec.max_iterations.value_or(-1); }
 PtResume pt_spec_resume(const PtSpec* spec) {

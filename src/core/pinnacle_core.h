@@ -55,6 +55,7 @@ PtResume pt_spec_resume(const PtSpec *spec);
 int64_t pt_spec_resume_run(const PtSpec *spec);
 const char *pt_spec_resume_model(const PtSpec *spec);
 int64_t pt_spec_memory_limit(const PtSpec *spec); /* bytes; 0: not given */
+bool pt_spec_in_memory(const PtSpec *spec);        /* false: training rows are streamed */
 /* "download": the rows are snapshotted into tables of the run, see src/pg/snapshot.c */
 bool pt_spec_download(const PtSpec *spec);
 /* The identifier of the imported TorchScript module the spec trains, or NULL for a layer list. */

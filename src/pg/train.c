@@ -316,13 +316,16 @@ start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
 	return session;
 }
 
+/* Sends the feed's rows to the worker. Rows it will hold in memory are counted in
+ * `bytes_held` (NULL for streamed rows) and fail early past the memory limit. */
 static void
-stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_sent)
+stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_held)
 {
 	do
 	{
-		*bytes_sent += feed->message.len;
-		if (memory_limit > 0 && *bytes_sent > memory_limit)
+		if (bytes_held != NULL)
+			*bytes_held += feed->message.len;
+		if (bytes_held != NULL && memory_limit > 0 && *bytes_held > memory_limit)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("the training rows need more than the memory limit of " INT64_FORMAT " kB",
@@ -374,7 +377,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 				validation_feed;
 	int64		run_id,
 				memory_limit,
-				bytes_sent = 0;
+				bytes_held = 0;
 	Session		session;
 	ResumePoint resume;
 	RowSources	sources;
@@ -404,7 +407,8 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	if (run_id == 0)
 		run_id = next_run_id();
 	session = start_worker(spec_json, run_id, wait, memory_limit, resume);
-	stream_rows(&train_feed, &session, memory_limit, &bytes_sent);
+	/* streamed training rows go to the worker's spill file: only rows held in memory count */
+	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)
 	{
 		/* validation rows must match the training rows' widths */
@@ -414,7 +418,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("spec field \"validation.select\" returned no rows")));
-		stream_rows(&validation_feed, &session, memory_limit, &bytes_sent);
+		stream_rows(&validation_feed, &session, memory_limit, &bytes_held);
 	}
 	pt_feed_send_end(session.rows, train_feed.rows + (sources.validation != NULL ? validation_feed.rows : 0));
 	SPI_finish();
