@@ -5,6 +5,7 @@ RSS and pinnacle_predict's rows/s. Prints key=value lines; the NOTICEs go to std
 """
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -12,6 +13,8 @@ import time
 import psycopg2
 
 PREDICT_ROWS = 100_000
+# "predict": only the training run that makes the model, then predict (bench/run.sh BENCH_ONLY)
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 socket_dir, port, spec_path = sys.argv[1:4]
 with open(spec_path) as f:
@@ -46,18 +49,23 @@ cur.execute("LOAD 'pinnacle_train'")
 # max_iterations 1 keeps the training after it out of the way. The worker records started_at
 # before it attaches to the rows queue, so started_at - t0 is the worker's start (a process
 # that loads libtorch) and the rest is the rows' transfer.
-feed_spec = dict(spec, identifier="bench_feed", max_iterations=1)
-t0 = time.time()
-run_id = one(cur, "SELECT pinnacle_train(%s, wait => false)", [json.dumps(feed_spec)])[0]
-feed_s = time.time() - t0
-started = one(cur, "SELECT extract(epoch FROM started_at)::float8 FROM pinnacle.runs WHERE id = %s", [run_id])[0]
-status = one(cur, "SELECT pinnacle_wait(%s)", [run_id])[0]
-if status != "succeeded":
-    sys.exit(f"feed run {run_id} ended {status}")
+def feed():
+    feed_spec = dict(spec, identifier="bench_feed", max_iterations=1)
+    t0 = time.time()
+    run_id = one(cur, "SELECT pinnacle_train(%s, wait => false)", [json.dumps(feed_spec)])[0]
+    feed_s = time.time() - t0
+    started = one(cur, "SELECT extract(epoch FROM started_at)::float8 FROM pinnacle.runs WHERE id = %s", [run_id])[0]
+    status = one(cur, "SELECT pinnacle_wait(%s)", [run_id])[0]
+    if status != "succeeded":
+        sys.exit(f"feed run {run_id} ended {status}")
+    out("feed_s", f"{feed_s:.3f}")
+    out("feed_worker_start_s", f"{started - t0:.3f}")
+    out("feed_rows_per_s", f"{rows / feed_s:.0f}")
+
+
 out("feed_rows", rows)
-out("feed_s", f"{feed_s:.3f}")
-out("feed_worker_start_s", f"{started - t0:.3f}")
-out("feed_rows_per_s", f"{rows / feed_s:.0f}")
+if ONLY != "predict":
+    feed()
 
 
 # b, e. While the run trains, a second connection polls it: the worker's pid (pinnacle.runs)

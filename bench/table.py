@@ -2,6 +2,7 @@
 
     /usr/bin/python3 table.py RESULTS.txt
 """
+import math
 import sys
 
 r = {}
@@ -23,7 +24,8 @@ rows = []  # (figure, value, unit, goal text, goal test or None)
 
 
 def add(figure, value, unit, goal="", test=None):
-    rows.append((figure, value, unit, goal, None if test is None else test(value)))
+    unmeasured = math.isnan(value)  # e.g. with BENCH_ONLY=predict
+    rows.append((figure, value, unit, goal, None if test is None or unmeasured else test(value)))
 
 
 n = int(num("feed_rows"))
@@ -51,6 +53,8 @@ add("ratio: Python / pinnacle end-to-end", num("python_process_s") / num("pinnac
 
 
 def fmt(value, unit):
+    if math.isnan(value):
+        return "-"
     return f"{value:.2f}" if unit in ("s", "x") else f"{value:,.0f}"
 
 

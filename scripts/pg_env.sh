@@ -1,6 +1,7 @@
 # Shared by the scripts: where PostgreSQL 15 lives, and how to run a command as the
-# unprivileged user a PostgreSQL server must run as (initdb refuses root).
-PG_BIN=/usr/lib/postgresql/15/bin
+# unprivileged user a PostgreSQL server must run as (initdb refuses root). PG_BIN may name
+# another installation's bin folder, such as a private copy with the extension installed.
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")
 PG_REGRESS="$PGXS_DIR/../test/regress/pg_regress"
 

@@ -42,6 +42,7 @@ class Network {
   void load(const std::string& bytes);
 
   bool is_torchscript() const { return scripted_; }
+  const torch::nn::Sequential& layers() const { return net_; }  // null for TorchScript
   const torch::jit::Module& module() const { return module_; }
 
  private:

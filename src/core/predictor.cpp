@@ -22,6 +22,7 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
   model_.freeze();
   output_width_ = model_.probe(layout_.input_widths, layout_.padded).at(0);
   model_.set_training(false);
+  plan_ = InferencePlan::build(model_.layers(), transformer_, raw_input_widths_);
 }
 
 torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths) {
@@ -33,6 +34,7 @@ torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs, const
 }
 
 void Predictor::predict(const float* row, float* out, const int64_t* lengths) {
+  if (plan_) return plan_->run(row, out);  // lengths reach only sequence layers, which it has none of
   c10::InferenceMode inference;  // per-row calls: skip autograd and version tracking
   torch::Tensor input = torch::from_blob(const_cast<float*>(row), {1, raw_input_width_}, torch::kFloat32);
   std::vector<torch::Tensor> columns;

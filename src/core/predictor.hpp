@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "inference_plan.hpp"
 #include "layout.hpp"
 #include "network.hpp"
 #include "spec.hpp"
@@ -51,6 +53,7 @@ class Predictor {
   Layout layout_;
   Network model_;
   int64_t output_width_ = 0;
+  std::unique_ptr<InferencePlan> plan_;  // null when the model needs the torch path
 };
 
 }  // namespace pinnacle

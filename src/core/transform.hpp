@@ -47,6 +47,9 @@ class Transformer {
   // The shape a reshape step gives the (single) input column, or empty.
   std::vector<int64_t> input_shape() const;
 
+  // per key column, as fitted; empty when there is no transform
+  const std::vector<std::vector<TransformStep>>& steps() const { return steps_; }
+
   json fitted() const;
   static Transformer from_fitted(const json& fitted, const std::vector<std::string>& column_names,
                                  size_t input_columns);

@@ -1,0 +1,195 @@
+#include "inference_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace pinnacle {
+
+namespace {
+
+using Plan = InferencePlan;
+using StepKind = TransformStep::Kind;
+using LayerKind = InferencePlan::Layer::Kind;
+
+std::vector<float> floats_of(const torch::Tensor& tensor) {
+  torch::Tensor values = tensor.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+}
+
+// The input columns' transform steps, when every one is elementwise (one_hot and reshape
+// change the row's shape: those models take the torch path).
+bool plan_steps(const Transformer& transformer, const std::vector<int64_t>& widths, std::vector<Plan::ColumnStep>& out) {
+  const auto& columns = transformer.steps();  // none at all without a transform
+  const std::vector<TransformStep> none;
+  int64_t offset = 0;
+  for (size_t c = 0; c < widths.size(); ++c) {
+    for (const TransformStep& s : c < columns.size() ? columns[c] : none) {
+      if (s.kind == StepKind::one_hot || s.kind == StepKind::reshape) return false;
+      bool fitted = s.kind == StepKind::standardize || s.kind == StepKind::min_max;
+      // a width the statistics do not fit: the torch path says so
+      if (fitted && static_cast<int64_t>(s.center.size()) != widths[c]) return false;
+      if (s.kind == StepKind::cast && s.dtype == "float32") continue;  // the values are float32 already
+      // torch multiplies a float tensor by a double scalar in float
+      out.push_back({s.kind, offset, widths[c], static_cast<float>(s.factor), s.center, s.spread});
+    }
+    offset += widths[c];
+  }
+  return true;
+}
+
+// Flatten(start_dim, end_dim) of (rows x width) leaves it unchanged when it joins one dim only.
+bool flattens_nothing(const torch::nn::FlattenOptions& options) {
+  auto dim = [](int64_t d) { return d < 0 ? d + 2 : d; };
+  return dim(options.start_dim()) == dim(options.end_dim());
+}
+
+// Appends the plan layer for `module`, whose input is `width` values per row, and updates
+// `width`; false when a plan cannot run it. Dropout in eval mode and Flatten of a flat row
+// are identities and add nothing.
+bool add_layer(const torch::nn::Module& module, int64_t& width, std::vector<Plan::Layer>& layers) {
+  using namespace torch::nn;
+  if (const auto* linear = module.as<LinearImpl>()) {
+    if (linear->weight.size(1) != width) return false;
+    Plan::Layer layer{LayerKind::linear, width, linear->weight.size(0), floats_of(linear->weight), {}, 0};
+    if (linear->bias.defined()) layer.bias = floats_of(linear->bias);
+    width = layer.out;
+    layers.push_back(std::move(layer));
+    return true;
+  }
+  if (module.as<DropoutImpl>()) return !module.is_training();
+  if (const auto* flatten = module.as<FlattenImpl>()) return flattens_nothing(flatten->options);
+
+  Plan::Layer layer{LayerKind::relu, width, width, {}, {}, 0};
+  if (const auto* leaky = module.as<LeakyReLUImpl>()) {
+    layer.kind = LayerKind::leaky_relu;
+    layer.slope = static_cast<float>(leaky->options.negative_slope());
+  } else if (const auto* gelu = module.as<GELUImpl>()) {
+    if (gelu->options.approximate() != "none") return false;
+    layer.kind = LayerKind::gelu;
+  } else if (module.as<TanhImpl>()) {
+    layer.kind = LayerKind::tanh;
+  } else if (module.as<SigmoidImpl>()) {
+    layer.kind = LayerKind::sigmoid;
+  } else if (module.as<SiLUImpl>()) {
+    layer.kind = LayerKind::silu;
+  } else if (!module.as<ReLUImpl>()) {
+    return false;
+  }
+  layers.push_back(std::move(layer));
+  return true;
+}
+
+// The dot products of R rows of w (each `in` long) with x, into out. Eight partial sums per
+// row and R rows at a time: independent sums keep the vector units busy, and x is read once
+// for R rows.
+template <int64_t R>
+void dot_rows(const float* w, int64_t in, const float* x, float* out) {
+  constexpr int64_t kLanes = 8;
+  const int64_t body = in - in % kLanes;
+  float sums[R][kLanes] = {};
+  for (int64_t i = 0; i < body; i += kLanes)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t k = 0; k < kLanes; ++k) sums[r][k] += w[r * in + i + k] * x[i + k];
+  for (int64_t r = 0; r < R; ++r) {
+    float sum = 0;
+    for (int64_t k = 0; k < kLanes; ++k) sum += sums[r][k];
+    for (int64_t i = body; i < in; ++i) sum += w[r * in + i] * x[i];
+    out[r] = sum;
+  }
+}
+
+// y = W x + b, for W (out x in) by rows as torch keeps it; the bias is added last, as in
+// torch's addmm. Not BLAS: OpenBLAS's sgemv hands a matrix of this size to its thread pool,
+// and on a busy machine waiting for the pool costs more than the row (nor does the pool
+// follow pinnacle.predict_threads).
+void linear(const Plan::Layer& layer, const float* x, float* y) {
+  const float* w = layer.weight.data();
+  int64_t j = 0;
+  for (; j + 4 <= layer.out; j += 4) dot_rows<4>(w + j * layer.in, layer.in, x, y + j);
+  for (; j < layer.out; ++j) dot_rows<1>(w + j * layer.in, layer.in, x, y + j);
+  for (j = 0; j < static_cast<int64_t>(layer.bias.size()); ++j) y[j] += layer.bias[j];
+}
+
+void apply_step(const Plan::ColumnStep& s, float* x) {
+  switch (s.kind) {
+    case StepKind::scale:
+      for (int64_t i = 0; i < s.width; ++i) x[i] *= s.factor;
+      break;
+    case StepKind::shift:
+      for (int64_t i = 0; i < s.width; ++i) x[i] += s.factor;
+      break;
+    case StepKind::standardize:
+    case StepKind::min_max:  // a division, as in torch: a reciprocal would round differently
+      for (int64_t i = 0; i < s.width; ++i) x[i] = (x[i] - s.center[i]) / s.spread[i];
+      break;
+    case StepKind::cast:  // to int64, as the torch path does it: the values stay float32
+      for (int64_t i = 0; i < s.width; ++i) x[i] = std::trunc(x[i]);
+      break;
+    case StepKind::one_hot:
+    case StepKind::reshape:  // never in a plan
+      break;
+  }
+}
+
+// The formulas of torch's CPU kernels, in float.
+void activate(const Plan::Layer& layer, float* x) {
+  const int64_t n = layer.out;
+  switch (layer.kind) {
+    case LayerKind::relu:  // NaN stays NaN, as with torch
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0 ? 0.0f : x[i];
+      break;
+    case LayerKind::leaky_relu:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : x[i] * layer.slope;
+      break;
+    case LayerKind::tanh:
+      for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+      break;
+    case LayerKind::sigmoid:
+      for (int64_t i = 0; i < n; ++i) x[i] = 1.0f / (1.0f + std::exp(-x[i]));
+      break;
+    case LayerKind::gelu:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] * 0.5f * (1.0f + std::erf(x[i] * static_cast<float>(M_SQRT1_2)));
+      break;
+    case LayerKind::silu:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+      break;
+    case LayerKind::linear:  // not elementwise: apply_linear
+      break;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<InferencePlan> InferencePlan::build(const torch::nn::Sequential& net, const Transformer& transformer,
+                                                    const std::vector<int64_t>& input_widths) {
+  if (net.is_empty()) return nullptr;  // a TorchScript model
+  std::unique_ptr<InferencePlan> plan(new InferencePlan());
+  plan->input_width_ = std::accumulate(input_widths.begin(), input_widths.end(), int64_t{0});
+  if (!plan_steps(transformer, input_widths, plan->steps_)) return nullptr;
+  int64_t width = plan->input_width_, widest = width;
+  for (const auto& layer : *net) {
+    if (!add_layer(*layer.ptr(), width, plan->layers_)) return nullptr;
+    widest = std::max(widest, width);
+  }
+  plan->width_ = width;
+  plan->current_.resize(widest);
+  plan->next_.resize(widest);
+  return plan;
+}
+
+void InferencePlan::run(const float* row, float* out) {
+  std::copy(row, row + input_width_, current_.begin());
+  for (const ColumnStep& step : steps_) apply_step(step, current_.data() + step.offset);
+  for (const Layer& layer : layers_) {
+    if (layer.kind == Layer::Kind::linear) {
+      linear(layer, current_.data(), next_.data());
+      std::swap(current_, next_);
+    } else {
+      activate(layer, current_.data());
+    }
+  }
+  std::copy(current_.begin(), current_.begin() + width_, out);
+}
+
+}  // namespace pinnacle
