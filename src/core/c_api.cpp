@@ -159,6 +159,7 @@ PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows
   });
 }
 void pt_data_free(PtData* data) { delete data; }
+void pt_data_expect_rows(PtData* data, int64_t rows) { data->rows.expect_rows(rows); }
 bool pt_data_append(PtData* data, const char* body, size_t size) {
   return guarded(false, [&] {
     data->rows.append_wire_rows(body, size);

@@ -66,11 +66,21 @@ void Dataset::append_wire_rows(const char* data, size_t size) {
       std::memcpy(values_.data() + at, p, n * sizeof(float));
       p += n * sizeof(float);
     }
-    if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+    if (rows_ == 0) {
+      row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
+      reserve_expected();
+    }
     ++rows_;
   }
   if (spilled()) drain_to_spill();
   check_memory();
+}
+
+void Dataset::reserve_expected() {
+  if (spilled() || padded_inputs_ > 0 || expected_rows_ <= 0) return;
+  int64_t values = expected_rows_ * row_width_;
+  if (memory_limit_ > 0) values = std::min<int64_t>(values, memory_limit_ / sizeof(float));
+  values_.reserve(values);
 }
 
 void Dataset::spill(int64_t chunk_rows, double held_out, uint64_t seed) {
@@ -133,7 +143,7 @@ void Dataset::finish_padding(std::vector<int64_t> widths) {
   if (padded_inputs_ == 0) return;
   if (widths.empty()) widths = widths_;
   int64_t padded_width = std::accumulate(widths.begin(), widths.end(), int64_t{0}) + padded_inputs_;
-  std::vector<float> padded(rows_ * padded_width, 0.0f);
+  RowValues padded(rows_ * padded_width, 0.0f);
   const float* from = values_.data();
   for (int64_t r = 0; r < rows_; ++r) {
     float* to = padded.data() + r * padded_width;
@@ -171,11 +181,11 @@ Dataset Dataset::split_off(double fraction, uint64_t seed) {
   Dataset held(names_, 0);
   held.widths_ = widths_;
   held.row_width_ = row_width_;
-  std::vector<float> kept;
+  RowValues kept;
   kept.reserve((rows_ - held_out) * row_width_);
   for (int64_t r = 0; r < rows_; ++r) {
     const float* row = values_.data() + r * row_width_;
-    std::vector<float>& target = is_held[r] ? held.values_ : kept;
+    RowValues& target = is_held[r] ? held.values_ : kept;
     target.insert(target.end(), row, row + row_width_);
   }
   held.rows_ = held_out;

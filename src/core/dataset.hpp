@@ -7,10 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include <torch/torch.h>
 
@@ -18,6 +22,48 @@
 #include "spill.hpp"
 
 namespace pinnacle {
+
+// The memory of the rows, tuned for the feed (measured: a 188 MB set was received at half
+// the speed with std::vector's defaults). A new element is left uninitialized instead of
+// zeroed, since the rows are written right after; a large buffer asks the kernel for huge
+// pages, so that writing it takes hundreds of page faults instead of tens of thousands.
+template <class T>
+struct RowAllocator {
+  using value_type = T;
+  static constexpr size_t kHugePage = 2 << 20;
+
+  RowAllocator() = default;
+  template <class U>
+  RowAllocator(const RowAllocator<U>&) {}
+
+  T* allocate(size_t n) {
+    if (n * sizeof(T) < 2 * kHugePage) return std::allocator<T>().allocate(n);
+    size_t bytes = (n * sizeof(T) + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = std::aligned_alloc(kHugePage, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without huge pages the buffer works the same
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n * sizeof(T) < 2 * kHugePage)
+      std::allocator<T>().deallocate(p, n);
+    else
+      std::free(p);
+  }
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  template <class U>
+  bool operator==(const RowAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const RowAllocator<U>&) const { return false; }
+};
+using RowValues = std::vector<float, RowAllocator<float>>;
 
 class Dataset {
  public:
@@ -27,6 +73,9 @@ class Dataset {
   // Appends the rows of one wire message body (after its kind byte and padding, see wire.h).
   void append_wire_rows(const char* data, size_t size);
   void append_row(const std::vector<std::vector<float>>& columns);
+  // The planner's estimate of the rows to come: the buffer is sized for it once the first
+  // row gives the width (within the memory limit), instead of growing by copies.
+  void expect_rows(int64_t rows) { expected_rows_ = rows; }
 
   // The first `input_columns` columns may vary in length (collate_fn "pad"); call before
   // appending rows.
@@ -65,6 +114,7 @@ class Dataset {
  private:
   void start_row(size_t column, uint32_t count);
   void check_memory() const;
+  void reserve_expected();
   void drain_to_spill();
 
   std::vector<std::string> names_;
@@ -72,7 +122,8 @@ class Dataset {
   std::vector<int64_t> widths_;   // fixed by the first row
   int64_t row_width_ = 0;
   int64_t rows_ = 0;
-  std::vector<float> values_;
+  RowValues values_;
+  int64_t expected_rows_ = 0;
   size_t padded_inputs_ = 0;
   std::vector<uint32_t> lengths_;  // before finish_padding: each row's padded inputs' lengths
 

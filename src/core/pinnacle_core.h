@@ -73,6 +73,8 @@ bool pt_torchscript_check(const char *bytes, size_t size);
 /* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
 PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit, bool training_rows);
 void pt_data_free(PtData *data);
+/* The planner's estimate of the rows to come, to size the buffer once instead of growing it. */
+void pt_data_expect_rows(PtData *data, int64_t rows);
 /* Appends one rows message body (after the kind byte and padding, see wire.h). */
 bool pt_data_append(PtData *data, const char *body, size_t size);
 int64_t pt_data_rows(const PtData *data); /* received so far, spilled or held out included */

@@ -1,6 +1,7 @@
 #include "postgres.h"
 
 #include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "utils/builtins.h"
 #include "utils/plancache.h"
 
@@ -109,6 +110,14 @@ plan_select(PtFeed *feed, const PtSpec *spec, const char *sql, const bool *curso
 		feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, *cursor_read_only);
 	error_context_stack = context.previous;
 	return plan;
+}
+
+int64
+pt_feed_estimated_rows(const PtFeed *feed)
+{
+	PlannedStmt *statement = linitial_node(PlannedStmt, feed->cursor->stmts);
+
+	return (int64) statement->planTree->plan_rows;
 }
 
 SPIPlanPtr

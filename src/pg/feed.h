@@ -39,6 +39,9 @@ extern void pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, cons
 /* The checks of pt_feed_open without a cursor: returns the plan. */
 extern SPIPlanPtr pt_feed_check(const PtSpec *spec, const char *sql, const char *field);
 
+/* The planner's estimate of the rows the feed's cursor returns. */
+extern int64 pt_feed_estimated_rows(const PtFeed *feed);
+
 /* The columns a planned query returns. */
 extern TupleDesc pt_plan_result(SPIPlanPtr plan);
 

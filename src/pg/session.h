@@ -34,6 +34,7 @@ typedef struct PtSessionHeader
 	int64		memory_limit;	/* bytes for the in-memory rows; 0 for none */
 	int64		resume_run_id;	/* the checkpoint to continue from; 0 for none */
 	int64		resume_iteration;
+	int64		expected_rows;	/* the planner's estimate of the training rows */
 } PtSessionHeader;
 
 #endif

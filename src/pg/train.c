@@ -242,7 +242,8 @@ check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume
 }
 
 static Session
-start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume)
+start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
+			 int64 expected_rows)
 {
 	shm_toc_estimator estimator;
 	Size		size;
@@ -274,6 +275,7 @@ start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
 	header->memory_limit = memory_limit;
 	header->resume_run_id = resume.run_id;
 	header->resume_iteration = resume.iteration;
+	header->expected_rows = expected_rows;
 	shm_toc_insert(toc, PT_KEY_HEADER, header);
 
 	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
@@ -406,7 +408,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 
 	if (run_id == 0)
 		run_id = next_run_id();
-	session = start_worker(spec_json, run_id, wait, memory_limit, resume);
+	session = start_worker(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)

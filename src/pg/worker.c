@@ -429,6 +429,7 @@ pinnacle_worker_main(Datum main_arg)
 		state.validation = pt_data_new(state.spec, state.header->memory_limit, false);
 		if (state.train == NULL || state.validation == NULL)
 			ereport(ERROR, (errmsg("%s", pt_last_error())));
+		pt_data_expect_rows(state.train, state.header->expected_rows);
 		receive_rows(&state);
 		train(&state);
 		send_result(&state, "succeeded", "");
