@@ -7,10 +7,9 @@ import json
 import math
 import os
 import sys
-import threading
 import time
 
-import psycopg2
+from worker_watch import WorkerWatch, connect as connect_to, out
 
 PREDICT_ROWS = 100_000
 # "predict": only the training run that makes the model, then predict (bench/run.sh BENCH_ONLY)
@@ -22,13 +21,7 @@ with open(spec_path) as f:
 
 
 def connect():
-    conn = psycopg2.connect(host=socket_dir, port=port, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    return conn
-
-
-def out(key, value):
-    print(f"{key}={value}", flush=True)
+    return connect_to(socket_dir, port)
 
 
 def one(cur, sql, args=()):
@@ -68,51 +61,23 @@ if ONLY != "predict":
     feed()
 
 
-# b, e. While the run trains, a second connection polls it: the worker's pid (pinnacle.runs)
-# and its VmHWM (the peak RSS so far, so the last reading is the peak), and the worker's own
-# rows/s from pinnacle.progress, which it counts from its first step (after the rows are in
-# and the trainer is built): that isolates the training loop.
-samples = {}
-
-
-def poll(stop):
-    pcur = connect().cursor()
-    while not stop.is_set():
-        pcur.execute("SELECT r.worker_pid, p.iteration, p.rows_per_second FROM pinnacle.runs r"
-                     " LEFT JOIN pinnacle.progress p ON p.run_id = r.id"
-                     " WHERE r.identifier = %s AND r.status = 'running'", [spec["identifier"]])
-        for pid, iteration, rows_per_second in pcur.fetchall():
-            try:
-                with open(f"/proc/{pid}/status") as status_file:
-                    for line in status_file:
-                        if line.startswith("VmHWM:"):
-                            samples["hwm_kb"] = int(line.split()[1])
-            except OSError:
-                pass  # the worker just exited
-            if rows_per_second is not None:
-                samples["iteration"], samples["rows_per_second"] = iteration, rows_per_second
-        time.sleep(0.1)
-
-
-stop = threading.Event()
-poller = threading.Thread(target=poll, args=(stop,))
-poller.start()
-t0 = time.time()
-try:
-    run_id = one(cur, "SELECT pinnacle_train(%s, wait => true)", [json.dumps(spec)])[0]
-finally:
-    e2e_s = time.time() - t0
-    stop.set()
-    poller.join()
-    for notice in conn.notices:
-        sys.stderr.write(notice)
+# b, e. While the run trains, WorkerWatch (worker_watch.py) polls the worker's peak RSS and
+# its own training rows/s.
+with WorkerWatch(socket_dir, port, spec["identifier"]) as watch:
+    t0 = time.time()
+    try:
+        run_id = one(cur, "SELECT pinnacle_train(%s, wait => true)", [json.dumps(spec)])[0]
+    finally:
+        e2e_s = time.time() - t0
+        for notice in conn.notices:
+            sys.stderr.write(notice)
 status, iterations = one(cur, "SELECT status, iterations FROM pinnacle.runs WHERE id = %s", [run_id])
 out("pinnacle_status", status)
 out("pinnacle_iterations", iterations)
 out("pinnacle_e2e_s", f"{e2e_s:.3f}")
-out("pinnacle_samples_per_s", f"{samples.get('rows_per_second', float('nan')):.0f}")
-out("pinnacle_samples_at_iteration", samples.get("iteration"))
-out("worker_peak_rss_mb", f"{samples.get('hwm_kb', float('nan')) / 1024:.0f}")
+out("pinnacle_samples_per_s", f"{watch.rows_per_second or float('nan'):.0f}")
+out("pinnacle_samples_at_iteration", watch.iteration)
+out("worker_peak_rss_mb", f"{(watch.hwm_kb or float('nan')) / 1024:.0f}")
 # not a speed: shows the run learned (the classes are learnable by construction)
 accuracy = one(cur, "SELECT avg((pinnacle_classify('bench', pixels) = label)::int)::float8"
                " FROM (SELECT pixels, label FROM images LIMIT 2000) s")[0]
