@@ -80,7 +80,11 @@ void Dataset::reserve_expected() {
   if (spilled() || padded_inputs_ > 0 || expected_rows_ <= 0) return;
   int64_t values = expected_rows_ * row_width_;
   if (memory_limit_ > 0) values = std::min<int64_t>(values, memory_limit_ / sizeof(float));
-  values_.reserve(values);
+  try {
+    values_.reserve(values);
+  } catch (const std::bad_alloc&) {
+    // an estimate too large for this machine (stale statistics, no overcommit): grow instead
+  }
 }
 
 void Dataset::spill(int64_t chunk_rows, double held_out, uint64_t seed) {
