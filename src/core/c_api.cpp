@@ -68,16 +68,13 @@ const char* pt_last_error(void) { return last_error.c_str(); }
 // glibc raises that threshold only after freeing such a chunk, which a training set
 // received into one reserved buffer never does (measured: 14,000 instead of 70,000
 // samples/s). Fix it where glibc's own adjustment ends, as it would have.
-namespace {
-void keep_step_tensors_on_the_heap() {
+void pt_runtime_keep_step_tensors_on_the_heap(void) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
-}  // namespace
 
 bool pt_runtime_init(int threads) {
   return guarded(false, [&] {
-    keep_step_tensors_on_the_heap();
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &previous);

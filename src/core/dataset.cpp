@@ -37,8 +37,8 @@ void Dataset::start_row(size_t column, uint32_t count) {
                              std::to_string(count) + " values, the first row had " + std::to_string(widths_[column]));
 }
 
-void Dataset::check_memory() const {
-  int64_t bytes = static_cast<int64_t>(values_.size() * sizeof(float));
+void Dataset::check_memory(size_t values) const {
+  int64_t bytes = static_cast<int64_t>(values * sizeof(float));
   if (memory_limit_ > 0 && bytes > memory_limit_)
     throw std::runtime_error("the training rows need more than the memory limit of " +
                              std::to_string(memory_limit_ / 1024) +
@@ -73,16 +73,17 @@ void Dataset::append_wire_rows(const char* data, size_t size) {
     ++rows_;
   }
   if (spilled()) drain_to_spill();
-  check_memory();
+  check_memory(values_.size());
 }
 
 void Dataset::reserve_expected() {
   if (spilled() || padded_inputs_ > 0 || expected_rows_ <= 0) return;
-  int64_t values = expected_rows_ * row_width_;
+  int64_t values;
+  if (__builtin_mul_overflow(expected_rows_, row_width_, &values)) values = INT64_MAX;
   if (memory_limit_ > 0) values = std::min<int64_t>(values, memory_limit_ / sizeof(float));
   try {
     values_.reserve(values);
-  } catch (const std::bad_alloc&) {
+  } catch (const std::exception&) {
     // an estimate too large for this machine (stale statistics, no overcommit): grow instead
   }
 }
@@ -108,7 +109,7 @@ void Dataset::drain_to_spill() {
     }
   }
   values_.clear();
-  held_out_->check_memory();
+  held_out_->check_memory(held_out_->values_.size());
 }
 
 SpilledRows Dataset::finish_spill() { return writer_->finish(); }
@@ -127,7 +128,7 @@ void Dataset::append_row(const std::vector<std::vector<float>>& columns) {
   if (rows_ == 0) row_width_ = std::accumulate(widths_.begin(), widths_.end(), int64_t{0});
   ++rows_;
   if (spilled()) drain_to_spill();
-  check_memory();
+  check_memory(values_.size());
 }
 
 torch::Tensor Dataset::all() const {
@@ -140,13 +141,14 @@ void Dataset::replace_rows(const torch::Tensor& rows, std::vector<int64_t> width
   values_.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   widths_ = std::move(widths);
   row_width_ = flat.size(1);  // padded inputs' lengths follow the key columns
-  check_memory();
+  check_memory(values_.size());
 }
 
 void Dataset::finish_padding(std::vector<int64_t> widths) {
   if (padded_inputs_ == 0) return;
   if (widths.empty()) widths = widths_;
   int64_t padded_width = std::accumulate(widths.begin(), widths.end(), int64_t{0}) + padded_inputs_;
+  check_memory(rows_ * padded_width);  // before allocating: one long row can make padding huge
   RowValues padded(rows_ * padded_width, 0.0f);
   const float* from = values_.data();
   for (int64_t r = 0; r < rows_; ++r) {
@@ -168,7 +170,7 @@ void Dataset::finish_padding(std::vector<int64_t> widths) {
   widths_ = std::move(widths);
   row_width_ = padded_width;
   padded_inputs_ = 0;  // the rows are fixed-width from here on
-  check_memory();
+  check_memory(values_.size());
 }
 
 Dataset Dataset::split_off(double fraction, uint64_t seed) {

@@ -113,7 +113,7 @@ class Dataset {
 
  private:
   void start_row(size_t column, uint32_t count);
-  void check_memory() const;
+  void check_memory(size_t values) const;
   void reserve_expected();
   void drain_to_spill();
 

@@ -30,6 +30,10 @@ const char *pt_last_error(void);
 /* Starts libtorch's thread pools with every signal blocked, so PostgreSQL's handlers only ever
  * run on the backend's own thread. Call once per process before any other pt_ call. */
 bool pt_runtime_init(int threads);
+/* For a training worker only (it changes malloc for the process's life): keeps the tensors a
+ * step allocates and frees, 128 kB to a few MB, on the heap instead of mapping and
+ * page-faulting them anew at every step. */
+void pt_runtime_keep_step_tensors_on_the_heap(void);
 
 /* ---- the spec ---- */
 PtSpec *pt_spec_parse(const char *json_text);

@@ -116,8 +116,9 @@ int64
 pt_feed_estimated_rows(const PtFeed *feed)
 {
 	PlannedStmt *statement = linitial_node(PlannedStmt, feed->cursor->stmts);
+	double		rows = statement->planTree->plan_rows;
 
-	return (int64) statement->planTree->plan_rows;
+	return rows < (double) PG_INT64_MAX ? (int64) rows : PG_INT64_MAX;	/* estimates reach 1e100 */
 }
 
 SPIPlanPtr

@@ -224,7 +224,9 @@ static void
 check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume)
 {
 	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
-	bytea	   *weights = resume.run_id ? checkpoint_weights(resume) : NULL;
+	/* a padded input's width is its longest row's, known only in the worker, which checks the
+	 * starting weights itself */
+	bytea	   *weights = resume.run_id && !pt_spec_column_is_padded(spec, 0) ? checkpoint_weights(resume) : NULL;
 	bytea	   *module = pt_spec_module(spec);
 
 	if (feed->rows == 0)

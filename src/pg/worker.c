@@ -413,6 +413,7 @@ pinnacle_worker_main(Datum main_arg)
 	if (state.spec == NULL)
 		ereport(ERROR, (errmsg("%s", pt_last_error())));
 	pt_runtime_ensure(pt_spec_threads(state.spec));
+	pt_runtime_keep_step_tensors_on_the_heap();
 
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */

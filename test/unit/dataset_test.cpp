@@ -107,3 +107,18 @@ TEST(Dataset, PaddedInputsStillRefuseEmptyArrays) {
   std::string body = wire_rows({{{1}, {0}}, {{}, {1}}});
   EXPECT_THROW(data.append_wire_rows(body.data(), body.size()), std::runtime_error);
 }
+
+TEST(Dataset, PaddingPastTheMemoryLimitFailsBeforeAllocating) {
+  Dataset data({"tokens", "label"}, 4096);  // bytes: the ragged rows fit, padded they would not
+  data.pad_inputs(1);
+  std::vector<std::vector<std::vector<float>>> rows(20, {{1}, {0}});
+  rows.push_back({std::vector<float>(200, 1.f), {0}});
+  std::string body = wire_rows(rows);
+  data.append_wire_rows(body.data(), body.size());
+  try {
+    data.finish_padding();
+    FAIL() << "21 rows padded to 200 values passed a 4 kB limit";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("memory limit of 4 kB"), std::string::npos) << e.what();
+  }
+}
