@@ -80,7 +80,6 @@ class Dataset {
   // The first `input_columns` columns may vary in length (collate_fn "pad"); call before
   // appending rows.
   void pad_inputs(size_t input_columns) { padded_inputs_ = input_columns; }
-  size_t padded_inputs() const { return padded_inputs_; }
   // Right-pads every padded input to `widths` (the longest row's unless given: validation
   // rows take the training rows' widths) and appends the lengths. Throws naming the row
   // when one is longer.
