@@ -3,15 +3,23 @@
 # (src/pg) is plain C and never includes a torch header.
 EXTENSION = pinnacle_train
 MODULE_big = pinnacle_train
-DATA = src/sql/pinnacle_train--0.1.0.sql
+DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sql
 
-PG_FILES = pinnacle train feed row_values worker catalog runtime wait predict model_ref report torchscript snapshot
+# src/pg is laid out by process (src/pg/README.md): what runs in the caller's backend, in the
+# run's supervisor, in the trainer process, and what they share.
+PG_FILES = pinnacle \
+	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
+	caller/predict caller/model_ref caller/report caller/torchscript caller/runtime \
+	supervisor/supervisor supervisor/run_store supervisor/trainer_link \
+	trainer/trainer_process \
+	lifecycle/run_lifecycle lifecycle/lost_runs \
+	protocol/session protocol/trainer_channel
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 
 BUILD_DIR ?= build
 CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
 
-PG_CPPFLAGS = -Isrc/core -Isrc/pg
+PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer lifecycle protocol)
 # -Wextra on our code; the three exceptions are for PostgreSQL's own headers (inline functions
 # with unused parameters, signed/unsigned comparisons), which our files compile cleanly without.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
@@ -31,7 +39,7 @@ $(CORE_LIB): $(wildcard src/core/*.cpp src/core/*.hpp src/core/*.h) CMakeLists.t
 $(shlib): $(CORE_LIB)
 
 # PGXS does not track headers: a changed struct must recompile every file that sees it.
-$(OBJS): $(wildcard src/pg/*.h) src/core/pinnacle_core.h src/core/wire.h
+$(OBJS): $(wildcard src/pg/*.h src/pg/*/*.h) src/core/pinnacle_core.h src/core/wire.h
 
 .PHONY: unittest
 unittest:

@@ -41,82 +41,117 @@ struct PtModel {
 namespace {
 
 thread_local std::string last_error;
+thread_local PtErrorKind last_error_kind = PT_ERROR_INTERNAL;
 
-// Runs `body`, turning any exception into `failure` plus a message for pt_last_error().
-template <class R, class F>
-R guarded(R failure, F&& body) {
+void fail(PtErrorKind kind, const char* message) {
+  last_error_kind = kind;
+  last_error = message;
+}
+
+// A failed allocation reads differently from torch's allocator and from operator new.
+bool is_allocation_failure(const std::string& message) {
+  return message.find("allocate memory") != std::string::npos ||
+         message.find("not enough memory") != std::string::npos;
+}
+
+// Runs `body`, turning any exception into `failure` plus a message and its kind for
+// pt_last_error(); allocating that message may itself fail, hence the nested guard.
+// `failure` takes the body's return type (not deduced from itself, so nullptr fits a pointer).
+template <class T>
+struct same_type {
+  using type = T;
+};
+
+template <class F, class R = std::invoke_result_t<std::decay_t<F>>>
+R guarded(typename same_type<R>::type failure, F&& body) noexcept {
   try {
-    return body();
-  } catch (const c10::Error& e) {
-    last_error = e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    last_error = e.what();
+    try {
+      return body();
+    } catch (const std::bad_alloc& e) {
+      fail(PT_ERROR_MEMORY, "out of memory (std::bad_alloc)");
+    } catch (const pinnacle::SpecError& e) {
+      fail(PT_ERROR_SPEC, e.what());
+    } catch (const c10::Error& e) {
+      std::string message = e.what_without_backtrace();
+      fail(is_allocation_failure(message) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, message.c_str());
+    } catch (const nlohmann::json::exception& e) {
+      fail(PT_ERROR_DATA, e.what());
+    } catch (const std::runtime_error& e) {
+      fail(PT_ERROR_DATA, e.what());
+    } catch (const std::exception& e) {
+      fail(PT_ERROR_INTERNAL, e.what());
+    } catch (...) {
+      fail(PT_ERROR_INTERNAL, "unknown error in the training core");
+    }
   } catch (...) {
-    last_error = "unknown error in the training core";
+    last_error_kind = PT_ERROR_MEMORY;  // the message could not be copied
   }
   return failure;
 }
 
 }  // namespace
 
+// Every entry of the C interface is one PT_ENTRY: its body runs inside guarded(), so no
+// exception (from .at(), a JSON dump, a string allocation, torch) reaches the C side.
+#define PT_ENTRY(failure, ...) return guarded(failure, [&] { __VA_ARGS__ })
+#define PT_ENTRY_VOID(...) guarded(0, [&] { __VA_ARGS__; return 0; })
+
 extern "C" {
 
-const char* pt_last_error(void) { return last_error.c_str(); }
+const char* pt_last_error(void) noexcept { return last_error.c_str(); }
+PtErrorKind pt_last_error_kind(void) noexcept { return last_error_kind; }
 
 // A training step allocates and frees tensors of 128 kB to a few MB (activations, gradients).
 // Above glibc's mmap threshold each one is a fresh mapping, page-faulted again every step;
 // glibc raises that threshold only after freeing such a chunk, which a training set
 // received into one reserved buffer never does (measured: 14,000 instead of 70,000
 // samples/s). Fix it where glibc's own adjustment ends, as it would have.
-void pt_runtime_keep_step_tensors_on_the_heap(void) {
+void pt_runtime_keep_step_tensors_on_the_heap(void) noexcept {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-bool pt_runtime_init(int threads) {
-  return guarded(false, [&] {
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &previous);
-    bool ok = guarded(false, [&] {
-      torch::set_num_threads(threads);
-      // The first parallel operation creates the intra-op pool; its threads inherit this mask.
-      torch::ones({1 << 16}).sum().item<float>();
-      return true;
-    });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (!ok) throw std::runtime_error(last_error);
+bool pt_runtime_init(int threads) noexcept {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  bool ok = guarded(false, [&] {
+    torch::set_num_threads(threads);
+    // The first parallel operation creates the intra-op pool; its threads inherit this mask.
+    torch::ones({1 << 16}).sum().item<float>();
     return true;
   });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return ok;
 }
 
-PtSpec* pt_spec_parse(const char* json_text) {
-  return guarded<PtSpec*>(nullptr, [&] {
-    auto* s = new PtSpec{pinnacle::parse_spec(json_text), json_text, {}};
-    s->columns = s->spec.key.columns();
-    return s;
-  });
+PtSpec* pt_spec_parse(const char* json_text) noexcept {
+  PT_ENTRY(nullptr, auto* s = new PtSpec{pinnacle::parse_spec(json_text), json_text, {}};
+           s->columns = s->spec.key.columns(); return s;);
 }
 
-void pt_spec_free(PtSpec* spec) { delete spec; }
-const char* pt_spec_identifier(const PtSpec* spec) { return spec->spec.identifier.c_str(); }
-const char* pt_spec_select(const PtSpec* spec) { return spec->spec.select.c_str(); }
-const char* pt_spec_validation_select(const PtSpec* spec) {
+void pt_spec_free(PtSpec* spec) noexcept { delete spec; }
+const char* pt_spec_identifier(const PtSpec* spec) noexcept { return spec->spec.identifier.c_str(); }
+const char* pt_spec_select(const PtSpec* spec) noexcept { return spec->spec.select.c_str(); }
+const char* pt_spec_validation_select(const PtSpec* spec) noexcept {
   return spec->spec.validation.select.empty() ? nullptr : spec->spec.validation.select.c_str();
 }
-int pt_spec_column_count(const PtSpec* spec) { return static_cast<int>(spec->columns.size()); }
-const char* pt_spec_column_name(const PtSpec* spec, int column) { return spec->columns.at(column).c_str(); }
-bool pt_spec_column_is_class_index(const PtSpec* spec, int column) {
+int pt_spec_column_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->columns.size()); }
+const char* pt_spec_column_name(const PtSpec* spec, int column) noexcept {
+  PT_ENTRY(nullptr, return spec->columns.at(column).c_str(););
+}
+bool pt_spec_column_is_class_index(const PtSpec* spec, int column) noexcept {
   return spec->spec.key.has_target() && column == pt_spec_column_count(spec) - 1 &&
          spec->spec.objective.wants_class_index();
 }
-bool pt_spec_column_is_padded(const PtSpec* spec, int column) {
+bool pt_spec_column_is_padded(const PtSpec* spec, int column) noexcept {
   return spec->spec.collate_fn == "pad" && column < static_cast<int>(spec->spec.key.inputs.size());
 }
-bool pt_spec_in_memory(const PtSpec* spec) { return spec->spec.in_memory; }
-int pt_spec_threads(const PtSpec* spec) { return spec->spec.compute.threads; }
-int64_t pt_spec_max_iterations(const PtSpec* spec) { return spec->spec.max_iterations.value_or(-1); }
-PtResume pt_spec_resume(const PtSpec* spec) {
+bool pt_spec_in_memory(const PtSpec* spec) noexcept { return spec->spec.in_memory; }
+int pt_spec_threads(const PtSpec* spec) noexcept { return spec->spec.compute.threads; }
+const char* pt_spec_listen(const PtSpec* spec) noexcept { return spec->spec.listen.c_str(); }
+int64_t pt_spec_max_iterations(const PtSpec* spec) noexcept { return spec->spec.max_iterations.value_or(-1); }
+PtResume pt_spec_resume(const PtSpec* spec) noexcept {
   switch (spec->spec.resume.from) {
     case pinnacle::ResumeSpec::From::latest: return PT_RESUME_LATEST;
     case pinnacle::ResumeSpec::From::run: return PT_RESUME_RUN;
@@ -125,18 +160,18 @@ PtResume pt_spec_resume(const PtSpec* spec) {
   }
   return PT_RESUME_NOTHING;
 }
-int64_t pt_spec_resume_run(const PtSpec* spec) { return spec->spec.resume.run_id; }
-const char* pt_spec_resume_model(const PtSpec* spec) { return spec->spec.resume.model.c_str(); }
-int64_t pt_spec_memory_limit(const PtSpec* spec) { return spec->spec.compute.memory_limit; }
-bool pt_spec_download(const PtSpec* spec) { return spec->spec.download; }
+int64_t pt_spec_resume_run(const PtSpec* spec) noexcept { return spec->spec.resume.run_id; }
+const char* pt_spec_resume_model(const PtSpec* spec) noexcept { return spec->spec.resume.model.c_str(); }
+int64_t pt_spec_memory_limit(const PtSpec* spec) noexcept { return spec->spec.compute.memory_limit; }
+bool pt_spec_download(const PtSpec* spec) noexcept { return spec->spec.download; }
 
-const char* pt_spec_torchscript(const PtSpec* spec) {
+const char* pt_spec_torchscript(const PtSpec* spec) noexcept {
   return spec->spec.torchscript.empty() ? nullptr : spec->spec.torchscript.c_str();
 }
 
 bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const char* module, size_t module_size,
-                         const char* weights, size_t weights_size) {
-  return guarded(false, [&] {
+                         const char* weights, size_t weights_size) noexcept {
+  PT_ENTRY(false, {
     std::vector<int64_t> widths(column_widths, column_widths + spec->columns.size());
     pinnacle::Transformer transformer(spec->spec.transform, spec->columns, spec->spec.key.inputs.size());
     auto layout = pinnacle::Layout::of(spec->spec, transformer.output_widths(widths));
@@ -146,43 +181,38 @@ bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const
     try {
       network.load(std::string(weights, weights_size));
     } catch (const c10::Error& e) {
-      throw std::runtime_error(std::string("the starting checkpoint does not fit this model: ") +
-                               e.what_without_backtrace());
+      throw pinnacle::SpecError("optimizer_state", std::string("the starting checkpoint does not fit this model: ") +
+                                                       e.what_without_backtrace());
     }
     return true;
   });
 }
 
-bool pt_torchscript_check(const char* bytes, size_t size) {
-  return guarded(false, [&] {
-    pinnacle::load_torchscript(std::string(bytes, size));
-    return true;
-  });
+bool pt_torchscript_check(const char* bytes, size_t size) noexcept {
+  PT_ENTRY(false, pinnacle::load_torchscript(std::string(bytes, size)); return true;);
 }
 
-PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows) {
-  return guarded<PtData*>(nullptr, [&] {
-    auto* data = new PtData{Dataset(spec->columns, memory_limit)};
+PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows) noexcept {
+  PT_ENTRY(nullptr, {
+    // built in place: a Dataset is not moved once it exists
+    std::unique_ptr<PtData> data(new PtData{Dataset(spec->columns, memory_limit)});
     const auto& s = spec->spec;
     if (training_rows && !s.in_memory) data->rows.spill(s.prefetch_size, s.validation.split, s.compute.seed);
     if (s.collate_fn == "pad") data->rows.pad_inputs(s.key.inputs.size());
-    return data;
+    return data.release();
   });
 }
-void pt_data_free(PtData* data) { delete data; }
-void pt_data_expect_rows(PtData* data, int64_t rows) { data->rows.expect_rows(rows); }
-bool pt_data_append(PtData* data, const char* body, size_t size) {
-  return guarded(false, [&] {
-    data->rows.append_wire_rows(body, size);
-    return true;
-  });
+void pt_data_free(PtData* data) noexcept { PT_ENTRY_VOID(delete data); }
+void pt_data_expect_rows(PtData* data, int64_t rows) noexcept { data->rows.expect_rows(rows); }
+bool pt_data_append(PtData* data, const char* body, size_t size) noexcept {
+  PT_ENTRY(false, data->rows.append_wire_rows(body, size); return true;);
 }
-int64_t pt_data_rows(const PtData* data) { return data->rows.received_rows(); }
+int64_t pt_data_rows(const PtData* data) noexcept { return data->rows.received_rows(); }
 
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
-                          size_t module_size) {
-  std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
-  return guarded<PtTrainer*>(nullptr, [&] {
+                          size_t module_size) noexcept {
+  PT_ENTRY(nullptr, {
+    std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
     std::string module_bytes = module ? std::string(module, module_size) : std::string();
     return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows),
                                  module_bytes),
@@ -190,11 +220,11 @@ PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation,
   });
 }
 
-void pt_trainer_free(PtTrainer* trainer) { delete trainer; }
+void pt_trainer_free(PtTrainer* trainer) noexcept { PT_ENTRY_VOID(delete trainer); }
 
 bool pt_trainer_resume(PtTrainer* trainer, const char* weights, size_t weights_size, const char* optimizer_state,
-                       size_t optimizer_size, int64_t iteration, const char* history_json) {
-  return guarded(false, [&] {
+                       size_t optimizer_size, int64_t iteration, const char* history_json) noexcept {
+  PT_ENTRY(false, {
     auto history = history_json ? pinnacle::json::parse(history_json) : pinnacle::json::object();
     trainer->trainer.resume(std::string(weights, weights_size), std::string(optimizer_state, optimizer_size),
                             iteration, history);
@@ -202,8 +232,8 @@ bool pt_trainer_resume(PtTrainer* trainer, const char* weights, size_t weights_s
   });
 }
 
-PtEvent pt_trainer_advance(PtTrainer* trainer) {
-  return guarded(PT_FAILED, [&] {
+PtEvent pt_trainer_advance(PtTrainer* trainer) noexcept {
+  PT_ENTRY(PT_FAILED, {
     switch (trainer->trainer.advance()) {
       case Trainer::Event::Stepped: return PT_STEPPED;
       case Trainer::Event::Validated: return PT_VALIDATED;
@@ -213,24 +243,26 @@ PtEvent pt_trainer_advance(PtTrainer* trainer) {
   });
 }
 
-int64_t pt_trainer_iteration(const PtTrainer* trainer) { return trainer->trainer.iteration(); }
-int64_t pt_trainer_steps_this_run(const PtTrainer* trainer) { return trainer->trainer.steps_this_run(); }
-int64_t pt_trainer_samples_seen(const PtTrainer* trainer) { return trainer->trainer.samples_seen(); }
-int64_t pt_trainer_train_rows(const PtTrainer* trainer) { return trainer->trainer.train_rows(); }
-int64_t pt_trainer_validation_rows(const PtTrainer* trainer) { return trainer->trainer.validation_rows(); }
-double pt_trainer_last_loss(const PtTrainer* trainer) { return trainer->trainer.last_loss(); }
-int pt_trainer_metric_count(const PtTrainer* trainer) {
+int64_t pt_trainer_iteration(const PtTrainer* trainer) noexcept { return trainer->trainer.iteration(); }
+int64_t pt_trainer_steps_this_run(const PtTrainer* trainer) noexcept { return trainer->trainer.steps_this_run(); }
+int64_t pt_trainer_samples_seen(const PtTrainer* trainer) noexcept { return trainer->trainer.samples_seen(); }
+int64_t pt_trainer_train_rows(const PtTrainer* trainer) noexcept { return trainer->trainer.train_rows(); }
+int64_t pt_trainer_validation_rows(const PtTrainer* trainer) noexcept { return trainer->trainer.validation_rows(); }
+double pt_trainer_last_loss(const PtTrainer* trainer) noexcept { return trainer->trainer.last_loss(); }
+int pt_trainer_metric_count(const PtTrainer* trainer) noexcept {
   return static_cast<int>(trainer->trainer.last_metrics().size());
 }
-const char* pt_trainer_metric_name(const PtTrainer* trainer, int i) {
-  return trainer->trainer.last_metrics().at(i).first.c_str();
+const char* pt_trainer_metric_name(const PtTrainer* trainer, int i) noexcept {
+  PT_ENTRY(nullptr, return trainer->trainer.last_metrics().at(i).first.c_str(););
 }
-double pt_trainer_metric_value(const PtTrainer* trainer, int i) { return trainer->trainer.last_metrics().at(i).second; }
-bool pt_trainer_last_was_best(const PtTrainer* trainer) { return trainer->trainer.last_was_best(); }
+double pt_trainer_metric_value(const PtTrainer* trainer, int i) noexcept {
+  PT_ENTRY(std::nan(""), return trainer->trainer.last_metrics().at(i).second;);
+}
+bool pt_trainer_last_was_best(const PtTrainer* trainer) noexcept { return trainer->trainer.last_was_best(); }
 
 bool pt_trainer_checkpoint(PtTrainer* trainer, const char** weights, size_t* weights_size,
-                           const char** optimizer_state, size_t* optimizer_size) {
-  return guarded(false, [&] {
+                           const char** optimizer_state, size_t* optimizer_size) noexcept {
+  PT_ENTRY(false, {
     trainer->weights = trainer->trainer.weights();
     trainer->optimizer_state = trainer->trainer.optimizer_state();
     *weights = trainer->weights.data();
@@ -241,68 +273,65 @@ bool pt_trainer_checkpoint(PtTrainer* trainer, const char** weights, size_t* wei
   });
 }
 
-int64_t pt_trainer_best_iteration(const PtTrainer* trainer) { return trainer->trainer.best_iteration(); }
-double pt_trainer_best_value(const PtTrainer* trainer) { return trainer->trainer.best_value(); }
-const char* pt_trainer_stop_reason(const PtTrainer* trainer) { return trainer->trainer.stop_reason().c_str(); }
-const char* pt_trainer_transform_json(PtTrainer* trainer) {
-  trainer->transform = trainer->trainer.fitted_transform().dump();
-  return trainer->transform.c_str();
+int64_t pt_trainer_best_iteration(const PtTrainer* trainer) noexcept { return trainer->trainer.best_iteration(); }
+double pt_trainer_best_value(const PtTrainer* trainer) noexcept { return trainer->trainer.best_value(); }
+const char* pt_trainer_stop_reason(const PtTrainer* trainer) noexcept {
+  return trainer->trainer.stop_reason().c_str();
 }
-const char* pt_trainer_history_json(PtTrainer* trainer) {
-  trainer->history = trainer->trainer.history().dump();
-  return trainer->history.c_str();
+const char* pt_trainer_transform_json(PtTrainer* trainer) noexcept {
+  PT_ENTRY(nullptr, trainer->transform = trainer->trainer.fitted_transform().dump();
+           return trainer->transform.c_str(););
 }
-int pt_trainer_column_count(const PtTrainer* trainer) {
+const char* pt_trainer_history_json(PtTrainer* trainer) noexcept {
+  PT_ENTRY(nullptr, trainer->history = trainer->trainer.history().dump(); return trainer->history.c_str(););
+}
+int pt_trainer_column_count(const PtTrainer* trainer) noexcept {
   return static_cast<int>(trainer->trainer.column_widths().size());
 }
-int64_t pt_trainer_column_width(const PtTrainer* trainer, int column) {
-  return trainer->trainer.column_widths().at(column);
+int64_t pt_trainer_column_width(const PtTrainer* trainer, int column) noexcept {
+  PT_ENTRY(int64_t{-1}, return trainer->trainer.column_widths().at(column););
 }
 
-const char* pt_report_svg(const char* history_json, int64_t best_iteration, const char* title) {
+const char* pt_report_svg(const char* history_json, int64_t best_iteration, const char* title) noexcept {
   static thread_local std::string svg;
-  return guarded<const char*>(nullptr, [&] {
-    svg = pinnacle::render_report(pinnacle::json::parse(history_json), best_iteration, title);
-    return svg.c_str();
-  });
+  PT_ENTRY(nullptr, svg = pinnacle::render_report(pinnacle::json::parse(history_json), best_iteration, title);
+           return svg.c_str(););
 }
 
 PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int columns, const char* weights,
-                       size_t weights_size, const char* transform_json) {
-  return guarded<PtModel*>(nullptr, [&] {
+                       size_t weights_size, const char* transform_json) noexcept {
+  PT_ENTRY(nullptr, {
     std::vector<int64_t> widths(column_widths, column_widths + columns);
     auto transform = transform_json ? pinnacle::json::parse(transform_json) : pinnacle::json();
     return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform), {}};
   });
 }
 
-void pt_model_free(PtModel* model) { delete model; }
-int pt_model_input_columns(const PtModel* model) { return static_cast<int>(model->predictor.input_columns()); }
-const char* pt_model_input_name(const PtModel* model, int column) {
-  return model->predictor.input_name(column).c_str();
+void pt_model_free(PtModel* model) noexcept { PT_ENTRY_VOID(delete model); }
+int pt_model_input_columns(const PtModel* model) noexcept {
+  return static_cast<int>(model->predictor.input_columns());
 }
-int64_t pt_model_column_width(const PtModel* model, int column) { return model->predictor.column_widths().at(column); }
-int64_t pt_model_input_width(const PtModel* model) { return model->predictor.input_width(); }
-int64_t pt_model_output_width(const PtModel* model) { return model->predictor.output_width(); }
-
-bool pt_model_predict(PtModel* model, const float* row, float* out) {
-  return guarded(false, [&] {
-    model->predictor.predict(row, out);
-    return true;
-  });
+const char* pt_model_input_name(const PtModel* model, int column) noexcept {
+  PT_ENTRY(nullptr, return model->predictor.input_name(column).c_str(););
 }
+int64_t pt_model_column_width(const PtModel* model, int column) noexcept {
+  PT_ENTRY(int64_t{-1}, return model->predictor.column_widths().at(column););
+}
+int64_t pt_model_input_width(const PtModel* model) noexcept { return model->predictor.input_width(); }
+int64_t pt_model_output_width(const PtModel* model) noexcept { return model->predictor.output_width(); }
 
-bool pt_model_padded(const PtModel* model) { return model->predictor.padded(); }
-
-bool pt_model_predict_padded(PtModel* model, const float* row, const int64_t* lengths, float* out) {
-  return guarded(false, [&] {
-    model->predictor.predict(row, out, lengths);
-    return true;
-  });
+bool pt_model_predict(PtModel* model, const float* row, float* out) noexcept {
+  PT_ENTRY(false, model->predictor.predict(row, out); return true;);
 }
 
-const char* pt_model_export(PtModel* model, size_t* size) {
-  return guarded<const char*>(nullptr, [&] {
+bool pt_model_padded(const PtModel* model) noexcept { return model->predictor.padded(); }
+
+bool pt_model_predict_padded(PtModel* model, const float* row, const int64_t* lengths, float* out) noexcept {
+  PT_ENTRY(false, model->predictor.predict(row, out, lengths); return true;);
+}
+
+const char* pt_model_export(PtModel* model, size_t* size) noexcept {
+  PT_ENTRY(nullptr, {
     model->exported = model->predictor.export_torchscript();
     *size = model->exported.size();
     return model->exported.data();

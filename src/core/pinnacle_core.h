@@ -16,7 +16,11 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+/* No exception leaves an entry: each one's body runs inside the guard of c_api.cpp. */
+#define PT_NOEXCEPT noexcept
 extern "C" {
+#else
+#define PT_NOEXCEPT
 #endif
 
 typedef struct PtSpec PtSpec;
@@ -24,29 +28,38 @@ typedef struct PtData PtData;
 typedef struct PtTrainer PtTrainer;
 typedef struct PtModel PtModel;
 
-/* The message of the latest failure on this thread. */
-const char *pt_last_error(void);
+/* The message of the latest failure on this thread, and what caused it. */
+const char *pt_last_error(void) PT_NOEXCEPT;
+typedef enum PtErrorKind
+{
+	PT_ERROR_INTERNAL = 0,		/* a bug of ours */
+	PT_ERROR_SPEC,				/* the spec, the model or a module does not fit (a user's error) */
+	PT_ERROR_DATA,				/* the rows or a stored value are unusable (NaN loss, bad JSON, ...) */
+	PT_ERROR_MEMORY				/* an allocation failed: the process's memory limit was reached */
+} PtErrorKind;
+PtErrorKind pt_last_error_kind(void) PT_NOEXCEPT;
 
 /* Starts libtorch's thread pools with every signal blocked, so PostgreSQL's handlers only ever
  * run on the backend's own thread. Call once per process before any other pt_ call. */
-bool pt_runtime_init(int threads);
+bool pt_runtime_init(int threads) PT_NOEXCEPT;
 /* For a training worker only (it changes malloc for the process's life): keeps the tensors a
  * step allocates and frees, 128 kB to a few MB, on the heap instead of mapping and
  * page-faulting them anew at every step. */
-void pt_runtime_keep_step_tensors_on_the_heap(void);
+void pt_runtime_keep_step_tensors_on_the_heap(void) PT_NOEXCEPT;
 
 /* ---- the spec ---- */
-PtSpec *pt_spec_parse(const char *json_text);
-void pt_spec_free(PtSpec *spec);
-const char *pt_spec_identifier(const PtSpec *spec);
-const char *pt_spec_select(const PtSpec *spec);
-const char *pt_spec_validation_select(const PtSpec *spec); /* NULL without one */
-int pt_spec_column_count(const PtSpec *spec);              /* inputs, then the target */
-const char *pt_spec_column_name(const PtSpec *spec, int column);
-bool pt_spec_column_is_class_index(const PtSpec *spec, int column);
-bool pt_spec_column_is_padded(const PtSpec *spec, int column); /* collate_fn "pad": any length */
-int pt_spec_threads(const PtSpec *spec);
-int64_t pt_spec_max_iterations(const PtSpec *spec); /* -1: unbounded */
+PtSpec *pt_spec_parse(const char *json_text) PT_NOEXCEPT;
+void pt_spec_free(PtSpec *spec) PT_NOEXCEPT;
+const char *pt_spec_identifier(const PtSpec *spec) PT_NOEXCEPT;
+const char *pt_spec_select(const PtSpec *spec) PT_NOEXCEPT;
+const char *pt_spec_validation_select(const PtSpec *spec) PT_NOEXCEPT; /* NULL without one */
+int pt_spec_column_count(const PtSpec *spec) PT_NOEXCEPT;              /* inputs, then the target */
+const char *pt_spec_column_name(const PtSpec *spec, int column) PT_NOEXCEPT;
+bool pt_spec_column_is_class_index(const PtSpec *spec, int column) PT_NOEXCEPT;
+bool pt_spec_column_is_padded(const PtSpec *spec, int column) PT_NOEXCEPT; /* collate_fn "pad": any length */
+int pt_spec_threads(const PtSpec *spec) PT_NOEXCEPT;
+const char *pt_spec_listen(const PtSpec *spec) PT_NOEXCEPT; /* the metric "best" follows */
+int64_t pt_spec_max_iterations(const PtSpec *spec) PT_NOEXCEPT; /* -1: unbounded */
 /* Continued training: where the starting checkpoint comes from. */
 typedef enum PtResume
 {
@@ -55,33 +68,33 @@ typedef enum PtResume
 	PT_RESUME_RUN,				/* the newest checkpoint of pt_spec_resume_run() */
 	PT_RESUME_MODEL				/* the checkpoint of model version pt_spec_resume_model() */
 } PtResume;
-PtResume pt_spec_resume(const PtSpec *spec);
-int64_t pt_spec_resume_run(const PtSpec *spec);
-const char *pt_spec_resume_model(const PtSpec *spec);
-int64_t pt_spec_memory_limit(const PtSpec *spec); /* bytes; 0: not given */
-bool pt_spec_in_memory(const PtSpec *spec);        /* false: training rows are streamed */
+PtResume pt_spec_resume(const PtSpec *spec) PT_NOEXCEPT;
+int64_t pt_spec_resume_run(const PtSpec *spec) PT_NOEXCEPT;
+const char *pt_spec_resume_model(const PtSpec *spec) PT_NOEXCEPT;
+int64_t pt_spec_memory_limit(const PtSpec *spec) PT_NOEXCEPT; /* bytes; 0: not given */
+bool pt_spec_in_memory(const PtSpec *spec) PT_NOEXCEPT;        /* false: training rows are streamed */
 /* "download": the rows are snapshotted into tables of the run, see src/pg/snapshot.c */
-bool pt_spec_download(const PtSpec *spec);
+bool pt_spec_download(const PtSpec *spec) PT_NOEXCEPT;
 /* The identifier of the imported TorchScript module the spec trains, or NULL for a layer list. */
-const char *pt_spec_torchscript(const PtSpec *spec);
+const char *pt_spec_torchscript(const PtSpec *spec) PT_NOEXCEPT;
 /* Builds the model once for these key-column widths (from `module`, the TorchScript bytes, when
  * the spec names one) and checks that its output fits the target and, when given, that `weights`
  * load into it; the error names what is at fault. */
 bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const char *module,
-						 size_t module_size, const char *weights, size_t weights_size);
+						 size_t module_size, const char *weights, size_t weights_size) PT_NOEXCEPT;
 
 /* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
-bool pt_torchscript_check(const char *bytes, size_t size);
+bool pt_torchscript_check(const char *bytes, size_t size) PT_NOEXCEPT;
 
 /* ---- rows received from the feed ---- */
 /* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
-PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit, bool training_rows);
-void pt_data_free(PtData *data);
+PtData *pt_data_new(const PtSpec *spec, int64_t memory_limit, bool training_rows) PT_NOEXCEPT;
+void pt_data_free(PtData *data) PT_NOEXCEPT;
 /* The planner's estimate of the rows to come, to size the buffer once instead of growing it. */
-void pt_data_expect_rows(PtData *data, int64_t rows);
+void pt_data_expect_rows(PtData *data, int64_t rows) PT_NOEXCEPT;
 /* Appends one rows message body (after the kind byte and padding, see wire.h). */
-bool pt_data_append(PtData *data, const char *body, size_t size);
-int64_t pt_data_rows(const PtData *data); /* received so far, spilled or held out included */
+bool pt_data_append(PtData *data, const char *body, size_t size) PT_NOEXCEPT;
+int64_t pt_data_rows(const PtData *data) PT_NOEXCEPT; /* received so far, spilled or held out included */
 
 /* ---- training ---- */
 typedef enum PtEvent
@@ -95,56 +108,56 @@ typedef enum PtEvent
 /* Takes ownership of both data sets (validation may hold no rows); `module` is the TorchScript
  * module's bytes when the spec names one, else NULL. */
 PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation, const char *module,
-						  size_t module_size);
-void pt_trainer_free(PtTrainer *trainer);
+						  size_t module_size) PT_NOEXCEPT;
+void pt_trainer_free(PtTrainer *trainer) PT_NOEXCEPT;
 /* Continues from a checkpoint (see Trainer::resume); history_json may be NULL. */
 bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_size,
 					   const char *optimizer_state, size_t optimizer_size, int64_t iteration,
-					   const char *history_json);
-PtEvent pt_trainer_advance(PtTrainer *trainer);
-int64_t pt_trainer_iteration(const PtTrainer *trainer);
-int64_t pt_trainer_steps_this_run(const PtTrainer *trainer);
-int64_t pt_trainer_samples_seen(const PtTrainer *trainer);
-int64_t pt_trainer_train_rows(const PtTrainer *trainer);
-int64_t pt_trainer_validation_rows(const PtTrainer *trainer);
-double pt_trainer_last_loss(const PtTrainer *trainer);
-int pt_trainer_metric_count(const PtTrainer *trainer); /* of the latest validation */
-const char *pt_trainer_metric_name(const PtTrainer *trainer, int i);
-double pt_trainer_metric_value(const PtTrainer *trainer, int i);
-bool pt_trainer_last_was_best(const PtTrainer *trainer);
+					   const char *history_json) PT_NOEXCEPT;
+PtEvent pt_trainer_advance(PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_iteration(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_steps_this_run(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_samples_seen(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_train_rows(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_validation_rows(const PtTrainer *trainer) PT_NOEXCEPT;
+double pt_trainer_last_loss(const PtTrainer *trainer) PT_NOEXCEPT;
+int pt_trainer_metric_count(const PtTrainer *trainer) PT_NOEXCEPT; /* of the latest validation */
+const char *pt_trainer_metric_name(const PtTrainer *trainer, int i) PT_NOEXCEPT;
+double pt_trainer_metric_value(const PtTrainer *trainer, int i) PT_NOEXCEPT;
+bool pt_trainer_last_was_best(const PtTrainer *trainer) PT_NOEXCEPT;
 /* Serializes the current weights and optimizer state. */
 bool pt_trainer_checkpoint(PtTrainer *trainer, const char **weights, size_t *weights_size,
-						   const char **optimizer_state, size_t *optimizer_size);
-int64_t pt_trainer_best_iteration(const PtTrainer *trainer);
-double pt_trainer_best_value(const PtTrainer *trainer);
-const char *pt_trainer_stop_reason(const PtTrainer *trainer);
-const char *pt_trainer_history_json(PtTrainer *trainer);   /* metric_values */
-const char *pt_trainer_transform_json(PtTrainer *trainer); /* the fitted transform, for predict */
-int pt_trainer_column_count(const PtTrainer *trainer);
-int64_t pt_trainer_column_width(const PtTrainer *trainer, int column);
+						   const char **optimizer_state, size_t *optimizer_size) PT_NOEXCEPT;
+int64_t pt_trainer_best_iteration(const PtTrainer *trainer) PT_NOEXCEPT;
+double pt_trainer_best_value(const PtTrainer *trainer) PT_NOEXCEPT;
+const char *pt_trainer_stop_reason(const PtTrainer *trainer) PT_NOEXCEPT;
+const char *pt_trainer_history_json(PtTrainer *trainer) PT_NOEXCEPT;   /* metric_values */
+const char *pt_trainer_transform_json(PtTrainer *trainer) PT_NOEXCEPT; /* the fitted transform, for predict */
+int pt_trainer_column_count(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_column_width(const PtTrainer *trainer, int column) PT_NOEXCEPT;
 
 /* ---- reports ---- */
 /* An SVG chart of a metric history (runs.metric_values), the best iteration marked. */
-const char *pt_report_svg(const char *history_json, int64_t best_iteration, const char *title);
+const char *pt_report_svg(const char *history_json, int64_t best_iteration, const char *title) PT_NOEXCEPT;
 
 /* ---- inference ---- */
 PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int columns,
-					   const char *weights, size_t weights_size, const char *transform_json);
-void pt_model_free(PtModel *model);
-int pt_model_input_columns(const PtModel *model);
-const char *pt_model_input_name(const PtModel *model, int column);
-int64_t pt_model_column_width(const PtModel *model, int column);
-int64_t pt_model_input_width(const PtModel *model);
-int64_t pt_model_output_width(const PtModel *model);
+					   const char *weights, size_t weights_size, const char *transform_json) PT_NOEXCEPT;
+void pt_model_free(PtModel *model) PT_NOEXCEPT;
+int pt_model_input_columns(const PtModel *model) PT_NOEXCEPT;
+const char *pt_model_input_name(const PtModel *model, int column) PT_NOEXCEPT;
+int64_t pt_model_column_width(const PtModel *model, int column) PT_NOEXCEPT;
+int64_t pt_model_input_width(const PtModel *model) PT_NOEXCEPT;
+int64_t pt_model_output_width(const PtModel *model) PT_NOEXCEPT;
 /* input_width floats (the input columns as stored, before the transform) in, output_width out */
-bool pt_model_predict(PtModel *model, const float *row, float *out);
+bool pt_model_predict(PtModel *model, const float *row, float *out) PT_NOEXCEPT;
 /* collate_fn "pad": each input column right-padded with zeros to pt_model_column_width,
  * with its real length in `lengths` (one per input column) */
-bool pt_model_padded(const PtModel *model);
-bool pt_model_predict_padded(PtModel *model, const float *row, const int64_t *lengths, float *out);
+bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
+bool pt_model_predict_padded(PtModel *model, const float *row, const int64_t *lengths, float *out) PT_NOEXCEPT;
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
  * tensor per input column); NULL on failure. */
-const char *pt_model_export(PtModel *model, size_t *size);
+const char *pt_model_export(PtModel *model, size_t *size) PT_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 #define PT_MSG_END 'E'
 
 #define PT_ROWS_HEADER_SIZE 8
+#define PT_ROWS_BODY_OFFSET 4	/* what pt_data_append reads starts at the row count */
 #define PT_END_SIZE 16
 
 #endif

@@ -5,11 +5,14 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include <limits.h>
 
+#include "lost_runs.h"
 #include "pinnacle.h"
 
 PG_MODULE_MAGIC;
@@ -39,4 +42,32 @@ _PG_init(void)
 							&pinnacle_max_workers, 2, 1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pinnacle");
+	if (process_shared_preload_libraries_in_progress)
+		pt_register_monitor();
+}
+
+void
+pt_spi_connect(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+}
+
+int
+pt_sqlstate_of(PtErrorKind kind)
+{
+	switch (kind)
+	{
+		case PT_ERROR_SPEC:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case PT_ERROR_DATA:
+			return ERRCODE_DATA_EXCEPTION;
+		case PT_ERROR_MEMORY:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PT_ERROR_INTERNAL:
+			break;
+	}
+	return ERRCODE_INTERNAL_ERROR;
 }

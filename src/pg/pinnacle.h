@@ -17,4 +17,10 @@ extern PtSpec *pt_parse_spec_or_error(const char *spec_json);
  * (ERROR if it was never imported). Call inside SPI. */
 extern bytea *pt_spec_module(const PtSpec *spec);
 
+/* SPI_connect, or an ERROR. */
+extern void pt_spi_connect(void);
+
+/* The SQLSTATE of a core failure: a user's spec or data error is not an internal error. */
+extern int	pt_sqlstate_of(PtErrorKind kind);
+
 #endif

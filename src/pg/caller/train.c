@@ -11,8 +11,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "postmaster/bgworker.h"
-#include "storage/shm_toc.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -22,18 +20,12 @@
 #include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "runtime.h"
+#include "run_lifecycle.h"
 #include "session.h"
-#include "snapshot.h"
+#include "download.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
-
-typedef struct Session
-{
-	dsm_segment *segment;
-	shm_mq_handle *rows;
-	shm_mq_handle *reply;
-} Session;
 
 static void
 free_spec(void *arg)
@@ -153,9 +145,9 @@ row_sources(const PtSpec *spec, int64 run_id, ResumePoint resume)
 
 	if (!sources.snapshots)
 		return sources;
-	sources.train = pt_snapshot_rows(run_id, "train", spec, sources.train, "select", resume.run_id);
+	sources.train = pt_download_rows(run_id, "train", spec, sources.train, "select", resume.run_id);
 	if (sources.validation != NULL)
-		sources.validation = pt_snapshot_rows(run_id, "validation", spec, sources.validation,
+		sources.validation = pt_download_rows(run_id, "validation", spec, sources.validation,
 											  "validation.select", resume.run_id);
 	return sources;
 }
@@ -243,87 +235,10 @@ check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume
 				 errmsg("invalid pinnacle_train spec: %s", pt_last_error())));
 }
 
-static Session
-start_worker(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
-			 int64 expected_rows)
-{
-	shm_toc_estimator estimator;
-	Size		size;
-	Session		session;
-	shm_toc    *toc;
-	PtSessionHeader *header;
-	char	   *spec_copy;
-	shm_mq	   *rows_queue,
-			   *reply_queue;
-	BackgroundWorker worker = {0};
-	BackgroundWorkerHandle *handle;
-
-	shm_toc_initialize_estimator(&estimator);
-	shm_toc_estimate_chunk(&estimator, sizeof(PtSessionHeader));
-	shm_toc_estimate_chunk(&estimator, strlen(spec_json) + 1);
-	shm_toc_estimate_chunk(&estimator, PT_ROWS_QUEUE_SIZE);
-	shm_toc_estimate_chunk(&estimator, PT_REPLY_QUEUE_SIZE);
-	shm_toc_estimate_keys(&estimator, 4);
-	size = shm_toc_estimate(&estimator);
-
-	session.segment = dsm_create(size, 0);
-	toc = shm_toc_create(PT_SESSION_MAGIC, dsm_segment_address(session.segment), size);
-
-	header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
-	header->database = MyDatabaseId;
-	header->role = GetUserId();
-	header->run_id = run_id;
-	header->wait = wait;
-	header->memory_limit = memory_limit;
-	header->resume_run_id = resume.run_id;
-	header->resume_iteration = resume.iteration;
-	header->expected_rows = expected_rows;
-	shm_toc_insert(toc, PT_KEY_HEADER, header);
-
-	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
-	strcpy(spec_copy, spec_json);
-	shm_toc_insert(toc, PT_KEY_SPEC, spec_copy);
-
-	rows_queue = shm_mq_create(shm_toc_allocate(toc, PT_ROWS_QUEUE_SIZE), PT_ROWS_QUEUE_SIZE);
-	shm_toc_insert(toc, PT_KEY_ROWS_QUEUE, rows_queue);
-	shm_mq_set_sender(rows_queue, MyProc);
-	reply_queue = shm_mq_create(shm_toc_allocate(toc, PT_REPLY_QUEUE_SIZE), PT_REPLY_QUEUE_SIZE);
-	shm_toc_insert(toc, PT_KEY_REPLY_QUEUE, reply_queue);
-	shm_mq_set_receiver(reply_queue, MyProc);
-	session.rows = shm_mq_attach(rows_queue, session.segment, NULL);
-	session.reply = shm_mq_attach(reply_queue, session.segment, NULL);
-
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pinnacle_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pinnacle_train run " INT64_FORMAT, run_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pinnacle_train worker");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(session.segment));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no background worker slot is free to train in"),
-				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
-						 max_worker_processes)));
-	shm_mq_set_handle(session.rows, handle);
-	shm_mq_set_handle(session.reply, handle);
-
-	/* The worker attaches once the run is on record, so the id we return is visible. */
-	if (shm_mq_wait_for_attach(session.rows) != SHM_MQ_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("the training worker of run " INT64_FORMAT " exited before it took the rows", run_id),
-				 errhint("See the server log for its reason.")));
-	return session;
-}
-
 /* Sends the feed's rows to the worker. Rows it will hold in memory are counted in
  * `bytes_held` (NULL for streamed rows) and fail early past the memory limit. */
 static void
-stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_held)
+stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held)
 {
 	do
 	{
@@ -336,38 +251,48 @@ stream_rows(PtFeed *feed, Session *session, int64 memory_limit, int64 *bytes_hel
 							memory_limit / 1024),
 					 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
 		pt_feed_flush(feed, session->rows);
-	} while (pt_feed_next(feed, NULL));
+	} while (pt_feed_next(feed));
 }
 
-/* Relays the worker's progress as NOTICEs until its result; a failed run is an ERROR here. */
+/* Relays the supervisor's progress as NOTICEs until its result; a run that did not succeed
+ * is an ERROR here, with the run's SQLSTATE. */
 static void
-await_result(Session *session, int64 run_id)
+await_result(PtSession *session, int64 run_id)
 {
 	for (;;)
 	{
-		Size		size;
-		void	   *data;
-		const char *text;
+		PtReply		reply = pt_session_next_reply(session, run_id);
 
-		/* a busy queue never waits, and waiting is where interrupts are otherwise seen */
-		CHECK_FOR_INTERRUPTS();
-		if (shm_mq_receive(session->reply, &size, &data, false) != SHM_MQ_SUCCESS)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("the training worker of run " INT64_FORMAT " exited without a result", run_id),
-					 errhint("See pinnacle.runs and the server log.")));
-		text = (const char *) data + 1;
-		if (((const char *) data)[0] == PT_REPLY_NOTICE)
+		if (!reply.is_result)
 		{
-			ereport(NOTICE, (errmsg("run " INT64_FORMAT " %s", run_id, text)));
+			ereport(NOTICE, (errmsg("run " INT64_FORMAT " %s", run_id, reply.text)));
 			continue;
 		}
-		if (strcmp(text, "succeeded") != 0)
+		if (strcmp(reply.text, PT_STATUS_SUCCEEDED) != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-					 errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", run_id, text, text + strlen(text) + 1)));
+					(errcode(reply.sqlerrcode != 0 ? reply.sqlerrcode : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", run_id, reply.text, reply.error)));
 		return;
 	}
+}
+
+/* Creates the session and starts the run's supervisor. */
+static PtSession
+start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
+				 int64 expected_rows)
+{
+	PtSessionHeader header = {
+		.database = MyDatabaseId,
+		.role = GetUserId(),
+		.run_id = run_id,
+		.wait = wait,
+		.memory_limit = memory_limit,
+		.resume_run_id = resume.run_id,
+		.resume_iteration = resume.iteration,
+		.expected_rows = expected_rows,
+	};
+
+	return pt_session_start(&header, spec_json);
 }
 
 Datum
@@ -382,7 +307,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	int64		run_id,
 				memory_limit,
 				bytes_held = 0;
-	Session		session;
+	PtSession	session;
 	ResumePoint resume;
 	RowSources	sources;
 
@@ -394,7 +319,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	memory_limit = memory_limit_bytes(spec);
 	pt_runtime_ensure(1);
 
-	SPI_connect();
+	pt_spi_connect();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	check_identifier_owner(pt_spec_identifier(spec));
 	resume = find_resume_point(spec);
@@ -405,12 +330,12 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	if (sources.validation != NULL)
 		pt_feed_open(&validation_feed, spec, sources.validation, "validation.select", PT_MSG_VALID_ROWS,
 					 sources.snapshots);
-	pt_feed_next(&train_feed, NULL);
+	pt_feed_next(&train_feed);
 	check_model_fits_rows(spec, &train_feed, resume);
 
 	if (run_id == 0)
 		run_id = next_run_id();
-	session = start_worker(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
+	session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)
@@ -418,7 +343,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 		/* validation rows must match the training rows' widths */
 		for (int c = 0; c < validation_feed.ncolumns; c++)
 			validation_feed.columns[c].width = train_feed.columns[c].width;
-		if (!pt_feed_next(&validation_feed, NULL))
+		if (!pt_feed_next(&validation_feed))
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("spec field \"validation.select\" returned no rows")));

@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 
 #include "model_ref.h"
+#include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "runtime.h"
 
@@ -32,7 +33,7 @@ pinnacle_import(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pinnacle_import: %s", pt_last_error())));
-	SPI_connect();
+	pt_spi_connect();
 	/* a module of another role with this name is invisible here, and the insert conflicts */
 	if (SPI_execute_with_args("INSERT INTO pinnacle.modules (identifier, torchscript) VALUES ($1, $2) "
 							  "ON CONFLICT (identifier) DO UPDATE SET torchscript = EXCLUDED.torchscript, "

@@ -120,7 +120,7 @@ find_model(const char *arg)
 	int64		run_id;
 	LoadedModel *loaded;
 
-	SPI_connect();
+	pt_spi_connect();
 	if (!resolve_version(name, version, &found_version, &run_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

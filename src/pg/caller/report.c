@@ -9,6 +9,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "pinnacle.h"
 #include "pinnacle_core.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_report);
@@ -26,7 +27,7 @@ pinnacle_report(PG_FUNCTION_ARGS)
 	const char *svg;
 	text	   *result;
 
-	SPI_connect();
+	pt_spi_connect();
 	if (SPI_execute_with_args("SELECT metric_values::text, best_iteration, identifier, status "
 							  "FROM pinnacle.runs WHERE id = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)

@@ -8,7 +8,7 @@
 #include "feed.h"
 #include "wire.h"
 
-/* Rows fetched from the cursor at a time, and the size at which a message is sent. */
+/* Rows fetched from the cursor at a time, and the size from which a message is sent. */
 #define FETCH_ROWS 1000
 #define MESSAGE_BYTES (1024 * 1024)
 
@@ -145,37 +145,51 @@ pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *fiel
 	start_message(feed);
 }
 
-bool
-pt_feed_next(PtFeed *feed, shm_mq_handle *queue)
+/* The next fetched row, fetching another batch when this one is used up; NULL at the end. */
+static HeapTuple
+next_tuple(PtFeed *feed)
 {
 	ErrorContextCallback context = {.previous = error_context_stack, .callback = select_error_context,
 	.arg = (void *) feed->field};
 
+	if (feed->batch != NULL && feed->next_row < feed->batch_rows)
+		return feed->batch->vals[feed->next_row++];
+	if (feed->batch != NULL)
+		SPI_freetuptable(feed->batch);
+	feed->batch = NULL;
 	if (feed->exhausted)
-		return false;
+		return NULL;
 	error_context_stack = &context;
 	SPI_cursor_fetch(feed->cursor, true, FETCH_ROWS);
 	error_context_stack = context.previous;
+	feed->batch = SPI_tuptable;
+	feed->batch_rows = SPI_processed;
+	feed->next_row = 0;
+	feed->exhausted = SPI_processed == 0;
+	return next_tuple(feed);
+}
 
-	for (uint64 r = 0; r < SPI_processed; r++)
+bool
+pt_feed_next(PtFeed *feed)
+{
+	bool		encoded = false;
+	HeapTuple	tuple;
+
+	/* a message is sized by its bytes, so wide rows never overflow a StringInfo */
+	while (feed->message.len < MESSAGE_BYTES && (tuple = next_tuple(feed)) != NULL)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-
 		feed->rows++;
 		for (int c = 0; c < feed->ncolumns; c++)
 		{
 			bool		isnull;
-			Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, feed->attnums[c], &isnull);
+			Datum		value = SPI_getbinval(tuple, feed->batch->tupdesc, feed->attnums[c], &isnull);
 
 			pt_append_values(&feed->message, &feed->columns[c], value, isnull, feed->rows);
 		}
 		feed->rows_in_message++;
-		if (queue != NULL && feed->message.len >= MESSAGE_BYTES)
-			pt_feed_flush(feed, queue);
+		encoded = true;
 	}
-	feed->exhausted = SPI_processed == 0;
-	SPI_freetuptable(SPI_tuptable);
-	return !feed->exhausted;
+	return encoded;
 }
 
 static void
@@ -193,7 +207,7 @@ pt_feed_flush(PtFeed *feed, shm_mq_handle *queue)
 {
 	if (feed->rows_in_message == 0)
 		return;
-	memcpy(feed->message.data + 4, &feed->rows_in_message, sizeof(uint32));
+	memcpy(feed->message.data + PT_ROWS_BODY_OFFSET, &feed->rows_in_message, sizeof(uint32));
 	send_message(queue, feed->message.data, feed->message.len);
 	start_message(feed);
 }

@@ -5,8 +5,8 @@
  * trained on are exactly the rows kept. A run that continues an earlier run with a snapshot
  * takes its rows from that snapshot, so it trains on the same data.
  */
-#ifndef PINNACLE_SNAPSHOT_H
-#define PINNACLE_SNAPSHOT_H
+#ifndef PINNACLE_DOWNLOAD_H
+#define PINNACLE_DOWNLOAD_H
 
 #include "postgres.h"
 
@@ -16,7 +16,7 @@
  * it continues (`resume_run_id`, 0 for none) when that run kept a snapshot of this part, else
  * from `sql`, the spec's `field`; says which in a NOTICE. Returns the select that reads the
  * snapshot. Call inside SPI, after the run id was allocated in this session. */
-extern const char *pt_snapshot_rows(int64 run_id, const char *part, const PtSpec *spec, const char *sql,
+extern const char *pt_download_rows(int64 run_id, const char *part, const PtSpec *spec, const char *sql,
 									const char *field, int64 resume_run_id);
 
 #endif

@@ -11,7 +11,7 @@
 #include "utils/snapmgr.h"
 
 #include "feed.h"
-#include "snapshot.h"
+#include "download.h"
 
 static void
 field_error_context(void *arg)
@@ -168,7 +168,7 @@ report_source(int64 run_id, const char *part, const char *table, uint64 rows, co
 }
 
 const char *
-pt_snapshot_rows(int64 run_id, const char *part, const PtSpec *spec, const char *sql, const char *field,
+pt_download_rows(int64 run_id, const char *part, const PtSpec *spec, const char *sql, const char *field,
 				 int64 resume_run_id)
 {
 	char	   *earlier = resume_run_id != 0 ? snapshot_of_run(resume_run_id, part) : NULL;

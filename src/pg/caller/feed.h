@@ -26,7 +26,10 @@ typedef struct PtFeed
 	StringInfoData message;		/* rows encoded, not yet sent */
 	uint32		rows_in_message;
 	int64		rows;			/* rows encoded so far */
-	bool		exhausted;
+	SPITupleTable *batch;		/* the rows fetched last, from next_row on not yet encoded */
+	uint64		batch_rows;
+	uint64		next_row;
+	bool		exhausted;		/* the cursor returned no more rows */
 } PtFeed;
 
 /* Plans `sql`, checks it is a read-only query returning the key columns in usable types,
@@ -45,9 +48,9 @@ extern int64 pt_feed_estimated_rows(const PtFeed *feed);
 /* The columns a planned query returns. */
 extern TupleDesc pt_plan_result(SPIPlanPtr plan);
 
-/* Fetches and encodes the next batch of rows; sends full messages to `queue` if given.
- * Returns false once the select has no more rows. */
-extern bool pt_feed_next(PtFeed *feed, shm_mq_handle *queue);
+/* Encodes rows into the feed's message until it holds about a megabyte or the select has no
+ * more rows; false when there was no row left to encode. */
+extern bool pt_feed_next(PtFeed *feed);
 
 /* Sends the rows encoded so far. */
 extern void pt_feed_flush(PtFeed *feed, shm_mq_handle *queue);

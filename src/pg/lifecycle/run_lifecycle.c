@@ -1,0 +1,158 @@
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+
+#include "pinnacle.h"
+#include "run_lifecycle.h"
+#include "run_store.h"
+
+PG_FUNCTION_INFO_V1(pinnacle_run_is_live);
+
+/*
+ * Our locks are advisory locks whose fourth field is one that no SQL function uses
+ * (pg_advisory_lock and its kin use 1 and 2), so no role can take, hold or fake them.
+ */
+#define LOCK_KIND_LIVENESS 0x7031
+#define LOCK_KIND_TRAINING_SLOT 0x7032
+
+bool
+pt_run_status_is_final(const char *status)
+{
+	return strcmp(status, PT_STATUS_QUEUED) != 0 && strcmp(status, PT_STATUS_RUNNING) != 0;
+}
+
+const char *
+pt_run_status_for_error(int sqlerrcode)
+{
+	if (sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		return PT_STATUS_INTERRUPTED;
+	if (sqlerrcode == ERRCODE_QUERY_CANCELED)
+		return PT_STATUS_CANCELLED;
+	return PT_STATUS_FAILED;
+}
+
+static LOCKTAG
+liveness_tag(int64 run_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (run_id >> 32), (uint32) run_id, LOCK_KIND_LIVENESS);
+	return tag;
+}
+
+void
+pt_run_hold_liveness(int64 run_id)
+{
+	LOCKTAG		tag = liveness_tag(run_id);
+
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		elog(ERROR, "run " INT64_FORMAT " already has a supervisor", run_id);
+}
+
+bool
+pt_run_is_live(int64 run_id)
+{
+	LOCKTAG		tag = liveness_tag(run_id);
+
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ShareLock, false);
+	return false;
+}
+
+bool
+pt_run_try_training_slot(void)
+{
+	bool		taken = false;
+
+	pt_store_begin();
+	for (int slot = 0; slot < pinnacle_max_workers && !taken; slot++)
+	{
+		LOCKTAG		tag;
+
+		/* server-wide: pinnacle.max_workers counts the runs of every database */
+		SET_LOCKTAG_ADVISORY(tag, InvalidOid, 0, (uint32) slot, LOCK_KIND_TRAINING_SLOT);
+		taken = LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+	}
+	pt_store_commit();
+	return taken;
+}
+
+/* pinnacle.run_is_live(run_id), for pinnacle.mark_lost_runs() */
+Datum
+pinnacle_run_is_live(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pt_run_is_live(PG_GETARG_INT64(0)));
+}
+
+void
+pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
+					bool validation_snapshot)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
+	Datum		values[6] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
+		CStringGetTextDatum(spec_json), Int32GetDatum(MyProcPid), BoolGetDatum(train_snapshot),
+	BoolGetDatum(validation_snapshot)};
+
+	pt_store_begin();
+	/* before the row is visible: a visible live run always has a live supervisor */
+	pt_run_hold_liveness(run_id);
+	pt_store_execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid, snapshot, validation_snapshot) "
+					 "VALUES ($1, $2, $3::jsonb, 'running', $4, CASE WHEN $5 THEN pinnacle.snapshot_name($1, 'train') END, "
+					 "CASE WHEN $6 THEN pinnacle.snapshot_name($1, 'validation') END)",
+					 6, types, values, SPI_OK_INSERT);
+	pt_store_commit();
+}
+
+void
+pt_run_set_queued(int64 run_id, bool queued)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(run_id),
+	CStringGetTextDatum(queued ? PT_STATUS_QUEUED : PT_STATUS_RUNNING)};
+
+	pt_store_begin();
+	pt_store_execute("UPDATE pinnacle.runs SET status = $2 WHERE id = $1 AND status IN ('queued', 'running')",
+					 2, types, values, SPI_OK_UPDATE);
+	pt_store_commit();
+}
+
+void
+pt_run_set_trainer(int64 run_id, int trainer_pid)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(trainer_pid)};
+
+	pt_store_begin();
+	pt_store_execute("UPDATE pinnacle.runs SET trainer_pid = $2 WHERE id = $1", 2, types, values, SPI_OK_UPDATE);
+	pt_store_commit();
+}
+
+void
+pt_run_record_end(int64 run_id, const char *status, const char *error)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(run_id), CStringGetTextDatum(status), CStringGetTextDatum(error)};
+
+	pt_store_begin();
+	pt_store_execute("UPDATE pinnacle.runs SET status = $2, error = $3, finished_at = clock_timestamp(), "
+					 "worker_pid = NULL, trainer_pid = NULL WHERE id = $1 AND status IN ('queued', 'running')",
+					 3, types, values, SPI_OK_UPDATE);
+	pt_store_commit();
+}
+
+void
+pt_run_mark_succeeded(int64 run_id, const char *stop_reason, Datum version)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, INT4OID};
+	Datum		values[3] = {Int64GetDatum(run_id), CStringGetTextDatum(stop_reason), version};
+
+	pt_store_execute("UPDATE pinnacle.runs SET status = 'succeeded', finished_at = clock_timestamp(), "
+					 "stop_reason = $2, version = $3, worker_pid = NULL, trainer_pid = NULL WHERE id = $1",
+					 3, types, values, SPI_OK_UPDATE);
+}

@@ -1,0 +1,247 @@
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/proc.h"
+#include "storage/shm_toc.h"
+#include "utils/memutils.h"
+
+#include "session.h"
+#include "wire.h"
+
+#define SESSION_MAGIC 0x70696e32
+
+/* shm_toc keys */
+#define KEY_HEADER 1
+#define KEY_SPEC 2
+#define KEY_ROWS_QUEUE 3
+#define KEY_REPLY_QUEUE 4
+
+#define ROWS_QUEUE_SIZE (16 * 1024 * 1024)
+#define REPLY_QUEUE_SIZE (64 * 1024)
+
+#define REPLY_NOTICE 'N'
+#define REPLY_RESULT 'R'
+
+static BackgroundWorkerHandle *
+register_supervisor(dsm_segment *segment, int64 run_id)
+{
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pinnacle_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pinnacle_train run " INT64_FORMAT, run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pinnacle_train worker");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot is free to train in"),
+				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
+						 max_worker_processes)));
+	return handle;
+}
+
+PtSession
+pt_session_start(const PtSessionHeader *header, const char *spec_json)
+{
+	shm_toc_estimator estimator;
+	Size		size;
+	PtSession	session;
+	shm_toc    *toc;
+	PtSessionHeader *shared_header;
+	char	   *spec_copy;
+	shm_mq	   *rows_queue,
+			   *reply_queue;
+	BackgroundWorkerHandle *handle;
+
+	shm_toc_initialize_estimator(&estimator);
+	shm_toc_estimate_chunk(&estimator, sizeof(PtSessionHeader));
+	shm_toc_estimate_chunk(&estimator, strlen(spec_json) + 1);
+	shm_toc_estimate_chunk(&estimator, ROWS_QUEUE_SIZE);
+	shm_toc_estimate_chunk(&estimator, REPLY_QUEUE_SIZE);
+	shm_toc_estimate_keys(&estimator, 4);
+	size = shm_toc_estimate(&estimator);
+
+	session.segment = dsm_create(size, 0);
+	toc = shm_toc_create(SESSION_MAGIC, dsm_segment_address(session.segment), size);
+
+	shared_header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
+	*shared_header = *header;
+	shm_toc_insert(toc, KEY_HEADER, shared_header);
+
+	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
+	strcpy(spec_copy, spec_json);
+	shm_toc_insert(toc, KEY_SPEC, spec_copy);
+
+	rows_queue = shm_mq_create(shm_toc_allocate(toc, ROWS_QUEUE_SIZE), ROWS_QUEUE_SIZE);
+	shm_toc_insert(toc, KEY_ROWS_QUEUE, rows_queue);
+	shm_mq_set_sender(rows_queue, MyProc);
+	reply_queue = shm_mq_create(shm_toc_allocate(toc, REPLY_QUEUE_SIZE), REPLY_QUEUE_SIZE);
+	shm_toc_insert(toc, KEY_REPLY_QUEUE, reply_queue);
+	shm_mq_set_receiver(reply_queue, MyProc);
+	session.rows = shm_mq_attach(rows_queue, session.segment, NULL);
+	session.reply = shm_mq_attach(reply_queue, session.segment, NULL);
+
+	handle = register_supervisor(session.segment, header->run_id);
+	shm_mq_set_handle(session.rows, handle);
+	shm_mq_set_handle(session.reply, handle);
+
+	/* The supervisor attaches once the run is on record, so the id we return is visible. */
+	if (shm_mq_wait_for_attach(session.rows) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the supervisor of run " INT64_FORMAT " exited before it took the rows", header->run_id),
+				 errhint("See the server log for its reason.")));
+	return session;
+}
+
+PtReply
+pt_session_next_reply(PtSession *session, int64 run_id)
+{
+	Size		size;
+	void	   *data;
+	const char *bytes;
+	PtReply		reply = {0};
+
+	/* a busy queue never waits, and waiting is where interrupts are otherwise seen */
+	CHECK_FOR_INTERRUPTS();
+	if (shm_mq_receive(session->reply, &size, &data, false) != SHM_MQ_SUCCESS || size < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the supervisor of run " INT64_FORMAT " exited without a result", run_id),
+				 errhint("See pinnacle.runs and the server log.")));
+	bytes = data;
+	if (bytes[0] == REPLY_NOTICE)
+	{
+		reply.text = bytes + 1;
+		return reply;
+	}
+	reply.is_result = true;
+	memcpy(&reply.sqlerrcode, bytes + 1, sizeof(int32));
+	reply.text = bytes + 1 + sizeof(int32);
+	reply.error = reply.text + strlen(reply.text) + 1;
+	return reply;
+}
+
+dsm_segment *
+pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec_json)
+{
+	dsm_segment *segment = dsm_attach(handle);
+	shm_toc    *toc;
+
+	if (segment == NULL)
+		ereport(ERROR, (errmsg("pinnacle_train supervisor: the caller's shared memory is gone")));
+	toc = shm_toc_attach(SESSION_MAGIC, dsm_segment_address(segment));
+	if (toc == NULL)
+		ereport(ERROR, (errmsg("pinnacle_train supervisor: bad shared memory segment")));
+	*header = shm_toc_lookup(toc, KEY_HEADER, false);
+	*spec_json = shm_toc_lookup(toc, KEY_SPEC, false);
+	return segment;
+}
+
+void
+pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows, PtSessionReplies *replies)
+{
+	shm_toc    *toc = shm_toc_attach(SESSION_MAGIC, dsm_segment_address(segment));
+	PtSessionHeader *header = shm_toc_lookup(toc, KEY_HEADER, false);
+	shm_mq	   *rows_queue = shm_toc_lookup(toc, KEY_ROWS_QUEUE, false);
+	shm_mq	   *reply_queue = shm_toc_lookup(toc, KEY_REPLY_QUEUE, false);
+	MemoryContext previous = MemoryContextSwitchTo(TopMemoryContext);
+
+	shm_mq_set_receiver(rows_queue, MyProc);
+	*rows = shm_mq_attach(rows_queue, segment, NULL);
+	shm_mq_set_sender(reply_queue, MyProc);
+	replies->queue = shm_mq_attach(reply_queue, segment, NULL);
+	replies->wait = header->wait;
+	replies->caller_gone = false;
+	initStringInfo(&replies->pending);
+	MemoryContextSwitchTo(previous);
+}
+
+/* Sends `pending`; true once it is all sent (or nobody reads), false while the queue is full. */
+static bool
+flush_pending(PtSessionReplies *replies, bool nowait)
+{
+	shm_mq_result result;
+
+	if (replies->pending.len == 0 || replies->caller_gone)
+		return true;
+	result = shm_mq_send(replies->queue, replies->pending.len, replies->pending.data, nowait, true);
+	if (result == SHM_MQ_WOULD_BLOCK)
+		return false;
+	if (result == SHM_MQ_DETACHED)
+		replies->caller_gone = true;
+	resetStringInfo(&replies->pending);
+	return true;
+}
+
+static void
+send_reply(PtSessionReplies *replies, const char *message, int size, bool nowait)
+{
+	if (!replies->wait || replies->caller_gone || !flush_pending(replies, nowait))
+		return;
+	appendBinaryStringInfo(&replies->pending, message, size);
+	(void) flush_pending(replies, nowait);
+}
+
+void
+pt_session_send_notice(PtSessionReplies *replies, const char *line)
+{
+	StringInfoData message;
+
+	initStringInfo(&message);
+	appendStringInfoChar(&message, REPLY_NOTICE);
+	appendBinaryStringInfo(&message, line, strlen(line) + 1);
+	send_reply(replies, message.data, message.len, true);
+	pfree(message.data);
+}
+
+void
+pt_session_send_result(PtSessionReplies *replies, const char *status, int sqlerrcode, const char *error)
+{
+	StringInfoData message;
+	int32		code = sqlerrcode;
+
+	initStringInfo(&message);
+	appendStringInfoChar(&message, REPLY_RESULT);
+	appendBinaryStringInfo(&message, (const char *) &code, sizeof(code));
+	appendBinaryStringInfo(&message, status, strlen(status) + 1);
+	appendBinaryStringInfo(&message, error, strlen(error) + 1);
+	send_reply(replies, message.data, message.len, false);
+	pfree(message.data);
+}
+
+bool
+pt_session_is_end(const void *data, Size size, int64 *total_rows)
+{
+	uint64		total;
+
+	if (((const char *) data)[0] != PT_MSG_END)
+		return false;
+	if (size < PT_END_SIZE)
+		elog(ERROR, "a truncated end message on the rows queue");
+	memcpy(&total, (const char *) data + 8, sizeof(uint64));
+	*total_rows = (int64) total;
+	return true;
+}
+
+bool
+pt_session_rows(const void *data, Size size, const char **body, Size *body_size)
+{
+	char		kind = ((const char *) data)[0];
+
+	if (kind != PT_MSG_TRAIN_ROWS && kind != PT_MSG_VALID_ROWS)
+		elog(ERROR, "unexpected message kind %d on the rows queue", kind);
+	if (size < PT_ROWS_HEADER_SIZE)
+		elog(ERROR, "a truncated rows message on the rows queue");
+	/* the core reads from the row count on (see wire.h) */
+	*body = (const char *) data + PT_ROWS_BODY_OFFSET;
+	*body_size = size - PT_ROWS_BODY_OFFSET;
+	return kind == PT_MSG_TRAIN_ROWS;
+}

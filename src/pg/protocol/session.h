@@ -1,0 +1,78 @@
+/*
+ * The session between a training call and its run's supervisor: the dynamic shared memory
+ * segment they share (who the supervisor acts as, the spec, two queues) and the messages of
+ * both queues. The rows queue (caller to supervisor) carries the binary rows of wire.h; the
+ * reply queue (supervisor to a waiting caller) carries:
+ *   'N' notice  a progress line, NUL-terminated
+ *   'R' result  int32 SQLSTATE (0 on success), the final status and the error, each
+ *               NUL-terminated
+ */
+#ifndef PINNACLE_SESSION_H
+#define PINNACLE_SESSION_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "storage/dsm.h"
+#include "storage/shm_mq.h"
+
+typedef struct PtSessionHeader
+{
+	Oid			database;
+	Oid			role;
+	int64		run_id;
+	bool		wait;			/* the caller stays attached and reads replies */
+	int64		memory_limit;	/* bytes for the trainer; 0 for none */
+	int64		resume_run_id;	/* the checkpoint to continue from; 0 for none */
+	int64		resume_iteration;
+	int64		expected_rows;	/* the planner's estimate of the training rows */
+} PtSessionHeader;
+
+/* ---- the caller's side ---- */
+
+typedef struct PtSession
+{
+	dsm_segment *segment;
+	shm_mq_handle *rows;
+	shm_mq_handle *reply;
+} PtSession;
+
+typedef struct PtReply
+{
+	bool		is_result;
+	const char *text;			/* a notice's line, or the result's status */
+	int			sqlerrcode;		/* a result's */
+	const char *error;			/* a result's, "" on success */
+} PtReply;
+
+/* Creates the segment, registers the supervisor and waits until it has recorded the run. */
+extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json);
+/* The next reply, waiting for it; ERROR if the supervisor exited without a result. */
+extern PtReply pt_session_next_reply(PtSession *session, int64 run_id);
+
+/* ---- the supervisor's side ---- */
+
+typedef struct PtSessionReplies
+{
+	shm_mq_handle *queue;
+	bool		wait;			/* a caller reads them */
+	bool		caller_gone;
+	StringInfoData pending;		/* a notice the full queue has not taken yet */
+} PtSessionReplies;
+
+/* Attaches the segment; ERROR when the caller is gone. */
+extern dsm_segment *pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec_json);
+extern void pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows, PtSessionReplies *replies);
+/* Sends a progress line without waiting; a line the queue cannot take now is dropped, but
+ * the one partly sent is finished first, as shm_mq requires. */
+extern void pt_session_send_notice(PtSessionReplies *replies, const char *line);
+/* Sends the final result, waiting for room. */
+extern void pt_session_send_result(PtSessionReplies *replies, const char *status, int sqlerrcode,
+								   const char *error);
+
+/* A rows-queue message: the end message (with the total rows sent), or rows: true for
+ * training rows, with the body the core appends. */
+extern bool pt_session_is_end(const void *data, Size size, int64 *total_rows);
+extern bool pt_session_rows(const void *data, Size size, const char **body, Size *body_size);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * The trainer channel: what a run's supervisor and its trainer process say to each other over
+ * their socketpair. Plain C without PostgreSQL headers, since the trainer process must never
+ * use PostgreSQL (see ../README.md).
+ *
+ * Trainer to supervisor, a framed message: uint32 kind, uint32 part count, uint64 size of the
+ * parts, then each part as uint64 length and bytes. Kinds and their parts:
+ *   'R' started     PtTrainerRows
+ *   'P' progress    PtTrainerState
+ *   'V' validated   PtTrainerState, history JSON, weights, optimizer state
+ *   'C' checkpoint  PtTrainerState, history JSON, weights, optimizer state (the answer to 'S')
+ *   'F' finished    PtTrainerState, history JSON, stop reason, fitted transform JSON, int64 widths
+ *   'E' failed      int32 PtErrorKind, message
+ * Supervisor to trainer, one byte:
+ *   'S' stop: send a checkpoint of the step reached, then exit
+ * Values are in the host's byte order: both ends are one machine, one binary.
+ */
+#ifndef PINNACLE_TRAINER_CHANNEL_H
+#define PINNACLE_TRAINER_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_CHANNEL_STARTED 'R'
+#define PT_CHANNEL_PROGRESS 'P'
+#define PT_CHANNEL_VALIDATED 'V'
+#define PT_CHANNEL_CHECKPOINT 'C'
+#define PT_CHANNEL_FINISHED 'F'
+#define PT_CHANNEL_FAILED 'E'
+#define PT_CHANNEL_STOP 'S'
+
+#define PT_CHANNEL_MAX_PARTS 5
+#define PT_CHANNEL_MAX_METRICS 16
+#define PT_CHANNEL_METRIC_NAME 32
+
+typedef struct PtTrainerRows
+{
+	int64_t		train_rows;
+	int64_t		validation_rows;
+} PtTrainerRows;
+
+/* Where training stands, after a step or a validation. */
+typedef struct PtTrainerState
+{
+	int64_t		iteration;
+	int64_t		steps_this_run;
+	int64_t		samples_seen;
+	int64_t		best_iteration;
+	double		last_loss;
+	double		best_value;
+	int32_t		last_was_best;
+	int32_t		metric_count;	/* of the latest validation */
+	char		metric_names[PT_CHANNEL_MAX_METRICS][PT_CHANNEL_METRIC_NAME];
+	double		metric_values[PT_CHANNEL_MAX_METRICS];
+} PtTrainerState;
+
+typedef struct PtChannelPart
+{
+	const void *data;
+	uint64_t	size;
+} PtChannelPart;
+
+typedef struct PtChannelMessage
+{
+	uint32_t	kind;
+	uint32_t	nparts;
+	PtChannelPart parts[PT_CHANNEL_MAX_PARTS];
+} PtChannelMessage;
+
+/* Writes one whole message, waiting for room as needed; false when the peer is gone. */
+extern bool pt_channel_send(int fd, uint32_t kind, const PtChannelPart *parts, uint32_t nparts);
+
+/* The first message in `buffer`: its size in bytes with *message pointing into the buffer,
+ * 0 while it is incomplete, or -1 when the bytes are not a message. */
+extern int64_t pt_channel_parse(const char *buffer, size_t size, PtChannelMessage *message);
+
+/* Part `i` of a message as a fixed-size struct; false when its size differs. */
+extern bool pt_channel_part_is(const PtChannelMessage *message, uint32_t i, size_t size);
+
+#endif

@@ -1,0 +1,551 @@
+/*
+ * The run's supervisor: a dynamic background worker that acts as the caller's role in the
+ * caller's database. It records the run, receives the rows, waits for a training slot, forks
+ * the trainer process that does all libtorch work, and writes what the trainer reports
+ * (checkpoints, metrics, the model version, the status) in transactions of its own. It runs
+ * no torch code, so the death of a trainer by any signal ends one run, never the server.
+ *
+ * Every failure ends here as a run status: a PostgreSQL ERROR is caught in the main function,
+ * where the trainer is killed and the run's end recorded in a fresh transaction.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/shm_toc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pinnacle.h"
+#include "pinnacle_core.h"
+#include "run_lifecycle.h"
+#include "run_store.h"
+#include "session.h"
+#include "trainer_link.h"
+#include "wire.h"
+
+PGDLLEXPORT void pinnacle_worker_main(Datum main_arg);
+
+typedef struct Supervisor
+{
+	PtSessionHeader *header;
+	const char *spec_json;
+	PtSpec	   *spec;
+	PtSessionReplies replies;
+	shm_mq_handle *rows;
+	PtData	   *train;
+	PtData	   *validation;
+	PtTrainerLink trainer;
+	bool		trainer_started;
+	PtTrainerState latest;		/* the trainer's latest report */
+	char	   *stop_reason;	/* of a finished run */
+	TimestampTz started;
+	TimestampTz training_started;
+	TimestampTz last_notice;
+	TimestampTz last_published;
+	TimestampTz stop_deadline;	/* 0 until a shutdown asked the trainer to stop */
+} Supervisor;
+
+#define QUEUE_POLL_MS 250
+#define NOTICE_INTERVAL_MS 1000
+#define PUBLISH_INTERVAL_MS 250
+/* how long a trainer asked to stop has to send its last checkpoint */
+#define STOP_GRACE_MS 10000
+
+static volatile sig_atomic_t shutdown_requested = false;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+interrupted_by_shutdown(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ADMIN_SHUTDOWN),
+			 errmsg("training was interrupted by a server shutdown or pg_terminate_backend()")));
+}
+
+/* Between two messages: a cancel or a caller that went away ends the run; a shutdown asks
+ * a running trainer for a last checkpoint first (see handle_message). */
+static void
+check_for_stop(Supervisor *sv)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+	if (sv->header->wait && sv->replies.caller_gone)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("training was cancelled: the waiting caller went away")));
+	if (!shutdown_requested)
+		return;
+	if (!sv->trainer_started)
+		interrupted_by_shutdown();
+	if (sv->stop_deadline == 0)
+	{
+		pt_trainer_link_request_stop(&sv->trainer);
+		sv->stop_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_GRACE_MS);
+	}
+	else if (GetCurrentTimestamp() >= sv->stop_deadline)
+		interrupted_by_shutdown();
+}
+
+static void
+receive_rows(Supervisor *sv)
+{
+	int64		rows_expected = -1;
+
+	while (rows_expected < 0)
+	{
+		Size		size,
+					body_size;
+		void	   *data;
+		const char *body;
+		PtData	   *target;
+		shm_mq_result result = shm_mq_receive(sv->rows, &size, &data, true);
+
+		check_for_stop(sv);
+		if (result == SHM_MQ_WOULD_BLOCK)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		if (result == SHM_MQ_DETACHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the caller stopped sending rows before the end of the data"),
+					 errdetail("Its statement failed, was cancelled, or its session ended; no model version was made.")));
+		if (pt_session_is_end(data, size, &rows_expected))
+			break;
+		target = pt_session_rows(data, size, &body, &body_size) ? sv->train : sv->validation;
+		if (!pt_data_append(target, body, body_size))
+			ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
+	}
+	if (rows_expected != pt_data_rows(sv->train) + pt_data_rows(sv->validation))
+		elog(ERROR, "received " INT64_FORMAT " rows, the caller sent " INT64_FORMAT,
+			 pt_data_rows(sv->train) + pt_data_rows(sv->validation), rows_expected);
+}
+
+/* Where the run stands: its step, the step it ends at (0 when max_iterations is not set),
+ * rows/s so far and the ETA in seconds (< 0 when unknown). */
+typedef struct Progress
+{
+	int64		iteration;
+	int64		last_iteration;
+	double		rows_per_second;
+	double		eta_seconds;
+} Progress;
+
+static double
+seconds_since(TimestampTz start)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	return secs + usecs / 1e6;
+}
+
+static Progress
+measure_progress(Supervisor *sv)
+{
+	Progress	p = {.iteration = sv->latest.iteration, .eta_seconds = -1};
+	int64		max_steps = pt_spec_max_iterations(sv->spec);
+	int64		steps = sv->latest.steps_this_run;
+	double		elapsed = Max(seconds_since(sv->training_started), 1e-3);
+
+	p.rows_per_second = sv->latest.samples_seen / elapsed;
+	if (max_steps > 0)
+	{
+		p.last_iteration = p.iteration - steps + max_steps;
+		if (steps > 0)
+			p.eta_seconds = (max_steps - steps) * elapsed / steps;
+	}
+	return p;
+}
+
+static void
+append_number(StringInfo out, double value)
+{
+	if (isfinite(value))
+		appendStringInfo(out, "%.6g", value);
+	else
+		appendStringInfoString(out, "null");
+}
+
+/* The latest validation's values as "name value" pairs, or as a JSON object. */
+static void
+append_validation(StringInfo out, const PtTrainerState *state, bool as_json)
+{
+	if (as_json)
+		appendStringInfoChar(out, '{');
+	for (int i = 0; i < state->metric_count; i++)
+	{
+		if (as_json)
+		{
+			appendStringInfo(out, "%s\"%s\": ", i ? ", " : "", state->metric_names[i]);
+			append_number(out, state->metric_values[i]);
+		}
+		else
+			appendStringInfo(out, " %s %.6g", state->metric_names[i], state->metric_values[i]);
+	}
+	if (as_json)
+		appendStringInfoChar(out, '}');
+}
+
+/* Publishes progress as JSON in this supervisor's pg_stat_activity entry (pinnacle.progress). */
+static void
+publish_progress(Supervisor *sv)
+{
+	StringInfoData json;
+	Progress	p = measure_progress(sv);
+
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT ", \"trainer_pids\": [%d]",
+					 sv->header->run_id, p.iteration, (int) sv->trainer.pid);
+	if (p.last_iteration > 0)
+		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
+						 p.last_iteration, Max(p.eta_seconds, 0));
+	appendStringInfoString(&json, ", \"train_loss\": ");
+	append_number(&json, sv->latest.last_loss);
+	appendStringInfo(&json, ", \"rows_per_second\": %.0f, \"validation\": ", p.rows_per_second);
+	append_validation(&json, &sv->latest, true);
+	appendStringInfoChar(&json, '}');
+	pgstat_report_activity(STATE_RUNNING, json.data);
+	sv->last_published = GetCurrentTimestamp();
+}
+
+/* A progress NOTICE for a waiting caller: step, loss, validation values, speed, ETA. */
+static void
+send_progress_notice(Supervisor *sv, bool validated)
+{
+	StringInfoData line;
+	Progress	p = measure_progress(sv);
+
+	initStringInfo(&line);
+	appendStringInfo(&line, "step " INT64_FORMAT, p.iteration);
+	if (p.last_iteration > 0)
+		appendStringInfo(&line, "/" INT64_FORMAT, p.last_iteration);
+	appendStringInfo(&line, ": train loss %.6g, %.0f rows/s", sv->latest.last_loss, p.rows_per_second);
+	if (p.eta_seconds >= 0)
+		appendStringInfo(&line, ", ETA %.0f s", p.eta_seconds);
+	if (sv->latest.metric_count > 0)
+	{
+		appendStringInfoString(&line, validated ? "; validation:" : "; last validation:");
+		append_validation(&line, &sv->latest, false);
+		if (validated && sv->latest.last_was_best)
+			appendStringInfoString(&line, " (best)");
+	}
+	pt_session_send_notice(&sv->replies, line.data);
+	sv->last_notice = GetCurrentTimestamp();
+}
+
+/* The summary a waited run always ends with: status, steps, best value, stop reason, time. */
+static void
+send_summary(Supervisor *sv, const char *status)
+{
+	StringInfoData line;
+
+	initStringInfo(&line);
+	appendStringInfo(&line, "%s after " INT64_FORMAT " steps", status, sv->latest.iteration);
+	if (sv->latest.best_iteration > 0 && isfinite(sv->latest.best_value))
+		appendStringInfo(&line, ", best %s %.6g at step " INT64_FORMAT, pt_spec_listen(sv->spec),
+						 sv->latest.best_value, sv->latest.best_iteration);
+	if (sv->stop_reason != NULL)
+		appendStringInfo(&line, ", stopped by %s", sv->stop_reason);
+	appendStringInfo(&line, ", %.1f s", seconds_since(sv->started));
+	pt_session_send_notice(&sv->replies, line.data);
+}
+
+/* Waits for one of the pinnacle.max_workers training slots, held until this process exits. */
+static void
+acquire_training_slot(Supervisor *sv)
+{
+	bool		queued = false;
+
+	while (!pt_run_try_training_slot())
+	{
+		if (!queued)
+		{
+			pt_run_set_queued(sv->header->run_id, true);
+			pt_session_send_notice(&sv->replies, "queued: waiting for a training slot (pinnacle.max_workers)");
+			queued = true;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, QUEUE_POLL_MS,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		check_for_stop(sv);
+	}
+	if (queued)
+		pt_run_set_queued(sv->header->run_id, false);
+}
+
+/* Forks the trainer with the rows, the module and the starting checkpoint; the supervisor
+ * keeps none of them (the trainer's copies are its own). */
+static void
+start_trainer(Supervisor *sv)
+{
+	bytea	   *module = pt_store_load_module(sv->spec);
+	PtTrainerJob job = {
+		.spec = sv->spec,
+		.train = sv->train,
+		.validation = sv->validation,
+		.module = module ? VARDATA_ANY(module) : NULL,
+		.module_size = module ? VARSIZE_ANY_EXHDR(module) : 0,
+		.threads = pt_spec_threads(sv->spec),
+		.memory_limit = sv->header->memory_limit,
+	};
+
+	if (sv->header->resume_run_id != 0)
+	{
+		PtStoredCheckpoint checkpoint = pt_store_load_checkpoint(sv->header->resume_run_id,
+																 sv->header->resume_iteration);
+
+		job.resume_weights = checkpoint.weights;
+		job.resume_weights_size = checkpoint.weights_size;
+		job.resume_optimizer = checkpoint.optimizer_state;
+		job.resume_optimizer_size = checkpoint.optimizer_size;
+		job.resume_iteration = checkpoint.iteration;
+		job.resume_history = checkpoint.history_json;
+	}
+	pt_trainer_link_start(&sv->trainer, &job);
+	sv->trainer_started = true;
+	pt_data_free(sv->train);
+	pt_data_free(sv->validation);
+	sv->train = sv->validation = NULL;
+	pt_run_set_trainer(sv->header->run_id, (int) sv->trainer.pid);
+	sv->training_started = sv->last_notice = GetCurrentTimestamp();
+	publish_progress(sv);
+}
+
+static PtCheckpointReport
+checkpoint_report(const PtChannelMessage *message)
+{
+	PtCheckpointReport report;
+
+	if (message->nparts != 4 || !pt_channel_part_is(message, 0, sizeof(PtTrainerState)))
+		elog(ERROR, "the trainer process sent a malformed checkpoint");
+	memcpy(&report.state, message->parts[0].data, sizeof(PtTrainerState));
+	report.history_json = pt_channel_text(message, 1);
+	report.weights = message->parts[2].data;
+	report.weights_size = message->parts[2].size;
+	report.optimizer_state = message->parts[3].data;
+	report.optimizer_size = message->parts[3].size;
+	return report;
+}
+
+static void
+record_success(Supervisor *sv, const PtChannelMessage *message)
+{
+	PtFinishReport report;
+
+	if (message->nparts != 5 || !pt_channel_part_is(message, 0, sizeof(PtTrainerState)) ||
+		message->parts[4].size % sizeof(int64_t) != 0)
+		elog(ERROR, "the trainer process sent a malformed result");
+	memcpy(&report.state, message->parts[0].data, sizeof(PtTrainerState));
+	report.history_json = pt_channel_text(message, 1);
+	report.stop_reason = pt_channel_text(message, 2);
+	report.transform_json = pt_channel_text(message, 3);
+	report.columns = message->parts[4].size / sizeof(int64_t);
+	report.column_widths = palloc(message->parts[4].size);
+	memcpy((void *) report.column_widths, message->parts[4].data, message->parts[4].size);
+	sv->latest = report.state;
+	sv->stop_reason = MemoryContextStrdup(TopMemoryContext, report.stop_reason);
+	pt_store_success(sv->header->run_id, pt_spec_identifier(sv->spec), &report);
+}
+
+static void
+raise_trainer_failure(const PtChannelMessage *message)
+{
+	int32		kind;
+
+	if (message->nparts != 2 || !pt_channel_part_is(message, 0, sizeof(int32)))
+		elog(ERROR, "the trainer process sent a malformed error");
+	memcpy(&kind, message->parts[0].data, sizeof(int32));
+	ereport(ERROR, (errcode(pt_sqlstate_of((PtErrorKind) kind)), errmsg("%s", pt_channel_text(message, 1))));
+}
+
+/* Handles one report of the trainer; true once training has ended with a model. */
+static bool
+handle_message(Supervisor *sv, const PtChannelMessage *message)
+{
+	PtCheckpointReport report;
+
+	switch (message->kind)
+	{
+		case PT_CHANNEL_STARTED:
+			{
+				PtTrainerRows rows;
+
+				if (!pt_channel_part_is(message, 0, sizeof(rows)))
+					elog(ERROR, "the trainer process sent a malformed start");
+				memcpy(&rows, message->parts[0].data, sizeof(rows));
+				/* after a validation.split, which the trainer makes */
+				pt_store_set_rows(sv->header->run_id, rows.train_rows, rows.validation_rows);
+				return false;
+			}
+		case PT_CHANNEL_PROGRESS:
+			if (!pt_channel_part_is(message, 0, sizeof(PtTrainerState)))
+				elog(ERROR, "the trainer process sent a malformed progress report");
+			memcpy(&sv->latest, message->parts[0].data, sizeof(PtTrainerState));
+			return false;
+		case PT_CHANNEL_VALIDATED:
+			report = checkpoint_report(message);
+			sv->latest = report.state;
+			pt_store_validation(sv->header->run_id, &report);
+			return false;
+		case PT_CHANNEL_CHECKPOINT:
+			/* the answer to a shutdown's stop request: keep the step reached */
+			report = checkpoint_report(message);
+			sv->latest = report.state;
+			if (report.state.steps_this_run > 0)
+				pt_store_checkpoint(sv->header->run_id, &report);
+			interrupted_by_shutdown();
+			return false;
+		case PT_CHANNEL_FINISHED:
+			record_success(sv, message);
+			return true;
+		case PT_CHANNEL_FAILED:
+			raise_trainer_failure(message);
+			return false;
+	}
+	elog(ERROR, "the trainer process sent a message of unknown kind %u", message->kind);
+}
+
+/* Relays the trainer's reports into the catalog until it finishes, fails or dies. */
+static void
+supervise_training(Supervisor *sv, MemoryContext step_context)
+{
+	bool		finished = false;
+
+	start_trainer(sv);
+	while (!finished)
+	{
+		PtChannelMessage message;
+		bool		received;
+		TimestampTz now;
+
+		MemoryContextSwitchTo(step_context);
+		MemoryContextReset(step_context);
+		received = pt_trainer_link_next(&sv->trainer, &message, PUBLISH_INTERVAL_MS);
+		check_for_stop(sv);
+		if (received)
+			finished = handle_message(sv, &message);
+		else if (sv->trainer.closed)
+		{
+			char	   *error;
+			const char *status = pt_trainer_link_describe_exit(&sv->trainer, &error);
+
+			ereport(ERROR,
+					(errcode(strcmp(status, PT_STATUS_INTERRUPTED) == 0 ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_SYSTEM_ERROR),
+					 errmsg("%s", error)));
+		}
+		now = GetCurrentTimestamp();
+		if (!finished && TimestampDifferenceExceeds(sv->last_notice, now, NOTICE_INTERVAL_MS))
+			send_progress_notice(sv, received && message.kind == PT_CHANNEL_VALIDATED);
+		if (!finished && TimestampDifferenceExceeds(sv->last_published, now, PUBLISH_INTERVAL_MS))
+			publish_progress(sv);
+	}
+	pt_trainer_link_end(&sv->trainer);
+}
+
+static void
+release_rows(Supervisor *sv)
+{
+	pt_data_free(sv->train);
+	pt_data_free(sv->validation);
+	sv->train = sv->validation = NULL;
+}
+
+void
+pinnacle_worker_main(Datum main_arg)
+{
+	Supervisor	sv = {0};
+	dsm_segment *segment;
+	MemoryContext run_context,
+				step_context;
+
+	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	segment = pt_session_attach(DatumGetUInt32(main_arg), &sv.header, &sv.spec_json);
+	BackgroundWorkerInitializeConnectionByOid(sv.header->database, sv.header->role, 0);
+	sv.started = GetCurrentTimestamp();
+	sv.trainer.channel = -1;
+
+	sv.spec = pt_spec_parse(sv.spec_json);
+	if (sv.spec == NULL)
+		ereport(ERROR, (errmsg("%s", pt_last_error())));
+
+	/* The run is on record before the caller may return its id (the caller waits for our
+	 * attach to the rows queue, which comes after this commit). */
+	pt_run_record_start(sv.header->run_id, pt_spec_identifier(sv.spec), sv.spec_json, pt_spec_download(sv.spec),
+						pt_spec_download(sv.spec) && pt_spec_validation_select(sv.spec) != NULL);
+	pt_session_attach_queues(segment, &sv.rows, &sv.replies);
+
+	run_context = AllocSetContextCreate(TopMemoryContext, "pinnacle_train supervisor", ALLOCSET_DEFAULT_SIZES);
+	step_context = AllocSetContextCreate(run_context, "pinnacle_train supervisor step", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(run_context);
+	PG_TRY();
+	{
+		sv.train = pt_data_new(sv.spec, sv.header->memory_limit, true);
+		sv.validation = pt_data_new(sv.spec, sv.header->memory_limit, false);
+		if (sv.train == NULL || sv.validation == NULL)
+			ereport(ERROR, (errmsg("%s", pt_last_error())));
+		pt_data_expect_rows(sv.train, sv.header->expected_rows);
+		receive_rows(&sv);
+		acquire_training_slot(&sv);
+		supervise_training(&sv, step_context);
+		MemoryContextSwitchTo(run_context);
+		send_summary(&sv, PT_STATUS_SUCCEEDED);
+		pt_session_send_result(&sv.replies, PT_STATUS_SUCCEEDED, 0, "");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+		const char *status;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(run_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		pt_trainer_link_end(&sv.trainer);
+		RESUME_INTERRUPTS();
+		status = pt_run_status_for_error(error->sqlerrcode);
+		ereport(LOG,
+				(errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", sv.header->run_id, status, error->message)));
+
+		release_rows(&sv);
+		pt_run_record_end(sv.header->run_id, status, error->message);
+		send_summary(&sv, status);
+		pt_session_send_result(&sv.replies, status, error->sqlerrcode, error->message);
+	}
+	PG_END_TRY();
+
+	release_rows(&sv);
+	pt_spec_free(sv.spec);
+	dsm_detach(segment);
+	proc_exit(0);
+}

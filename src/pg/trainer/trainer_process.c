@@ -1,0 +1,249 @@
+/*
+ * The trainer process's main loop: trains one step at a time with the core, and reports to
+ * its supervisor over the trainer channel (see trainer_channel.h). No PostgreSQL header is
+ * included here on purpose: nothing in this process may use PostgreSQL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trainer_channel.h"
+#include "trainer_process.h"
+
+#define PROGRESS_INTERVAL_NS 250000000L
+
+/* Exit codes; a trainer that reported its end exits 0 even when the run failed. */
+#define EXIT_REPORTED 0
+#define EXIT_SUPERVISOR_GONE 3
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Leaves everything of the supervisor's that would tie this process to the server: its
+ * signal handlers (PostgreSQL's would set the supervisor's latch), its process group (the
+ * postmaster and pg_signal_backend signal a backend's whole group), and its life (the
+ * kernel kills this process when the supervisor dies, however it dies). */
+static void
+detach_from_server(const PtTrainerJob *job)
+{
+	sigset_t	none;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != job->supervisor)
+		_exit(EXIT_SUPERVISOR_GONE);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	/* the supervisor alone decides when a trainer stops: cancels reach it, not us */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void) setsid();
+}
+
+/* The kernel's OOM killer takes a trainer before any PostgreSQL process, and
+ * compute_kwargs.memory_limit bounds every private byte the trainer maps: the rows it
+ * inherited, the model, the optimizer state and the batches. */
+static void
+limit_memory(int64_t memory_limit)
+{
+	int			fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+	if (fd >= 0)
+	{
+		(void) !write(fd, "1000", 4);
+		close(fd);
+	}
+	if (memory_limit > 0)
+	{
+		struct rlimit limit = {.rlim_cur = (rlim_t) memory_limit, .rlim_max = (rlim_t) memory_limit};
+
+		(void) setrlimit(RLIMIT_DATA, &limit);
+	}
+}
+
+static void
+send_or_exit(int channel, uint32_t kind, const PtChannelPart *parts, uint32_t nparts)
+{
+	if (!pt_channel_send(channel, kind, parts, nparts))
+		_exit(EXIT_SUPERVISOR_GONE);
+}
+
+static void __attribute__((noreturn))
+fail(const PtTrainerJob *job, const char *context)
+{
+	char		message[4096];
+	int32_t		kind = (int32_t) pt_last_error_kind();
+	PtChannelPart parts[2] = {{&kind, sizeof(kind)}, {message, 0}};
+
+	if (kind == PT_ERROR_MEMORY && job->memory_limit > 0)
+		snprintf(message, sizeof(message),
+				 "the trainer needs more memory than compute_kwargs.memory_limit (%lld MB) allows: %s",
+				 (long long) (job->memory_limit >> 20), pt_last_error());
+	else if (context != NULL)
+		snprintf(message, sizeof(message), "%s: %s", context, pt_last_error());
+	else
+		snprintf(message, sizeof(message), "%s", pt_last_error());
+	parts[1].size = strlen(message) + 1;
+	send_or_exit(job->channel, PT_CHANNEL_FAILED, parts, 2);
+	_exit(EXIT_REPORTED);
+}
+
+static PtTrainerState
+state_of(const PtTrainer *trainer)
+{
+	PtTrainerState state = {
+		.iteration = pt_trainer_iteration(trainer),
+		.steps_this_run = pt_trainer_steps_this_run(trainer),
+		.samples_seen = pt_trainer_samples_seen(trainer),
+		.best_iteration = pt_trainer_best_iteration(trainer),
+		.last_loss = pt_trainer_last_loss(trainer),
+		.best_value = pt_trainer_best_value(trainer),
+		.last_was_best = pt_trainer_last_was_best(trainer),
+	};
+	int			count = pt_trainer_metric_count(trainer);
+
+	for (int i = 0; i < count && i < PT_CHANNEL_MAX_METRICS; i++)
+	{
+		const char *name = pt_trainer_metric_name(trainer, i);
+
+		snprintf(state.metric_names[i], PT_CHANNEL_METRIC_NAME, "%s", name ? name : "?");
+		state.metric_values[i] = pt_trainer_metric_value(trainer, i);
+		state.metric_count++;
+	}
+	return state;
+}
+
+static const char *
+text_or_fail(const PtTrainerJob *job, const char *text, const char *what)
+{
+	if (text == NULL)
+		fail(job, what);
+	return text;
+}
+
+/* A validation ('V') or the answer to a stop ('C'): the state with a checkpoint. */
+static void
+send_checkpoint(const PtTrainerJob *job, PtTrainer *trainer, uint32_t kind)
+{
+	PtTrainerState state = state_of(trainer);
+	const char *history = text_or_fail(job, pt_trainer_history_json(trainer), "could not write the metric history");
+	const char *weights,
+			   *optimizer;
+	size_t		weights_size,
+				optimizer_size;
+
+	if (!pt_trainer_checkpoint(trainer, &weights, &weights_size, &optimizer, &optimizer_size))
+		fail(job, "could not serialize the checkpoint");
+	send_or_exit(job->channel, kind, (PtChannelPart[]) {
+		{&state, sizeof(state)}, {history, strlen(history) + 1}, {weights, weights_size},
+		{optimizer, optimizer_size}}, 4);
+}
+
+static void
+send_progress(const PtTrainerJob *job, PtTrainer *trainer)
+{
+	PtTrainerState state = state_of(trainer);
+
+	send_or_exit(job->channel, PT_CHANNEL_PROGRESS, (PtChannelPart[]) {{&state, sizeof(state)}}, 1);
+}
+
+static void
+send_finished(const PtTrainerJob *job, PtTrainer *trainer)
+{
+	PtTrainerState state = state_of(trainer);
+	const char *history = text_or_fail(job, pt_trainer_history_json(trainer), "could not write the metric history");
+	const char *transform = text_or_fail(job, pt_trainer_transform_json(trainer), "could not write the transform");
+	const char *stop_reason = pt_trainer_stop_reason(trainer);
+	int			columns = pt_trainer_column_count(trainer);
+	int64_t    *widths = calloc(columns > 0 ? columns : 1, sizeof(int64_t));
+
+	if (widths == NULL)
+		_exit(EXIT_SUPERVISOR_GONE);
+	for (int c = 0; c < columns; c++)
+		widths[c] = pt_trainer_column_width(trainer, c);
+	send_or_exit(job->channel, PT_CHANNEL_FINISHED, (PtChannelPart[]) {
+		{&state, sizeof(state)}, {history, strlen(history) + 1}, {stop_reason, strlen(stop_reason) + 1},
+		{transform, strlen(transform) + 1}, {widths, sizeof(int64_t) * columns}}, 5);
+}
+
+/* A stop request from the supervisor; a closed channel means it is gone. */
+static bool
+stop_requested(const PtTrainerJob *job)
+{
+	char		command;
+	ssize_t		got = recv(job->channel, &command, 1, MSG_DONTWAIT);
+
+	if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		_exit(EXIT_SUPERVISOR_GONE);
+	return got == 1 && command == PT_CHANNEL_STOP;
+}
+
+static PtTrainer *
+start_trainer(const PtTrainerJob *job)
+{
+	PtTrainer  *trainer = pt_trainer_new(job->spec, job->train, job->validation, job->module, job->module_size);
+	PtTrainerRows rows;
+
+	if (trainer == NULL)
+		fail(job, NULL);
+	rows = (PtTrainerRows) {pt_trainer_train_rows(trainer), pt_trainer_validation_rows(trainer)};
+	send_or_exit(job->channel, PT_CHANNEL_STARTED, (PtChannelPart[]) {{&rows, sizeof(rows)}}, 1);
+	if (job->resume_weights != NULL &&
+		!pt_trainer_resume(trainer, job->resume_weights, job->resume_weights_size, job->resume_optimizer,
+						   job->resume_optimizer_size, job->resume_iteration, job->resume_history))
+		fail(job, NULL);
+	return trainer;
+}
+
+void
+pt_trainer_process_main(const PtTrainerJob *job)
+{
+	PtTrainer  *trainer;
+	PtEvent		event;
+	int64_t		last_progress = now_ns();
+
+	detach_from_server(job);
+	limit_memory(job->memory_limit);
+	pt_runtime_keep_step_tensors_on_the_heap();
+	if (!pt_runtime_init(job->threads))
+		fail(job, "could not start libtorch");
+	trainer = start_trainer(job);
+
+	while ((event = pt_trainer_advance(trainer)) != PT_FINISHED)
+	{
+		if (event == PT_FAILED)
+			fail(job, NULL);
+		if (event == PT_VALIDATED)
+			send_checkpoint(job, trainer, PT_CHANNEL_VALIDATED);
+		else if (now_ns() - last_progress >= PROGRESS_INTERVAL_NS)
+		{
+			send_progress(job, trainer);
+			last_progress = now_ns();
+		}
+		if (stop_requested(job))
+		{
+			send_checkpoint(job, trainer, PT_CHANNEL_CHECKPOINT);
+			_exit(EXIT_REPORTED);
+		}
+	}
+	send_finished(job, trainer);
+	_exit(EXIT_REPORTED);
+}

@@ -1,0 +1,42 @@
+/*
+ * The trainer process: a child the run's supervisor forks, which does all of the run's
+ * libtorch work. It is not a PostgreSQL process: it leaves the supervisor's process group,
+ * never touches shared memory, locks, latches or the catalog, calls no PostgreSQL function,
+ * and talks to its supervisor only over the trainer channel. The postmaster does not watch
+ * it, so its death by any signal ends its run alone (see ../README.md).
+ */
+#ifndef PINNACLE_TRAINER_PROCESS_H
+#define PINNACLE_TRAINER_PROCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pinnacle_core.h"
+
+/* What the supervisor hands its trainer at the fork: the rows it received, the module and
+ * the checkpoint it read from the catalog. The trainer's copies are copy-on-write. */
+typedef struct PtTrainerJob
+{
+	int			channel;		/* the trainer's end of the socketpair */
+	pid_t		supervisor;
+	const PtSpec *spec;
+	PtData	   *train;			/* the trainer takes both data sets */
+	PtData	   *validation;
+	const char *module;			/* TorchScript bytes, or NULL for a layer list */
+	size_t		module_size;
+	/* the checkpoint to continue from; resume_weights NULL for none */
+	const char *resume_weights;
+	size_t		resume_weights_size;
+	const char *resume_optimizer;
+	size_t		resume_optimizer_size;
+	int64_t		resume_iteration;
+	const char *resume_history;
+	int			threads;
+	int64_t		memory_limit;	/* bytes for the whole process; 0 for none */
+} PtTrainerJob;
+
+/* The trainer's main function, run in the forked child; it never returns. */
+extern void pt_trainer_process_main(const PtTrainerJob *job) __attribute__((noreturn));
+
+#endif

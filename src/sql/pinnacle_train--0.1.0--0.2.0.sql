@@ -1,0 +1,52 @@
+-- pinnacle_train 0.1.0 -> 0.2.0: trainer processes and true statuses (DESIGN.md section 7).
+\echo Use "ALTER EXTENSION pinnacle_train UPDATE TO '0.2.0'" to load this file. \quit
+
+ALTER TABLE pinnacle.runs ADD COLUMN trainer_pid integer;
+COMMENT ON COLUMN pinnacle.runs.worker_pid IS
+    'The run''s supervisor (a background worker) while the run is queued or running; NULL once it ended.';
+COMMENT ON COLUMN pinnacle.runs.trainer_pid IS
+    'The trainer process (rank 0), which runs libtorch outside PostgreSQL''s processes, while the run trains; NULL once it ended.';
+
+-- Whether a run's supervisor is alive: it holds a lock that no SQL function can take from the
+-- moment its run is on record until its process exits. Read live, never through a snapshot.
+CREATE FUNCTION pinnacle.run_is_live(run_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pinnacle_run_is_live' LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION pinnacle.run_is_live(bigint) FROM PUBLIC;
+
+-- Runs whose supervisor is gone without ending them (the server crashed or stopped
+-- immediately) become 'interrupted'. The preloaded monitor calls it in every database at each
+-- start; pinnacle_train calls it before a run starts.
+CREATE OR REPLACE FUNCTION pinnacle.mark_lost_runs() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH lost AS (
+        UPDATE pinnacle.runs r
+        SET status = 'interrupted', finished_at = clock_timestamp(), worker_pid = NULL, trainer_pid = NULL,
+            error = 'the run''s supervisor stopped without ending the run (the server crashed or stopped immediately)'
+        WHERE r.id IN (SELECT l.id FROM pinnacle.runs l
+                       WHERE l.status IN ('queued', 'running') AND NOT pinnacle.run_is_live(l.id)
+                       FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*)::integer FROM lost
+$$;
+
+-- Signals the run's supervisor, found through its liveness lock; writes nothing, so it works in
+-- read-only transactions.
+CREATE OR REPLACE FUNCTION pinnacle_cancel(run_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pinnacle_cancel' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION pinnacle_cancel(bigint) IS
+    'Stops a queued or running run at once; it ends ''cancelled'' and keeps its checkpoints.';
+
+-- The running runs, live, now with their trainer processes.
+CREATE OR REPLACE VIEW pinnacle.progress AS
+SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
+       (p ->> 'iteration')::bigint AS iteration,
+       (p ->> 'max_iterations')::bigint AS max_iterations,
+       (p ->> 'train_loss')::double precision AS last_loss,
+       (p ->> 'rows_per_second')::double precision AS rows_per_second,
+       make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
+       p -> 'validation' AS last_validation,
+       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids
+FROM pg_stat_activity a
+CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
+JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
+WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%';
