@@ -7,13 +7,13 @@ DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sq
 
 # src/pg is laid out by process (src/pg/README.md): what runs in the caller's backend, in the
 # run's supervisor, in the trainer process, and what they share.
-PG_FILES = pinnacle \
+PG_FILES = pinnacle extension_owner \
 	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
 	caller/predict caller/model_ref caller/report caller/torchscript caller/runtime \
-	supervisor/supervisor supervisor/run_store supervisor/trainer_link \
+	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
 	trainer/trainer_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \
-	protocol/session protocol/trainer_channel
+	protocol/session protocol/child_channel
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 
 BUILD_DIR ?= build

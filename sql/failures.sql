@@ -37,6 +37,29 @@ SELECT pinnacle_train('{
   "max_iterations": 50
 }', wait => true);
 SELECT status, error FROM pinnacle.runs WHERE identifier = 'diverges';
+-- a user's mistake is not an internal error (XX000): the data or the spec is at fault
+\set VERBOSITY sqlstate
+SELECT pinnacle_train('{
+  "identifier": "diverges",
+  "select": "SELECT x1, x2, y * 1e30 AS y FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]},
+  "objective": "mse",
+  "optimizer_cls": "SGD",
+  "optimizer_kwargs": {"lr": 1e10},
+  "max_iterations": 50
+}', wait => true);
+SELECT pinnacle_train('{
+  "identifier": "broken",
+  "select": "SELECT features, label FROM blobs",
+  "key": ["features", "label"],
+  "model": {"layers": [{"type": "Linear", "out_features": 2}]},
+  "objective": "cross_entropy",
+  "max_iterations": 50
+}', wait => true);
+\set VERBOSITY default
+-- pinnacle_wait(NULL) is refused, not "run 0"
+SELECT pinnacle_wait(NULL);
 -- the server did not restart
 SELECT pg_postmaster_start_time() = :'started' AS same_server;
 SELECT count(*) AS still_answers FROM linear;

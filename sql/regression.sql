@@ -56,3 +56,15 @@ SELECT status, iterations, validation_rows, version FROM pinnacle.runs WHERE id 
 SELECT (best_value < 0.05) AS sgd_learned FROM pinnacle.runs WHERE id = :run2;
 SELECT abs((pinnacle_predict('linear@2', 1.0::real, 1.0::real))[1] - 2) < 0.2 AS version_2_predicts_2;
 SELECT identifier, version FROM pinnacle.models ORDER BY version;
+-- a backend keeps at most pinnacle.predict_cache_size models loaded: the least recently used
+-- one is freed (never one the running transaction uses), and loaded again when asked for
+SET pinnacle.predict_cache_size = 1;
+SELECT (pinnacle_predict('linear@1', 1.0::real, 1.0::real))[1] IS NOT NULL AS loaded_v1;
+SET client_min_messages = debug1;
+SELECT (pinnacle_predict('linear@2', 1.0::real, 1.0::real))[1] IS NOT NULL AS loaded_v2_evicting_v1;
+SELECT (pinnacle_predict('linear@1', 1.0::real, 1.0::real))[1] IS NOT NULL AS loaded_v1_evicting_v2;
+-- both in one statement: neither is freed while the statement may use it
+SELECT (pinnacle_predict('linear@1', 1.0::real, 1.0::real))[1] = (pinnacle_predict('linear@1', 1.0::real, 1.0::real))[1]
+   AND (pinnacle_predict('linear@2', 1.0::real, 1.0::real))[1] IS NOT NULL AS both_in_one_statement;
+RESET client_min_messages;
+RESET pinnacle.predict_cache_size;

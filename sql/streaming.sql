@@ -53,9 +53,23 @@ SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear",
 SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
   "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
   "compute_kwargs": {"memory_limit": 20000}}');
--- streamed, the same rows train under that limit: they are not held in memory
+-- the limit bounds the whole trainer: under 20 kB not even streamed rows can be read back
+\set VERBOSITY sqlstate
 SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear", "key": ["x1", "y"],
   "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
   "in_memory": false, "prefetch_size": 100, "max_iterations": 20,
-  "compute_kwargs": {"memory_limit": 20000}}', wait => true) AS run \gset
+  "compute_kwargs": {"memory_limit": 20000}}', wait => true);
+\set VERBOSITY default
+SELECT status, error LIKE 'the trainer needs more memory than compute_kwargs.memory_limit (19 kB) allows: %' AS names_the_limit
+FROM pinnacle.runs ORDER BY id DESC LIMIT 1;
+-- 300,000 rows need more than 4 MB in memory; streamed, they train under that limit
+CREATE TABLE many AS SELECT x1, (2 * x1 + 1)::real AS y
+FROM (SELECT (i % 1000 / 500.0 - 1)::real AS x1 FROM generate_series(1, 300000) i) s;
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM many", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "compute_kwargs": {"memory_limit": 4000000}}');
+SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM many", "key": ["x1", "y"],
+  "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse",
+  "in_memory": false, "prefetch_size": 100, "max_iterations": 20,
+  "compute_kwargs": {"memory_limit": 4000000}}', wait => true) AS run \gset
 SELECT status, train_rows FROM pinnacle.runs WHERE id = :run;

@@ -51,7 +51,7 @@ void fail(PtErrorKind kind, const char* message) {
 // A failed allocation reads differently from torch's allocator and from operator new.
 bool is_allocation_failure(const std::string& message) {
   return message.find("allocate memory") != std::string::npos ||
-         message.find("not enough memory") != std::string::npos;
+         message.find("not enough memory") != std::string::npos || message.find("bad_alloc") != std::string::npos;
 }
 
 // Runs `body`, turning any exception into `failure` plus a message and its kind for
@@ -77,7 +77,7 @@ R guarded(typename same_type<R>::type failure, F&& body) noexcept {
     } catch (const nlohmann::json::exception& e) {
       fail(PT_ERROR_DATA, e.what());
     } catch (const std::runtime_error& e) {
-      fail(PT_ERROR_DATA, e.what());
+      fail(is_allocation_failure(e.what()) ? PT_ERROR_MEMORY : PT_ERROR_DATA, e.what());
     } catch (const std::exception& e) {
       fail(PT_ERROR_INTERNAL, e.what());
     } catch (...) {
@@ -208,6 +208,7 @@ bool pt_data_append(PtData* data, const char* body, size_t size) noexcept {
   PT_ENTRY(false, data->rows.append_wire_rows(body, size); return true;);
 }
 int64_t pt_data_rows(const PtData* data) noexcept { return data->rows.received_rows(); }
+int64_t pt_data_memory_bytes(const PtData* data) noexcept { return data->rows.memory_bytes(); }
 
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
                           size_t module_size) noexcept {

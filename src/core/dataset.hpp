@@ -95,6 +95,11 @@ class Dataset {
   int64_t rows() const { return spilled() ? writer_->rows() : rows_; }
   int64_t received_rows() const { return rows_; }  // spilled and held-out rows included
   int64_t memory_limit() const { return memory_limit_; }
+  // The bytes of memory the rows held here occupy (a spill file's rows are not held).
+  int64_t memory_bytes() const {
+    return static_cast<int64_t>(values_.capacity() * sizeof(float) + lengths_.capacity() * sizeof(uint32_t)) +
+           (held_out_ ? held_out_->memory_bytes() : 0);
+  }
   size_t columns() const { return names_.size(); }
   int64_t width(size_t column) const { return widths_.at(column); }
   // The key columns' widths; a padded input's is its longest row's.

@@ -95,6 +95,7 @@ void pt_data_expect_rows(PtData *data, int64_t rows) PT_NOEXCEPT;
 /* Appends one rows message body (after the kind byte and padding, see wire.h). */
 bool pt_data_append(PtData *data, const char *body, size_t size) PT_NOEXCEPT;
 int64_t pt_data_rows(const PtData *data) PT_NOEXCEPT; /* received so far, spilled or held out included */
+int64_t pt_data_memory_bytes(const PtData *data) PT_NOEXCEPT; /* the memory its rows occupy */
 
 /* ---- training ---- */
 typedef enum PtEvent

@@ -44,6 +44,7 @@ class Predictor {
 
  private:
   torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths);
+  torch::Tensor checked_output(const torch::Tensor& output) const;
 
   TrainSpec spec_;
   std::vector<int64_t> widths_;

@@ -20,6 +20,7 @@ PG_MODULE_MAGIC;
 int			pinnacle_memory_limit_mb = 4096;
 int			pinnacle_predict_threads = 1;
 int			pinnacle_max_workers = 2;
+int			pinnacle_predict_cache_size = 8;
 
 void		_PG_init(void);
 
@@ -27,14 +28,19 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("pinnacle.memory_limit",
-							"Default limit for a run's in-memory training rows.",
-							"A run's compute_kwargs.memory_limit overrides it.",
+							"The memory a run's trainer may use: the default and the ceiling of compute_kwargs.memory_limit.",
+							"Only a superuser sets it (also per role, with ALTER ROLE ... SET); a spec may only ask for less.",
 							&pinnacle_memory_limit_mb, 4096, 1, INT_MAX / 2,
-							PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pinnacle.predict_threads",
 							"Intra-op threads pinnacle_predict uses in a backend.",
 							NULL,
 							&pinnacle_predict_threads, 1, 1, 64,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pinnacle.predict_cache_size",
+							"Models a backend keeps loaded for pinnacle_predict.",
+							"The least recently used beyond it are freed, but none in use by the current transaction.",
+							&pinnacle_predict_cache_size, 8, 1, 1000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pinnacle.max_workers",
 							"Runs that train at once; more wait as 'queued' until one ends.",

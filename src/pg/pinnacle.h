@@ -9,6 +9,7 @@
 extern int	pinnacle_memory_limit_mb;
 extern int	pinnacle_predict_threads;
 extern int	pinnacle_max_workers;
+extern int	pinnacle_predict_cache_size;
 
 /* Parses a spec or raises an ERROR naming the field; freed with the current memory context. */
 extern PtSpec *pt_parse_spec_or_error(const char *spec_json);

@@ -50,3 +50,58 @@ FROM pg_stat_activity a
 CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
 JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
 WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%';
+
+-- The catalog belongs to the extension (DESIGN.md section 7): roles read their own rows
+-- (row-level security), and every change goes through the extension's code, which writes as
+-- the extension's owner for the role it acts for. No role can insert, fake or edit a run, a
+-- model, a checkpoint, a metric or a module.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON pinnacle.runs, pinnacle.models, pinnacle.checkpoints,
+    pinnacle.metrics, pinnacle.modules FROM PUBLIC;
+GRANT SELECT ON pinnacle.runs, pinnacle.models, pinnacle.checkpoints, pinnacle.metrics, pinnacle.modules TO PUBLIC;
+
+-- An identifier belongs to the role that first claimed it, when its first pinnacle_train was
+-- called (not when a model was first recorded), so that a second role learns at once.
+CREATE TABLE pinnacle.identifiers (
+    identifier      text PRIMARY KEY,
+    owner           name NOT NULL,
+    claimed_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE pinnacle.identifiers IS 'The role each model identifier belongs to: the first that trained it.';
+INSERT INTO pinnacle.identifiers (identifier, owner, claimed_at)
+SELECT DISTINCT ON (m.identifier) m.identifier, m.owner, m.created_at
+FROM pinnacle.models m ORDER BY m.identifier, m.created_at, m.version;
+GRANT SELECT ON pinnacle.identifiers TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.identifiers', '');
+
+CREATE OR REPLACE FUNCTION pinnacle.identifier_owner(identifier text) RETURNS name
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT i.owner FROM pinnacle.identifiers i WHERE i.identifier = identifier_owner.identifier
+$$;
+
+-- The next version of a model, for the supervisor of a successful run (which calls it as the
+-- extension's owner). The identifier's row serializes concurrent runs of one identifier; no
+-- advisory lock that another role could hold is involved.
+DROP FUNCTION pinnacle.next_version(text);
+CREATE FUNCTION pinnacle.next_version(identifier text, owner name) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    claimed_by name;
+BEGIN
+    INSERT INTO pinnacle.identifiers AS i (identifier, owner) VALUES (next_version.identifier, next_version.owner)
+        ON CONFLICT ON CONSTRAINT identifiers_pkey DO NOTHING;
+    SELECT i.owner INTO claimed_by FROM pinnacle.identifiers i WHERE i.identifier = next_version.identifier FOR UPDATE;
+    IF claimed_by <> next_version.owner THEN
+        RAISE EXCEPTION 'model "%" belongs to role %', identifier, claimed_by
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Choose another identifier.';
+    END IF;
+    RETURN (SELECT coalesce(max(m.version), 0) + 1 FROM pinnacle.models m WHERE m.identifier = next_version.identifier);
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.next_version(text, name) FROM PUBLIC;
+
+-- An imported module is code that trainers run: a DBA grants pinnacle_import to the roles it
+-- trusts, as with untrusted languages.
+REVOKE EXECUTE ON FUNCTION pinnacle_import(text, bytea) FROM PUBLIC;
+
+-- Progress is read with the reader's own privileges: row-level security on pinnacle.runs shows
+-- each role its own runs only, members of pg_read_all_stats included.
+ALTER VIEW pinnacle.progress SET (security_invoker = true);

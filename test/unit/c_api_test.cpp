@@ -96,3 +96,21 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   pt_trainer_free(trainer);
   pt_spec_free(spec);
 }
+
+// Every entry is guarded: an index out of range (std::out_of_range inside) is a NULL or -1
+// with a message, never an exception into C (which would std::terminate the process).
+TEST(CApi, OutOfRangeIndexesFailCleanly) {
+  PtSpec* spec = pt_spec_parse(kSpec);
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(pt_spec_column_name(spec, 7), nullptr);
+  EXPECT_EQ(pt_last_error_kind(), PT_ERROR_INTERNAL);
+  EXPECT_STREQ(pt_spec_column_name(spec, 1), "label");
+  pt_spec_free(spec);
+}
+
+TEST(CApi, FailuresCarryTheirKind) {
+  EXPECT_EQ(pt_spec_parse(R"({"identifier": "m"})"), nullptr);
+  EXPECT_EQ(pt_last_error_kind(), PT_ERROR_SPEC);
+  EXPECT_FALSE(pt_torchscript_check("not an archive", 14));
+  EXPECT_NE(pt_last_error_kind(), PT_ERROR_INTERNAL);
+}

@@ -12,6 +12,7 @@
 
 #include "feed.h"
 #include "download.h"
+#include "extension_owner.h"
 
 static void
 field_error_context(void *arg)
@@ -44,18 +45,6 @@ check_distinct_names(TupleDesc desc)
 						 errhint("Name them apart with AS.")));
 }
 
-/* The role that owns the extension: the only one that may run pinnacle.create_snapshot. */
-static Oid
-extension_owner(void)
-{
-	bool		isnull;
-
-	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pinnacle_train'", true, 1)
-		!= SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not find the owner of extension pinnacle_train");
-	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /* An empty snapshot table with the columns of `desc`, owned by the calling role. Roles may
  * not create tables in schema pinnacle, nor run the helper that does: this backend runs it
  * as the extension's owner, for the role it acts as. */
@@ -67,8 +56,7 @@ create_table(int64 run_id, const char *part, TupleDesc desc)
 	Datum	   *typmods = palloc(sizeof(Datum) * desc->natts);
 	Oid			arg_types[6] = {INT8OID, TEXTOID, NAMEOID, TEXTARRAYOID, REGTYPEARRAYOID, INT4ARRAYOID};
 	Datum		args[6];
-	Oid			caller;
-	int			security_context;
+	PtActingRole caller;
 	bool		created;
 
 	for (int i = 0; i < desc->natts; i++)
@@ -79,15 +67,14 @@ create_table(int64 run_id, const char *part, TupleDesc desc)
 	}
 	args[0] = Int64GetDatum(run_id);
 	args[1] = CStringGetTextDatum(part);
-	args[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	args[2] = DirectFunctionCall1(namein, CStringGetDatum(pt_acting_role_name()));
 	args[3] = array_datum(names, desc->natts, TEXTOID);
 	args[4] = array_datum(types, desc->natts, REGTYPEOID);
 	args[5] = array_datum(typmods, desc->natts, INT4OID);
-	GetUserIdAndSecContext(&caller, &security_context);
-	SetUserIdAndSecContext(extension_owner(), security_context | SECURITY_LOCAL_USERID_CHANGE);
+	caller = pt_act_as_extension_owner();
 	created = SPI_execute_with_args("SELECT pinnacle.create_snapshot($1, $2, $3, $4, $5, $6)", 6, arg_types, args,
 									NULL, false, 1) == SPI_OK_SELECT;
-	SetUserIdAndSecContext(caller, security_context);	/* an error restores it with the transaction */
+	pt_act_as(caller);
 	if (!created)
 		elog(ERROR, "could not create the snapshot of run " INT64_FORMAT, run_id);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

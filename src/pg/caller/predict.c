@@ -12,6 +12,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 
 #include "model_ref.h"
@@ -29,11 +30,53 @@ typedef struct LoadedModel
 	int32		version;
 	int64		run_id;
 	PtModel    *model;
+	LocalTransactionId used_in; /* a call site of this transaction may hold it */
 	struct LoadedModel *next;
 } LoadedModel;
 
-/* The backend's loaded models (TopMemoryContext). */
+/* The backend's loaded models (TopMemoryContext), the most recently used first. */
 static LoadedModel *loaded_models = NULL;
+
+/* Frees the least recently used models beyond pinnacle.predict_cache_size, but none that this
+ * transaction used: a call site of a running query may still point to it. */
+static void
+evict_models(void)
+{
+	LoadedModel **link = &loaded_models;
+	int			kept = 0;
+
+	while (*link != NULL)
+	{
+		LoadedModel *loaded = *link;
+
+		if (kept < pinnacle_predict_cache_size || loaded->used_in == MyProc->lxid)
+		{
+			kept++;
+			link = &loaded->next;
+			continue;
+		}
+		elog(DEBUG1, "pinnacle_predict: evicted model \"%s\" version %d from this backend's cache",
+			 loaded->identifier, loaded->version);
+		*link = loaded->next;
+		pt_model_free(loaded->model);
+		pfree(loaded->identifier);
+		pfree(loaded);
+	}
+}
+
+/* Moves a model to the front of the cache. */
+static void
+mark_used(LoadedModel *loaded)
+{
+	LoadedModel **link = &loaded_models;
+
+	while (*link != loaded)
+		link = &(*link)->next;
+	*link = loaded->next;
+	loaded->next = loaded_models;
+	loaded_models = loaded;
+	loaded->used_in = MyProc->lxid;
+}
 
 /* One call site's state for the length of a query (fn_extra). */
 typedef struct CallSite
@@ -105,7 +148,7 @@ load_model(const char *name, int32 version)
 						  VARSIZE_ANY_EXHDR(weights), SPI_getvalue(tuple, desc, 4));
 	if (model == NULL)
 		ereport(ERROR,
-				(errmsg("could not load model \"%s\" version %d: %s", name, version, pt_last_error())));
+				(errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("could not load model \"%s\" version %d: %s", name, version, pt_last_error())));
 	return model;
 }
 
@@ -144,6 +187,8 @@ find_model(const char *arg)
 		loaded->next = loaded_models;
 		loaded_models = loaded;
 	}
+	mark_used(loaded);
+	evict_models();
 	SPI_finish();
 	return loaded;
 }
@@ -237,7 +282,7 @@ run_model(FunctionCallInfo fcinfo, CallSite *site)
 		: pt_model_predict(model, site->row, site->output);
 	if (!ok)
 		ereport(ERROR,
-				(errmsg("model \"%s\" could not predict: %s", site->loaded->identifier, pt_last_error())));
+				(errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("model \"%s\" could not predict: %s", site->loaded->identifier, pt_last_error())));
 	return site->output;
 }
 

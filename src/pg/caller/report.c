@@ -44,7 +44,7 @@ pinnacle_report(PG_FUNCTION_ARGS)
 					 SPI_getvalue(tuple, SPI_tuptable->tupdesc, 4));
 	svg = pt_report_svg(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1), best_iteration, title);
 	if (svg == NULL)
-		ereport(ERROR, (errmsg("could not draw the report of run " INT64_FORMAT ": %s", run_id, pt_last_error())));
+		ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("could not draw the report of run " INT64_FORMAT ": %s", run_id, pt_last_error())));
 	result = cstring_to_text(svg);
 	SPI_finish();
 	PG_RETURN_TEXT_P(result);

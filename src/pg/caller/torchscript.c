@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "extension_owner.h"
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
@@ -25,8 +26,10 @@ pinnacle_import(PG_FUNCTION_ARGS)
 {
 	text	   *identifier = PG_GETARG_TEXT_PP(0);
 	bytea	   *module = PG_GETARG_BYTEA_PP(1);
-	Oid			types[2] = {TEXTOID, BYTEAOID};
-	Datum		values[2] = {PointerGetDatum(identifier), PointerGetDatum(module)};
+	Oid			types[3] = {TEXTOID, BYTEAOID, TEXTOID};
+	Datum		values[3] = {PointerGetDatum(identifier), PointerGetDatum(module)};
+	PtActingRole caller;
+	bool		stored;
 
 	pt_runtime_ensure(1);
 	if (!pt_torchscript_check(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module)))
@@ -34,11 +37,16 @@ pinnacle_import(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pinnacle_import: %s", pt_last_error())));
 	pt_spi_connect();
-	/* a module of another role with this name is invisible here, and the insert conflicts */
-	if (SPI_execute_with_args("INSERT INTO pinnacle.modules (identifier, torchscript) VALUES ($1, $2) "
-							  "ON CONFLICT (identifier) DO UPDATE SET torchscript = EXCLUDED.torchscript, "
-							  "created_at = clock_timestamp() WHERE pinnacle.modules.owner = current_user",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+	values[2] = CStringGetTextDatum(pt_acting_role_name());
+	/* the catalog is the extension's: stored as its owner, for this role; a module of another
+	 * role with this name is not replaced */
+	caller = pt_act_as_extension_owner();
+	stored = SPI_execute_with_args("INSERT INTO pinnacle.modules (identifier, torchscript, owner) VALUES ($1, $2, $3) "
+								   "ON CONFLICT (identifier) DO UPDATE SET torchscript = EXCLUDED.torchscript, "
+								   "created_at = clock_timestamp() WHERE pinnacle.modules.owner = EXCLUDED.owner",
+								   3, types, values, NULL, false, 0) == SPI_OK_INSERT && SPI_processed == 1;
+	pt_act_as(caller);
+	if (!stored)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("pinnacle_import: module \"%s\" belongs to another role", text_to_cstring(identifier))));
@@ -55,7 +63,7 @@ pinnacle_export(PG_FUNCTION_ARGS)
 	bytea	   *result;
 
 	if (bytes == NULL)
-		ereport(ERROR, (errmsg("could not export model \"%s\": %s", identifier, pt_last_error())));
+		ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("could not export model \"%s\": %s", identifier, pt_last_error())));
 	result = palloc(VARHDRSZ + size);
 	SET_VARSIZE(result, VARHDRSZ + size);
 	memcpy(VARDATA(result), bytes, size);

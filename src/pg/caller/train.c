@@ -23,6 +23,7 @@
 #include "run_lifecycle.h"
 #include "session.h"
 #include "download.h"
+#include "extension_owner.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
@@ -165,7 +166,8 @@ checkpoint_weights(ResumePoint point)
 	return DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* An identifier belongs to the role that trained it first. */
+/* An identifier belongs to the role that first trained it. The run's supervisor claims it
+ * when it records the run; this check only refuses early what that claim would refuse. */
 static void
 check_identifier_owner(const char *identifier)
 {
@@ -173,22 +175,31 @@ check_identifier_owner(const char *identifier)
 	Datum		values[1] = {CStringGetTextDatum(identifier)};
 	char	   *owner;
 
-	if (SPI_execute_with_args("SELECT pinnacle.identifier_owner($1)", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT pinnacle.identifier_owner($1)", 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the owner of model \"%s\"", identifier);
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (owner != NULL && strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0)
+	if (owner != NULL && strcmp(owner, pt_acting_role_name()) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("spec field \"identifier\": model \"%s\" belongs to role %s", identifier, owner),
 				 errhint("Choose another identifier.")));
 }
 
+/* compute_kwargs.memory_limit may only ask for less than pinnacle.memory_limit, the ceiling a
+ * superuser sets. */
 static int64
 memory_limit_bytes(const PtSpec *spec)
 {
+	int64		ceiling = (int64) pinnacle_memory_limit_mb * 1024 * 1024;
 	int64		from_spec = pt_spec_memory_limit(spec);
 
-	return from_spec > 0 ? from_spec : (int64) pinnacle_memory_limit_mb * 1024 * 1024;
+	if (from_spec > ceiling)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("spec field \"compute_kwargs.memory_limit\": " INT64_FORMAT " bytes is above pinnacle.memory_limit (%d MB)",
+						from_spec, pinnacle_memory_limit_mb),
+				 errhint("A superuser sets pinnacle.memory_limit, the ceiling of every run's memory.")));
+	return from_spec > 0 ? from_spec : ceiling;
 }
 
 /* The bytes of the imported TorchScript module the spec trains, or NULL for a layer list. */

@@ -28,11 +28,9 @@ extern bool pq_check_connection(void);
 
 #define POLL_MS 100
 
-/* The run's status as the world is now: a live status whose supervisor is gone reads
- * interrupted, as pinnacle.mark_lost_runs() will record it. On a standby the primary's
- * processes cannot be seen, so the replicated status is the answer. */
+/* The run's status in pinnacle.runs, read with a fresh snapshot. */
 static char *
-run_status(int64 run_id)
+read_status(int64 run_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
@@ -40,8 +38,9 @@ run_status(int64 run_id)
 	char	   *status;
 
 	pt_spi_connect();
+	/* not read_only: in READ COMMITTED that takes a new snapshot for each read */
 	if (SPI_execute_with_args("SELECT status FROM pinnacle.runs WHERE id = $1", 1, types, values, NULL,
-							  true, 1) != SPI_OK_SELECT)
+							  false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pinnacle.runs");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -50,9 +49,22 @@ run_status(int64 run_id)
 	status = MemoryContextStrdup(caller_context,
 								 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	SPI_finish();
-	if (!pt_run_status_is_final(status) && !RecoveryInProgress() && !pt_run_is_live(run_id))
-		return pstrdup(PT_STATUS_INTERRUPTED);
 	return status;
+}
+
+/* The run's status as the world is now: a live status whose supervisor is gone reads
+ * interrupted, as pinnacle.mark_lost_runs() will record it. On a standby the primary's
+ * processes cannot be seen, so the replicated status is the answer. */
+static char *
+run_status(int64 run_id)
+{
+	char	   *status = read_status(run_id);
+
+	if (pt_run_status_is_final(status) || RecoveryInProgress() || pt_run_is_live(run_id))
+		return status;
+	/* a supervisor commits the run's end before its exit frees the lock: read again */
+	status = read_status(run_id);
+	return pt_run_status_is_final(status) ? status : pstrdup(PT_STATUS_INTERRUPTED);
 }
 
 Datum

@@ -90,23 +90,34 @@ pinnacle_run_is_live(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(pt_run_is_live(PG_GETARG_INT64(0)));
 }
 
-void
+char *
 pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
 					bool validation_snapshot)
 {
-	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
-	Datum		values[6] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
+	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, INT4OID, BOOLOID, BOOLOID, TEXTOID};
+	Datum		values[7] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
 		CStringGetTextDatum(spec_json), Int32GetDatum(MyProcPid), BoolGetDatum(train_snapshot),
 	BoolGetDatum(validation_snapshot)};
+	MemoryContext caller_context = CurrentMemoryContext;
+	char	   *identifier_owner;
 
 	pt_store_begin();
+	values[6] = CStringGetTextDatum(pt_store_run_owner_name());
 	/* before the row is visible: a visible live run always has a live supervisor */
 	pt_run_hold_liveness(run_id);
-	pt_store_execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid, snapshot, validation_snapshot) "
+	pt_store_execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid, snapshot, validation_snapshot, owner) "
 					 "VALUES ($1, $2, $3::jsonb, 'running', $4, CASE WHEN $5 THEN pinnacle.snapshot_name($1, 'train') END, "
-					 "CASE WHEN $6 THEN pinnacle.snapshot_name($1, 'validation') END)",
-					 6, types, values, SPI_OK_INSERT);
+					 "CASE WHEN $6 THEN pinnacle.snapshot_name($1, 'validation') END, $7)",
+					 7, types, values, SPI_OK_INSERT);
+	/* the claim commits with the run, before the caller's call returns */
+	pt_store_execute("INSERT INTO pinnacle.identifiers (identifier, owner) VALUES ($2, $7) "
+					 "ON CONFLICT (identifier) DO NOTHING", 7, types, values, SPI_OK_INSERT);
+	pt_store_execute("SELECT owner FROM pinnacle.identifiers WHERE identifier = $2", 7, types, values, SPI_OK_SELECT);
+	identifier_owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	identifier_owner = strcmp(identifier_owner, TextDatumGetCString(values[6])) == 0 ? NULL
+		: MemoryContextStrdup(caller_context, identifier_owner);
 	pt_store_commit();
+	return identifier_owner;
 }
 
 void

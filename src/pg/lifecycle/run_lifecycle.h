@@ -37,8 +37,9 @@ extern bool pt_run_try_training_slot(void);
 
 /* ---- transitions, each in its own transaction (supervisor only) ---- */
 
-/* none -> running: the run is on record, owned by the calling role. */
-extern void pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
+/* none -> running: the run is on record, owned by the calling role, and its identifier is
+ * claimed for that role unless another role has it: then returns that role's name, else NULL. */
+extern char *pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
 								bool validation_snapshot);
 /* running <-> queued, waiting for a training slot */
 extern void pt_run_set_queued(int64 run_id, bool queued);

@@ -8,14 +8,17 @@
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
+#include "extension_owner.h"
 #include "pinnacle.h"
 #include "run_lifecycle.h"
 #include "run_store.h"
 
 static MemoryContext context_before_transaction = NULL;
+static PtActingRole run_owner;
 
 /* The supervisor's pg_stat_activity entry carries its progress (see pinnacle.progress), so
- * these short transactions do not report an activity of their own. */
+ * these short transactions do not report an activity of their own. The supervisor acts as
+ * the run's owner, and writes the catalog as the extension's owner. */
 void
 pt_store_begin(void)
 {
@@ -24,11 +27,19 @@ pt_store_begin(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pt_spi_connect();
+	run_owner = pt_act_as_extension_owner();
+}
+
+char *
+pt_store_run_owner_name(void)
+{
+	return GetUserNameFromId(run_owner.user, false);
 }
 
 void
 pt_store_commit(void)
 {
+	pt_act_as(run_owner);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -196,8 +207,9 @@ pt_store_success(int64 run_id, const char *identifier, const PtFinishReport *rep
 
 	pt_store_begin();
 	update_run_progress(run_id, &report->state, report->history_json);
-	pt_store_execute("INSERT INTO pinnacle.models (identifier, version, run_id, iteration, column_widths, transform) "
-					 "VALUES ($2, pinnacle.next_version($2), $1, $3, $4, $5::jsonb) RETURNING version",
+	pt_store_execute("INSERT INTO pinnacle.models (identifier, version, run_id, iteration, column_widths, transform, owner) "
+					 "SELECT $2, pinnacle.next_version($2, r.owner), $1, $3, $4, $5::jsonb, r.owner "
+					 "FROM pinnacle.runs r WHERE r.id = $1 RETURNING version",
 					 5, types, values, SPI_OK_INSERT_RETURNING);
 	pt_run_mark_succeeded(run_id, report->stop_reason,
 						  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

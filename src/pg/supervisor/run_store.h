@@ -11,7 +11,7 @@
 
 #include "executor/spi.h"
 
-#include "trainer_channel.h"
+#include "child_channel.h"
 
 /* A checkpoint as the trainer sends it: where training stands, the metric history, the
  * weights and the optimizer state (torch::save archives). */
@@ -51,6 +51,8 @@ typedef struct PtStoredCheckpoint
  * was current at begin (CommitTransactionCommand leaves TopMemoryContext current). */
 extern void pt_store_begin(void);
 extern void pt_store_commit(void);
+/* The role the supervisor acts for (the run's owner), inside a store transaction. */
+extern char *pt_store_run_owner_name(void);
 extern void pt_store_execute(const char *sql, int nargs, Oid *types, Datum *values, int expected);
 
 extern void pt_store_set_rows(int64 run_id, int64 train_rows, int64 validation_rows);

@@ -30,7 +30,8 @@
 #include "run_lifecycle.h"
 #include "run_store.h"
 #include "session.h"
-#include "trainer_link.h"
+#include "child_link.h"
+#include "trainer_process.h"
 #include "wire.h"
 
 PGDLLEXPORT void pinnacle_worker_main(Datum main_arg);
@@ -44,8 +45,7 @@ typedef struct Supervisor
 	shm_mq_handle *rows;
 	PtData	   *train;
 	PtData	   *validation;
-	PtTrainerLink trainer;
-	bool		trainer_started;
+	PtChildLink *trainer;		/* NULL until it is forked */
 	PtTrainerState latest;		/* the trainer's latest report */
 	char	   *stop_reason;	/* of a finished run */
 	TimestampTz started;
@@ -98,11 +98,11 @@ check_for_stop(Supervisor *sv)
 				 errmsg("training was cancelled: the waiting caller went away")));
 	if (!shutdown_requested)
 		return;
-	if (!sv->trainer_started)
+	if (sv->trainer == NULL)
 		interrupted_by_shutdown();
 	if (sv->stop_deadline == 0)
 	{
-		pt_trainer_link_request_stop(&sv->trainer);
+		pt_child_send_byte(sv->trainer, PT_CHANNEL_STOP);
 		sv->stop_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_GRACE_MS);
 	}
 	else if (GetCurrentTimestamp() >= sv->stop_deadline)
@@ -222,7 +222,7 @@ publish_progress(Supervisor *sv)
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT ", \"trainer_pids\": [%d]",
-					 sv->header->run_id, p.iteration, (int) sv->trainer.pid);
+					 sv->header->run_id, p.iteration, (int) sv->trainer->pid);
 	if (p.last_iteration > 0)
 		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
 						 p.last_iteration, Max(p.eta_seconds, 0));
@@ -328,12 +328,11 @@ start_trainer(Supervisor *sv)
 		job.resume_iteration = checkpoint.iteration;
 		job.resume_history = checkpoint.history_json;
 	}
-	pt_trainer_link_start(&sv->trainer, &job);
-	sv->trainer_started = true;
+	sv->trainer = pt_child_start("trainer", pt_trainer_main, &job);
 	pt_data_free(sv->train);
 	pt_data_free(sv->validation);
 	sv->train = sv->validation = NULL;
-	pt_run_set_trainer(sv->header->run_id, (int) sv->trainer.pid);
+	pt_run_set_trainer(sv->header->run_id, (int) sv->trainer->pid);
 	sv->training_started = sv->last_notice = GetCurrentTimestamp();
 	publish_progress(sv);
 }
@@ -447,14 +446,14 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 
 		MemoryContextSwitchTo(step_context);
 		MemoryContextReset(step_context);
-		received = pt_trainer_link_next(&sv->trainer, &message, PUBLISH_INTERVAL_MS);
+		received = pt_child_next(sv->trainer, &message, PUBLISH_INTERVAL_MS);
 		check_for_stop(sv);
 		if (received)
 			finished = handle_message(sv, &message);
-		else if (sv->trainer.closed)
+		else if (sv->trainer->closed)
 		{
 			char	   *error;
-			const char *status = pt_trainer_link_describe_exit(&sv->trainer, &error);
+			const char *status = pt_child_describe_exit(sv->trainer, &error);
 
 			ereport(ERROR,
 					(errcode(strcmp(status, PT_STATUS_INTERRUPTED) == 0 ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_SYSTEM_ERROR),
@@ -466,7 +465,7 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 		if (!finished && TimestampDifferenceExceeds(sv->last_published, now, PUBLISH_INTERVAL_MS))
 			publish_progress(sv);
 	}
-	pt_trainer_link_end(&sv->trainer);
+	pt_child_end(sv->trainer);
 }
 
 static void
@@ -484,6 +483,7 @@ pinnacle_worker_main(Datum main_arg)
 	dsm_segment *segment;
 	MemoryContext run_context,
 				step_context;
+	char	   *identifier_owner;
 
 	pqsignal(SIGTERM, handle_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -492,16 +492,16 @@ pinnacle_worker_main(Datum main_arg)
 	segment = pt_session_attach(DatumGetUInt32(main_arg), &sv.header, &sv.spec_json);
 	BackgroundWorkerInitializeConnectionByOid(sv.header->database, sv.header->role, 0);
 	sv.started = GetCurrentTimestamp();
-	sv.trainer.channel = -1;
 
 	sv.spec = pt_spec_parse(sv.spec_json);
 	if (sv.spec == NULL)
-		ereport(ERROR, (errmsg("%s", pt_last_error())));
+		ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
 
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
-	pt_run_record_start(sv.header->run_id, pt_spec_identifier(sv.spec), sv.spec_json, pt_spec_download(sv.spec),
-						pt_spec_download(sv.spec) && pt_spec_validation_select(sv.spec) != NULL);
+	identifier_owner = pt_run_record_start(sv.header->run_id, pt_spec_identifier(sv.spec), sv.spec_json,
+										   pt_spec_download(sv.spec),
+										   pt_spec_download(sv.spec) && pt_spec_validation_select(sv.spec) != NULL);
 	pt_session_attach_queues(segment, &sv.rows, &sv.replies);
 
 	run_context = AllocSetContextCreate(TopMemoryContext, "pinnacle_train supervisor", ALLOCSET_DEFAULT_SIZES);
@@ -509,10 +509,16 @@ pinnacle_worker_main(Datum main_arg)
 	MemoryContextSwitchTo(run_context);
 	PG_TRY();
 	{
+		if (identifier_owner != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("spec field \"identifier\": model \"%s\" belongs to role %s",
+							pt_spec_identifier(sv.spec), identifier_owner),
+					 errhint("Choose another identifier.")));
 		sv.train = pt_data_new(sv.spec, sv.header->memory_limit, true);
 		sv.validation = pt_data_new(sv.spec, sv.header->memory_limit, false);
 		if (sv.train == NULL || sv.validation == NULL)
-			ereport(ERROR, (errmsg("%s", pt_last_error())));
+			ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
 		pt_data_expect_rows(sv.train, sv.header->expected_rows);
 		receive_rows(&sv);
 		acquire_training_slot(&sv);
@@ -531,7 +537,8 @@ pinnacle_worker_main(Datum main_arg)
 		error = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		pt_trainer_link_end(&sv.trainer);
+		if (sv.trainer != NULL)
+			pt_child_end(sv.trainer);
 		RESUME_INTERRUPTS();
 		status = pt_run_status_for_error(error->sqlerrcode);
 		ereport(LOG,

@@ -1,28 +1,24 @@
 /*
  * The trainer process's main loop: trains one step at a time with the core, and reports to
- * its supervisor over the trainer channel (see trainer_channel.h). No PostgreSQL header is
+ * its supervisor over the trainer channel (see child_channel.h). No PostgreSQL header is
  * included here on purpose: nothing in this process may use PostgreSQL.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "trainer_channel.h"
+#include "child_channel.h"
+#include "child_setup.h"
 #include "trainer_process.h"
 
 #define PROGRESS_INTERVAL_NS 250000000L
 
 /* Exit codes; a trainer that reported its end exits 0 even when the run failed. */
 #define EXIT_REPORTED 0
-#define EXIT_SUPERVISOR_GONE 3
 
 static int64_t
 now_ns(void)
@@ -33,57 +29,21 @@ now_ns(void)
 	return (int64_t) ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Leaves everything of the supervisor's that would tie this process to the server: its
- * signal handlers (PostgreSQL's would set the supervisor's latch), its process group (the
- * postmaster and pg_signal_backend signal a backend's whole group), and its life (the
- * kernel kills this process when the supervisor dies, however it dies). */
+/* compute_kwargs.memory_limit bounds what the run adds to this process once libtorch has
+ * started: the rows it holds (received before the fork), the model, the optimizer state and
+ * the batches. */
 static void
-detach_from_server(const PtTrainerJob *job)
+limit_memory(const PtTrainerJob *job)
 {
-	sigset_t	none;
-
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != job->supervisor)
-		_exit(EXIT_SUPERVISOR_GONE);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	/* the supervisor alone decides when a trainer stops: cancels reach it, not us */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	(void) setsid();
-}
-
-/* The kernel's OOM killer takes a trainer before any PostgreSQL process, and
- * compute_kwargs.memory_limit bounds every private byte the trainer maps: the rows it
- * inherited, the model, the optimizer state and the batches. */
-static void
-limit_memory(int64_t memory_limit)
-{
-	int			fd = open("/proc/self/oom_score_adj", O_WRONLY);
-
-	if (fd >= 0)
-	{
-		(void) !write(fd, "1000", 4);
-		close(fd);
-	}
-	if (memory_limit > 0)
-	{
-		struct rlimit limit = {.rlim_cur = (rlim_t) memory_limit, .rlim_max = (rlim_t) memory_limit};
-
-		(void) setrlimit(RLIMIT_DATA, &limit);
-	}
+	pt_child_limit_memory(job->memory_limit,
+						  pt_data_memory_bytes(job->train) + pt_data_memory_bytes(job->validation));
 }
 
 static void
 send_or_exit(int channel, uint32_t kind, const PtChannelPart *parts, uint32_t nparts)
 {
 	if (!pt_channel_send(channel, kind, parts, nparts))
-		_exit(EXIT_SUPERVISOR_GONE);
+		_exit(PT_CHILD_EXIT_PARENT_GONE);
 }
 
 static void __attribute__((noreturn))
@@ -95,8 +55,8 @@ fail(const PtTrainerJob *job, const char *context)
 
 	if (kind == PT_ERROR_MEMORY && job->memory_limit > 0)
 		snprintf(message, sizeof(message),
-				 "the trainer needs more memory than compute_kwargs.memory_limit (%lld MB) allows: %s",
-				 (long long) (job->memory_limit >> 20), pt_last_error());
+				 "the trainer needs more memory than compute_kwargs.memory_limit (%lld kB) allows: %s",
+				 (long long) (job->memory_limit >> 10), pt_last_error());
 	else if (context != NULL)
 		snprintf(message, sizeof(message), "%s: %s", context, pt_last_error());
 	else
@@ -176,7 +136,7 @@ send_finished(const PtTrainerJob *job, PtTrainer *trainer)
 	int64_t    *widths = calloc(columns > 0 ? columns : 1, sizeof(int64_t));
 
 	if (widths == NULL)
-		_exit(EXIT_SUPERVISOR_GONE);
+		_exit(PT_CHILD_EXIT_PARENT_GONE);
 	for (int c = 0; c < columns; c++)
 		widths[c] = pt_trainer_column_width(trainer, c);
 	send_or_exit(job->channel, PT_CHANNEL_FINISHED, (PtChannelPart[]) {
@@ -192,7 +152,7 @@ stop_requested(const PtTrainerJob *job)
 	ssize_t		got = recv(job->channel, &command, 1, MSG_DONTWAIT);
 
 	if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-		_exit(EXIT_SUPERVISOR_GONE);
+		_exit(PT_CHILD_EXIT_PARENT_GONE);
 	return got == 1 && command == PT_CHANNEL_STOP;
 }
 
@@ -214,17 +174,22 @@ start_trainer(const PtTrainerJob *job)
 }
 
 void
-pt_trainer_process_main(const PtTrainerJob *job)
+pt_trainer_main(int channel, pid_t supervisor, void *arg)
 {
+	PtTrainerJob *job = arg;
 	PtTrainer  *trainer;
 	PtEvent		event;
 	int64_t		last_progress = now_ns();
 
-	detach_from_server(job);
-	limit_memory(job->memory_limit);
+	job->channel = channel;
+	job->supervisor = supervisor;
+
+	pt_child_detach_from_server(job->supervisor);
+	pt_child_volunteer_for_the_oom_killer();
 	pt_runtime_keep_step_tensors_on_the_heap();
 	if (!pt_runtime_init(job->threads))
 		fail(job, "could not start libtorch");
+	limit_memory(job);
 	trainer = start_trainer(job);
 
 	while ((event = pt_trainer_advance(trainer)) != PT_FINISHED)

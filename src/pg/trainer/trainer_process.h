@@ -18,7 +18,7 @@
  * the checkpoint it read from the catalog. The trainer's copies are copy-on-write. */
 typedef struct PtTrainerJob
 {
-	int			channel;		/* the trainer's end of the socketpair */
+	int			channel;		/* the trainer's end of the socketpair, set in the child */
 	pid_t		supervisor;
 	const PtSpec *spec;
 	PtData	   *train;			/* the trainer takes both data sets */
@@ -33,10 +33,11 @@ typedef struct PtTrainerJob
 	int64_t		resume_iteration;
 	const char *resume_history;
 	int			threads;
-	int64_t		memory_limit;	/* bytes for the whole process; 0 for none */
+	int64_t		memory_limit;	/* bytes the run may add once libtorch started; 0 for none */
 } PtTrainerJob;
 
-/* The trainer's main function, run in the forked child; it never returns. */
-extern void pt_trainer_process_main(const PtTrainerJob *job) __attribute__((noreturn));
+/* The trainer's main function (a PtChildMain, `arg` a PtTrainerJob), run in the forked child;
+ * it never returns. */
+extern void pt_trainer_main(int channel, pid_t supervisor, void *arg) __attribute__((noreturn));
 
 #endif

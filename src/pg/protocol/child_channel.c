@@ -1,4 +1,4 @@
-/* The trainer channel's framing (see trainer_channel.h). No PostgreSQL calls: the trainer
+/* The trainer channel's framing (see child_channel.h). No PostgreSQL calls: the trainer
  * process links this too. */
 #include <errno.h>
 #include <poll.h>
@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "trainer_channel.h"
+#include "child_channel.h"
 
 typedef struct ChannelHeader
 {

@@ -15,8 +15,8 @@
  *   'S' stop: send a checkpoint of the step reached, then exit
  * Values are in the host's byte order: both ends are one machine, one binary.
  */
-#ifndef PINNACLE_TRAINER_CHANNEL_H
-#define PINNACLE_TRAINER_CHANNEL_H
+#ifndef PINNACLE_CHILD_CHANNEL_H
+#define PINNACLE_CHILD_CHANNEL_H
 
 #include <stdbool.h>
 #include <stddef.h>

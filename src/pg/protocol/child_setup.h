@@ -1,0 +1,30 @@
+/*
+ * How a forked child (a trainer, or a backend's helper) leaves the PostgreSQL process it was
+ * forked from, so that nothing it does or suffers reaches the server. Plain C without
+ * PostgreSQL headers: a child calls no PostgreSQL function.
+ */
+#ifndef PINNACLE_CHILD_SETUP_H
+#define PINNACLE_CHILD_SETUP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit code of a child whose parent went away, or whose channel broke. */
+#define PT_CHILD_EXIT_PARENT_GONE 3
+
+/* Drops the parent's signal handlers (PostgreSQL's would set the parent's latch) and its
+ * process group (the postmaster and pg_signal_backend signal a backend's whole group), and
+ * ties the child's life to the parent's: the kernel kills it when the parent dies, however
+ * the parent dies. Exits at once if the parent is already gone. */
+extern void pt_child_detach_from_server(pid_t parent);
+
+/* The kernel's OOM killer takes this process before any PostgreSQL process. */
+extern void pt_child_volunteer_for_the_oom_killer(void);
+
+/* Caps the private memory this process may map from now on at what it has now, less
+ * `held_bytes` (memory it holds that should count), plus `limit_bytes` (RLIMIT_DATA). An
+ * allocation past it fails, and the core reports it as PT_ERROR_MEMORY. No cap for a limit
+ * of 0 or below. */
+extern void pt_child_limit_memory(int64_t limit_bytes, int64_t held_bytes);
+
+#endif
