@@ -9,9 +9,9 @@ DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sq
 # run's supervisor, in the trainer process, and what they share.
 PG_FILES = pinnacle extension_owner \
 	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
-	caller/predict caller/model_ref caller/report caller/torchscript caller/runtime \
+	caller/predict caller/model_ref caller/report caller/torchscript caller/runtime caller/helper \
 	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
-	trainer/trainer_process \
+	trainer/trainer_process helper/helper_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \
 	protocol/session protocol/child_channel
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
@@ -19,7 +19,7 @@ OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 BUILD_DIR ?= build
 CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
 
-PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer lifecycle protocol)
+PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer helper lifecycle protocol)
 # -Wextra on our code; the three exceptions are for PostgreSQL's own headers (inline functions
 # with unused parameters, signed/unsigned comparisons), which our files compile cleanly without.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers

@@ -25,7 +25,7 @@ fi
 
 echo "== TAP tests (prove, PostgreSQL::Test::Cluster)"
 mkdir "$scratch/tap"
-cp -r test/t test/perl "$scratch/tap/"
+cp -r test/t test/perl test/data "$scratch/tap/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tap"
 (cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
   prove -I "$PGXS_DIR/../test/perl" -I perl t/*.pl) || {

@@ -25,3 +25,6 @@ SELECT pinnacle_train('{"identifier": "d", "select": "SELECT features, label FRO
 -- no rows at all
 SELECT pinnacle_train('{"identifier": "d", "select": "SELECT features, label FROM bad WHERE false", "key": ["features", "label"], "model": {"layers": [{"type": "Linear", "out_features": 2}]}, "objective": "cross_entropy"}');
 SELECT count(*) AS runs FROM pinnacle.runs;
+-- a bce_with_logits target is a probability: 2 is refused, the run fails with the reason
+SET client_min_messages = warning;
+SELECT pinnacle_train('{"identifier": "d", "select": "SELECT price, 2.0::real AS target FROM bad WHERE price IS NOT NULL", "key": ["price", "target"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "bce_with_logits", "max_iterations": 3}', wait => true);

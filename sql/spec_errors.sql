@@ -15,5 +15,10 @@ SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM line
 SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": ["x1", "y"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "listen": "r2"}');
 SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": ["x1", "y"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "uuid": "abc"}');
 SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "signature": "singleton"}');
+-- out-of-range numbers and names are refused by the spec check, not by a worker that fails to start
+SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": ["x1", "y"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "compute_kwargs": {"threads": 2147483648}}');
+SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": ["x1", "y"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "compute_kwargs": {"threads": 4294967297}}');
+SELECT pinnacle_train('{"identifier": "m", "select": "SELECT x1, x2, y FROM linear", "key": ["x1", "y"], "model": {"layers": [{"type": "Linear", "out_features": 1}]}, "objective": "mse", "max_iterations": 18446744073709551615}');
+SELECT pinnacle_train(jsonb_build_object('identifier', repeat('m', 10000), 'select', 'SELECT x1, y FROM linear', 'key', '["x1", "y"]'::jsonb, 'model', '{"layers": [{"type": "Linear", "out_features": 1}]}'::jsonb, 'objective', 'mse'));
 -- nothing was recorded
 SELECT count(*) AS runs FROM pinnacle.runs;

@@ -70,7 +70,7 @@ R guarded(typename same_type<R>::type failure, F&& body) noexcept {
     } catch (const std::bad_alloc& e) {
       fail(PT_ERROR_MEMORY, "out of memory (std::bad_alloc)");
     } catch (const pinnacle::SpecError& e) {
-      fail(PT_ERROR_SPEC, e.what());
+      fail(is_allocation_failure(e.what()) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, e.what());
     } catch (const c10::Error& e) {
       std::string message = e.what_without_backtrace();
       fail(is_allocation_failure(message) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, message.c_str());
@@ -137,6 +137,7 @@ const char* pt_spec_validation_select(const PtSpec* spec) noexcept {
   return spec->spec.validation.select.empty() ? nullptr : spec->spec.validation.select.c_str();
 }
 int pt_spec_column_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->columns.size()); }
+int pt_spec_input_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->spec.key.inputs.size()); }
 const char* pt_spec_column_name(const PtSpec* spec, int column) noexcept {
   PT_ENTRY(nullptr, return spec->columns.at(column).c_str(););
 }

@@ -32,6 +32,11 @@ torch::Tensor compute_loss(const ObjectiveSpec& objective, const torch::Tensor& 
     return F::nll_loss(output, target, options);
   }
   if (name == "bce_with_logits") {
+    // a target is a probability: outside [0, 1] the loss is not a cross entropy and can go below 0
+    if (target.numel() > 0 && (target.min().item<float>() < 0 || target.max().item<float>() > 1))
+      throw std::runtime_error("objective bce_with_logits needs targets between 0 and 1, and the batch has " +
+                               std::to_string(target.min().item<float>()) + " to " +
+                               std::to_string(target.max().item<float>()));
     auto options = F::BinaryCrossEntropyWithLogitsFuncOptions();
     if (o.contains("pos_weight")) options.pos_weight(float_list(o["pos_weight"]));
     return F::binary_cross_entropy_with_logits(output, target, options);

@@ -54,6 +54,7 @@ const char *pt_spec_identifier(const PtSpec *spec) PT_NOEXCEPT;
 const char *pt_spec_select(const PtSpec *spec) PT_NOEXCEPT;
 const char *pt_spec_validation_select(const PtSpec *spec) PT_NOEXCEPT; /* NULL without one */
 int pt_spec_column_count(const PtSpec *spec) PT_NOEXCEPT;              /* inputs, then the target */
+int pt_spec_input_count(const PtSpec *spec) PT_NOEXCEPT;
 const char *pt_spec_column_name(const PtSpec *spec, int column) PT_NOEXCEPT;
 bool pt_spec_column_is_class_index(const PtSpec *spec, int column) PT_NOEXCEPT;
 bool pt_spec_column_is_padded(const PtSpec *spec, int column) PT_NOEXCEPT; /* collate_fn "pad": any length */

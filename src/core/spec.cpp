@@ -73,8 +73,16 @@ bool read_bool(const json& value, const std::string& field) {
   return value.get<bool>();
 }
 
+// A trainer's intra-op threads; more than this is a typo, not a machine.
+constexpr int kMaxThreads = 1024;
+// An identifier is a name, shown in messages and indexed in the catalog.
+constexpr size_t kMaxIdentifierLength = 200;
+
 int64_t read_int(const json& value, const std::string& field, int64_t min) {
   if (!value.is_number_integer()) throw SpecError(field, "must be an integer");
+  // an unsigned JSON integer above INT64_MAX would wrap around in get<int64_t>()
+  if (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX)
+    throw SpecError(field, "must be at most " + std::to_string(INT64_MAX));
   int64_t v = value.get<int64_t>();
   if (v < min) throw SpecError(field, "must be at least " + std::to_string(min));
   return v;
@@ -232,7 +240,12 @@ ComputeSpec read_compute(const json& value) {
   require_object(value, "compute_kwargs");
   reject_unknown_fields(value, "compute_kwargs", {"threads", "seed", "deterministic", "device", "memory_limit"});
   ComputeSpec compute;
-  if (value.contains("threads")) compute.threads = static_cast<int>(read_int(value["threads"], "compute_kwargs.threads", 1));
+  if (value.contains("threads")) {
+    int64_t threads = read_int(value["threads"], "compute_kwargs.threads", 1);
+    if (threads > kMaxThreads)
+      throw SpecError("compute_kwargs.threads", "must be at most " + std::to_string(kMaxThreads));
+    compute.threads = static_cast<int>(threads);
+  }
   if (value.contains("seed")) compute.seed = static_cast<uint64_t>(read_int(value["seed"], "compute_kwargs.seed", 0));
   if (value.contains("deterministic")) compute.deterministic = read_bool(value["deterministic"], "compute_kwargs.deterministic");
   if (value.contains("device")) compute.device = read_choice(value["device"], "compute_kwargs.device", {"cpu", "cuda"});
@@ -379,6 +392,8 @@ TrainSpec parse_spec(const std::string& text) {
 
   TrainSpec spec;
   spec.identifier = read_string(root["identifier"], "identifier");
+  if (spec.identifier.size() > kMaxIdentifierLength)
+    throw SpecError("identifier", "must be at most " + std::to_string(kMaxIdentifierLength) + " bytes long");
   if (spec.identifier.find('@') != std::string::npos)
     throw SpecError("identifier", "must not contain '@' (it separates the version)");
   spec.select = read_string(root["select"], "select");

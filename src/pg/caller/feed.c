@@ -8,7 +8,8 @@
 #include "feed.h"
 #include "wire.h"
 
-/* Rows fetched from the cursor at a time, and the size from which a message is sent. */
+/* Rows fetched from the cursor at a time, and at most in a message; the size from which a
+ * message is sent. */
 #define FETCH_ROWS 1000
 #define MESSAGE_BYTES (1024 * 1024)
 
@@ -175,8 +176,10 @@ pt_feed_next(PtFeed *feed)
 	bool		encoded = false;
 	HeapTuple	tuple;
 
-	/* a message is sized by its bytes, so wide rows never overflow a StringInfo */
-	while (feed->message.len < MESSAGE_BYTES && (tuple = next_tuple(feed)) != NULL)
+	/* a message is sized by its bytes, so wide rows never overflow a StringInfo, and holds at
+	 * most a fetch of rows, so narrow ones reach the supervisor (and the model check) soon */
+	while (feed->message.len < MESSAGE_BYTES && feed->rows_in_message < FETCH_ROWS &&
+		   (tuple = next_tuple(feed)) != NULL)
 	{
 		feed->rows++;
 		for (int c = 0; c < feed->ncolumns; c++)

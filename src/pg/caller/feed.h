@@ -48,8 +48,8 @@ extern int64 pt_feed_estimated_rows(const PtFeed *feed);
 /* The columns a planned query returns. */
 extern TupleDesc pt_plan_result(SPIPlanPtr plan);
 
-/* Encodes rows into the feed's message until it holds about a megabyte or the select has no
- * more rows; false when there was no row left to encode. */
+/* Encodes rows into the feed's message until it holds about a megabyte, or a thousand rows,
+ * or the select has no more rows; false when there was no row left to encode. */
 extern bool pt_feed_next(PtFeed *feed);
 
 /* Sends the rows encoded so far. */

@@ -12,8 +12,8 @@ typedef struct PtModelRef
 
 extern PtModelRef pt_parse_model_ref(const char *text);
 
-/* The model version "identifier[@version]" names, loaded in this backend (predict.c). */
-struct PtModel;
-extern struct PtModel *pt_loaded_model(const char *identifier);
+/* The model version "identifier[@version]" names as TorchScript bytes, exported by a helper
+ * process (predict.c). */
+extern bytea *pt_export_model(const char *identifier);
 
 #endif

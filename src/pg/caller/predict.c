@@ -1,8 +1,10 @@
 /*
- * pinnacle_predict(identifier, VARIADIC inputs) and pinnacle_classify(...): inference in the
- * calling backend. A loaded model is kept per backend, keyed by identifier, version and run;
- * each query resolves the identifier once (per call site), so a newer version is picked up
- * by the next statement without a reconnect.
+ * pinnacle_predict(identifier, VARIADIC inputs) and pinnacle_classify(...): inference for the
+ * calling backend. A layer list is our own code and predicts in the backend; an imported
+ * TorchScript module is a user's code and predicts in a helper process of the backend (see
+ * helper.h), which a cancel kills. A loaded model is kept per backend, keyed by identifier,
+ * version and run; each query resolves the identifier once (per call site), so a newer
+ * version is picked up by the next statement without a reconnect.
  */
 #include "postgres.h"
 
@@ -15,6 +17,7 @@
 #include "storage/proc.h"
 #include "utils/memutils.h"
 
+#include "helper.h"
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
@@ -24,18 +27,40 @@
 PG_FUNCTION_INFO_V1(pinnacle_predict);
 PG_FUNCTION_INFO_V1(pinnacle_classify);
 
+/* The widest column a stored model may claim: catalog values are checked before use. */
+#define MAX_COLUMN_WIDTH (INT64CONST(1) << 28)
+
 typedef struct LoadedModel
 {
+	MemoryContext context;		/* holds this struct and all it points to */
 	char	   *identifier;
 	int32		version;
 	int64		run_id;
-	PtModel    *model;
+	PtStoredModel stored;		/* as read from the catalog */
+	PtModel    *model;			/* a layer list, loaded here; or NULL */
+	PtChildLink *helper;		/* a TorchScript module's helper; NULL until started */
+	/* the inputs and outputs, for both kinds */
+	int			ninputs;
+	char	  **input_names;
+	int64		input_width;
+	int64		output_width;
+	bool		padded;
 	LocalTransactionId used_in; /* a call site of this transaction may hold it */
 	struct LoadedModel *next;
 } LoadedModel;
 
 /* The backend's loaded models (TopMemoryContext), the most recently used first. */
 static LoadedModel *loaded_models = NULL;
+
+static void
+stop_helper(LoadedModel *loaded)
+{
+	if (loaded->helper == NULL)
+		return;
+	pt_child_end(loaded->helper);
+	pfree(loaded->helper);
+	loaded->helper = NULL;
+}
 
 /* Frees the least recently used models beyond pinnacle.predict_cache_size, but none that this
  * transaction used: a call site of a running query may still point to it. */
@@ -59,8 +84,8 @@ evict_models(void)
 			 loaded->identifier, loaded->version);
 		*link = loaded->next;
 		pt_model_free(loaded->model);
-		pfree(loaded->identifier);
-		pfree(loaded);
+		stop_helper(loaded);
+		MemoryContextDelete(loaded->context);
 	}
 }
 
@@ -88,7 +113,8 @@ typedef struct CallSite
 	StringInfoData values;
 	float	   *row;
 	int64	   *lengths;		/* a padded model's: each input's real length */
-	float	   *output;
+	float	   *output;			/* allocated once the model's output width is known */
+	MemoryContext context;		/* the call site's (fn_mcxt) */
 } CallSite;
 
 /* Finds the version (the newest successful one unless given) and its run. */
@@ -111,20 +137,75 @@ resolve_version(const char *name, int32 version, int32 *found_version, int64 *ru
 	return true;
 }
 
-static PtModel *
-load_model(const char *name, int32 version)
+/* A layer list is our own code: it predicts in this backend. */
+static void
+load_layer_list(LoadedModel *loaded)
+{
+	const PtStoredModel *stored = &loaded->stored;
+
+	pt_runtime_ensure(pinnacle_predict_threads);
+	loaded->model = pt_model_load(stored->spec_json, stored->column_widths, stored->columns, stored->weights,
+								  stored->weights_size, stored->transform_json);
+	if (loaded->model == NULL)
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of(pt_last_error_kind())),
+				 errmsg("could not load model \"%s\" version %d: %s", loaded->identifier, loaded->version,
+						pt_last_error())));
+	loaded->output_width = pt_model_output_width(loaded->model);
+}
+
+/* A TorchScript module predicts in a helper, started when first needed (again after a
+ * failure killed it). */
+static void
+ensure_helper(LoadedModel *loaded)
+{
+	if (loaded->model != NULL || loaded->helper != NULL)
+		return;
+	loaded->helper = pt_helper_start_predictor(&loaded->stored, pinnacle_predict_threads, &loaded->output_width);
+}
+
+/* A stored model version's columns widths, checked against its spec: one positive width per
+ * key column. A role cannot edit the catalog, but nothing read back is trusted. */
+static int64 *
+checked_widths(ArrayType *array, const PtSpec *spec, int *count, const char *name, int32 version,
+			   MemoryContext context)
+{
+	Datum	   *datums;
+	bool	   *nulls;
+	int64	   *widths;
+
+	if (ARR_NDIM(array) > 1 || ARR_ELEMTYPE(array) != INT8OID)
+		elog(ERROR, "model \"%s\" version %d has malformed column widths", name, version);
+	deconstruct_array(array, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &datums, &nulls, count);
+	if (*count != pt_spec_column_count(spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" version %d stores %d column widths for %d key columns", name, version,
+						*count, pt_spec_column_count(spec))));
+	widths = MemoryContextAlloc(context, sizeof(int64) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		widths[i] = nulls[i] ? 0 : DatumGetInt64(datums[i]);
+		if (widths[i] <= 0 || widths[i] > MAX_COLUMN_WIDTH)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" version %d stores a column width of " INT64_FORMAT, name, version,
+							widths[i])));
+	}
+	return widths;
+}
+
+/* Reads a model version from the catalog into `loaded`. Call inside SPI. */
+static void
+read_model(LoadedModel *loaded)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	Datum		values[2] = {CStringGetTextDatum(loaded->identifier), Int32GetDatum(loaded->version)};
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	bool		isnull;
-	ArrayType  *widths_array;
-	Datum	   *width_datums;
-	int64	   *widths;
-	int			nwidths;
 	bytea	   *weights;
-	PtModel    *model;
+	PtSpec	   *spec;
 
 	if (SPI_execute_with_args("SELECT m.column_widths, r.spec::text, c.weights, m.transform::text "
 							  "FROM pinnacle.models m "
@@ -134,22 +215,30 @@ load_model(const char *name, int32 version)
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("the weights of model \"%s\" version %d are missing", name, version)));
+				 errmsg("the weights of model \"%s\" version %d are missing", loaded->identifier, loaded->version)));
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	widths_array = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 1, &isnull));
-	deconstruct_array(widths_array, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &width_datums, NULL, &nwidths);
-	widths = palloc(sizeof(int64) * nwidths);
-	for (int i = 0; i < nwidths; i++)
-		widths[i] = DatumGetInt64(width_datums[i]);
+	loaded->stored.spec_json = MemoryContextStrdup(loaded->context, SPI_getvalue(tuple, desc, 2));
+	loaded->stored.transform_json = MemoryContextStrdup(loaded->context, SPI_getvalue(tuple, desc, 4));
 	weights = DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull));
-
-	model = pt_model_load(SPI_getvalue(tuple, desc, 2), widths, nwidths, VARDATA_ANY(weights),
-						  VARSIZE_ANY_EXHDR(weights), SPI_getvalue(tuple, desc, 4));
-	if (model == NULL)
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("could not load model \"%s\" version %d: %s", name, version, pt_last_error())));
-	return model;
+	loaded->stored.weights_size = VARSIZE_ANY_EXHDR(weights);
+	loaded->stored.weights = memcpy(MemoryContextAlloc(loaded->context, Max(loaded->stored.weights_size, 1)),
+									VARDATA_ANY(weights), loaded->stored.weights_size);
+	spec = pt_parse_spec_or_error(loaded->stored.spec_json);
+	loaded->stored.column_widths = checked_widths(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 1, &isnull)), spec,
+												  &loaded->stored.columns, loaded->identifier, loaded->version,
+												  loaded->context);
+	loaded->padded = pt_spec_column_is_padded(spec, 0);
+	loaded->ninputs = pt_spec_input_count(spec);
+	loaded->input_names = MemoryContextAlloc(loaded->context, sizeof(char *) * Max(loaded->ninputs, 1));
+	loaded->input_width = 0;
+	for (int i = 0; i < loaded->ninputs; i++)
+	{
+		loaded->input_names[i] = MemoryContextStrdup(loaded->context, pt_spec_column_name(spec, i));
+		loaded->input_width += loaded->stored.column_widths[i];
+	}
+	if (pt_spec_torchscript(spec) == NULL)
+		load_layer_list(loaded);
 }
 
 /* The loaded model for an identifier argument, from the backend's cache when it is current. */
@@ -175,15 +264,24 @@ find_model(const char *arg)
 			break;
 	if (loaded == NULL)
 	{
-		PtModel    *model;
+		MemoryContext context = AllocSetContextCreate(TopMemoryContext, "pinnacle_predict model",
+													  ALLOCSET_SMALL_SIZES);
 
-		pt_runtime_ensure(pinnacle_predict_threads);
-		model = load_model(name, found_version);
-		loaded = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
-		loaded->identifier = MemoryContextStrdup(TopMemoryContext, name);
+		loaded = MemoryContextAllocZero(context, sizeof(LoadedModel));
+		loaded->context = context;
+		loaded->identifier = MemoryContextStrdup(context, name);
 		loaded->version = found_version;
 		loaded->run_id = run_id;
-		loaded->model = model;
+		PG_TRY();
+		{
+			read_model(loaded);
+		}
+		PG_CATCH();
+		{
+			MemoryContextDelete(context);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		loaded->next = loaded_models;
 		loaded_models = loaded;
 	}
@@ -196,29 +294,28 @@ find_model(const char *arg)
 static void
 prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
 {
-	PtModel    *model = site->loaded->model;
+	LoadedModel *loaded = site->loaded;
 
 	if (get_fn_expr_variadic(fcinfo->flinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pass the model's inputs as separate arguments, not as a VARIADIC array")));
 	site->ninputs = PG_NARGS() - 1;
-	if (site->ninputs != pt_model_input_columns(model))
+	if (site->ninputs != loaded->ninputs)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" takes %d inputs, %d given", site->loaded->identifier,
-						pt_model_input_columns(model), site->ninputs)));
+				 errmsg("model \"%s\" takes %d inputs, %d given", loaded->identifier, loaded->ninputs,
+						site->ninputs)));
 	site->columns = palloc0(sizeof(PtColumn) * site->ninputs);
 	for (int i = 0; i < site->ninputs; i++)
 	{
-		pt_column_init(&site->columns[i], pstrdup(pt_model_input_name(model, i)),
+		pt_column_init(&site->columns[i], pstrdup(loaded->input_names[i]),
 					   get_fn_expr_argtype(fcinfo->flinfo, i + 1), false, NULL);
-		site->columns[i].padded = pt_model_padded(model);
+		site->columns[i].padded = loaded->padded;
 	}
 	site->lengths = palloc(sizeof(int64) * site->ninputs);
 	initStringInfo(&site->values);
-	site->row = palloc(sizeof(float) * pt_model_input_width(model));
-	site->output = palloc(sizeof(float) * pt_model_output_width(model));
+	site->row = palloc(sizeof(float) * loaded->input_width);
 }
 
 static CallSite *
@@ -235,6 +332,7 @@ call_site(FunctionCallInfo fcinfo)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	site = palloc0(sizeof(CallSite));
 	site->identifier_arg = (text *) pg_detoast_datum_copy((struct varlena *) identifier);
+	site->context = fcinfo->flinfo->fn_mcxt;
 	site->loaded = find_model(text_to_cstring(identifier));
 	prepare_inputs(site, fcinfo);
 	MemoryContextSwitchTo(old);
@@ -257,20 +355,54 @@ pad_input(CallSite *site, int i, uint32 count, float *values)
 	site->lengths[i] = count;
 }
 
+/* Runs the model on the call site's row, in a helper for a TorchScript module. A failure
+ * there ends the helper (it may still be running the module), and the next call starts another. */
+static void
+predict_row(CallSite *site)
+{
+	LoadedModel *loaded = site->loaded;
+	bool		ok;
+
+	if (loaded->model == NULL)
+	{
+		ensure_helper(loaded);
+		if (site->output == NULL)
+			site->output = MemoryContextAlloc(site->context, sizeof(float) * loaded->output_width);
+		PG_TRY();
+		{
+			pt_helper_predict(loaded->helper, site->row, loaded->input_width, loaded->padded ? site->lengths : NULL,
+							  site->ninputs, site->output, loaded->output_width);
+		}
+		PG_CATCH();
+		{
+			stop_helper(loaded);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		return;
+	}
+	if (site->output == NULL)
+		site->output = MemoryContextAlloc(site->context, sizeof(float) * loaded->output_width);
+	ok = loaded->padded ? pt_model_predict_padded(loaded->model, site->row, site->lengths, site->output)
+		: pt_model_predict(loaded->model, site->row, site->output);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of(pt_last_error_kind())),
+				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+}
+
 /* Converts the arguments to one input row and runs the model; returns the output values. */
 static const float *
 run_model(FunctionCallInfo fcinfo, CallSite *site)
 {
-	PtModel    *model = site->loaded->model;
 	float	   *next = site->row;
-	bool		ok;
 
 	for (int i = 0; i < site->ninputs; i++)
 	{
 		uint32		count;
 
 		resetStringInfo(&site->values);
-		site->columns[i].width = pt_model_column_width(model, i);
+		site->columns[i].width = site->loaded->stored.column_widths[i];
 		pt_append_values(&site->values, &site->columns[i], PG_GETARG_DATUM(i + 1), false, 0);
 		memcpy(&count, site->values.data, sizeof(uint32));
 		if (site->columns[i].padded)
@@ -278,11 +410,7 @@ run_model(FunctionCallInfo fcinfo, CallSite *site)
 		memcpy(next, site->values.data + sizeof(uint32), count * sizeof(float));
 		next += site->columns[i].width;
 	}
-	ok = pt_model_padded(model) ? pt_model_predict_padded(model, site->row, site->lengths, site->output)
-		: pt_model_predict(model, site->row, site->output);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("model \"%s\" could not predict: %s", site->loaded->identifier, pt_last_error())));
+	predict_row(site);
 	return site->output;
 }
 
@@ -291,7 +419,7 @@ pinnacle_predict(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
 	const float *output = run_model(fcinfo, site);
-	int64		width = pt_model_output_width(site->loaded->model);
+	int64		width = site->loaded->output_width;
 	Datum	   *values = palloc(sizeof(Datum) * width);
 
 	for (int64 i = 0; i < width; i++)
@@ -304,7 +432,7 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
 	const float *output = run_model(fcinfo, site);
-	int64		width = pt_model_output_width(site->loaded->model);
+	int64		width = site->loaded->output_width;
 	int64		best = 0;
 
 	if (width == 1)				/* one logit: a binary classifier */
@@ -315,8 +443,8 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(best);
 }
 
-PtModel *
-pt_loaded_model(const char *identifier)
+bytea *
+pt_export_model(const char *identifier)
 {
-	return find_model(identifier)->model;
+	return pt_helper_export(&find_model(identifier)->stored);
 }

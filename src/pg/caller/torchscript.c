@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 
 #include "extension_owner.h"
+#include "helper.h"
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
@@ -31,11 +32,8 @@ pinnacle_import(PG_FUNCTION_ARGS)
 	PtActingRole caller;
 	bool		stored;
 
-	pt_runtime_ensure(1);
-	if (!pt_torchscript_check(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pinnacle_import: %s", pt_last_error())));
+	/* a module is a user's code: it is loaded in a helper process, never here */
+	pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module));
 	pt_spi_connect();
 	values[2] = CStringGetTextDatum(pt_acting_role_name());
 	/* the catalog is the extension's: stored as its owner, for this role; a module of another
@@ -57,15 +55,5 @@ pinnacle_import(PG_FUNCTION_ARGS)
 Datum
 pinnacle_export(PG_FUNCTION_ARGS)
 {
-	char	   *identifier = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	size_t		size;
-	const char *bytes = pt_model_export(pt_loaded_model(identifier), &size);
-	bytea	   *result;
-
-	if (bytes == NULL)
-		ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("could not export model \"%s\": %s", identifier, pt_last_error())));
-	result = palloc(VARHDRSZ + size);
-	SET_VARSIZE(result, VARHDRSZ + size);
-	memcpy(VARDATA(result), bytes, size);
-	PG_RETURN_BYTEA_P(result);
+	PG_RETURN_BYTEA_P(pt_export_model(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }

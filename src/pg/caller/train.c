@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -14,19 +15,24 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "tcop/tcopprot.h"
 
 #include "feed.h"
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
-#include "runtime.h"
 #include "run_lifecycle.h"
 #include "session.h"
 #include "download.h"
 #include "extension_owner.h"
+#include "helper.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
+
+/* From libpq/libpq.h, whose includes need the GSSAPI headers, which a build has no other use for. */
+extern bool pq_check_connection(void);
 
 static void
 free_spec(void *arg)
@@ -223,8 +229,11 @@ pt_spec_module(const PtSpec *spec)
 	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* Builds the model once for the first rows' widths, in a helper process: a layer list may ask
+ * for more memory than the run may use, and a TorchScript module is a user's code. */
 static void
-check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume)
+check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed, ResumePoint resume,
+					  int64 memory_limit)
 {
 	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
 	/* a padded input's width is its longest row's, known only in the worker, which checks the
@@ -238,12 +247,9 @@ check_model_fits_rows(const PtSpec *spec, const PtFeed *feed, ResumePoint resume
 				 errmsg("spec field \"select\" returned no rows to train on")));
 	for (int c = 0; c < feed->ncolumns; c++)
 		widths[c] = feed->columns[c].width;
-	if (!pt_spec_check_model(spec, widths, module ? VARDATA_ANY(module) : NULL,
-							 module ? VARSIZE_ANY_EXHDR(module) : 0, weights ? VARDATA_ANY(weights) : NULL,
-							 weights ? VARSIZE_ANY_EXHDR(weights) : 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid pinnacle_train spec: %s", pt_last_error())));
+	pt_helper_check_model(spec_json, widths, feed->ncolumns, module ? VARDATA_ANY(module) : NULL,
+						  module ? VARSIZE_ANY_EXHDR(module) : 0, weights ? VARDATA_ANY(weights) : NULL,
+						  weights ? VARSIZE_ANY_EXHDR(weights) : 0, memory_limit);
 }
 
 /* Sends the feed's rows to the worker. Rows it will hold in memory are counted in
@@ -262,6 +268,12 @@ stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_h
 							memory_limit / 1024),
 					 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
 		pt_feed_flush(feed, session->rows);
+		/* a client that went away gets no run: the supervisor fails it for the missing rows */
+		if (whereToSendOutput == DestRemote && !pq_check_connection())
+			ereport(FATAL,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the client went away while its rows were streaming to run " INT64_FORMAT,
+							session->run_id)));
 	} while (pt_feed_next(feed));
 }
 
@@ -272,7 +284,7 @@ await_result(PtSession *session, int64 run_id)
 {
 	for (;;)
 	{
-		PtReply		reply = pt_session_next_reply(session, run_id);
+		PtReply		reply = pt_session_next_reply(session);
 
 		if (!reply.is_result)
 		{
@@ -285,6 +297,25 @@ await_result(PtSession *session, int64 run_id)
 					 errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", run_id, reply.text, reply.error)));
 		return;
 	}
+}
+
+/* The supervisor acts as the caller's role, and a background worker can only act as a role
+ * that may log in: say so here, not as a worker that failed to start. */
+static void
+check_role_can_log_in(void)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	bool		can_login;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", GetUserId());
+	can_login = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!can_login)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role %s cannot log in, so no run's supervisor can act as it", pt_acting_role_name()),
+				 errhint("Train as a role with LOGIN: a run's background worker acts as the calling role.")));
 }
 
 /* Creates the session and starts the run's supervisor. */
@@ -328,7 +359,6 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = memory_limit_bytes(spec);
-	pt_runtime_ensure(1);
 
 	pt_spi_connect();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
@@ -342,10 +372,11 @@ pinnacle_train(PG_FUNCTION_ARGS)
 		pt_feed_open(&validation_feed, spec, sources.validation, "validation.select", PT_MSG_VALID_ROWS,
 					 sources.snapshots);
 	pt_feed_next(&train_feed);
-	check_model_fits_rows(spec, &train_feed, resume);
+	check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
 
 	if (run_id == 0)
 		run_id = next_run_id();
+	check_role_can_log_in();
 	session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);

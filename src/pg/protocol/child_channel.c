@@ -2,6 +2,8 @@
  * process links this too. */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -102,6 +104,47 @@ pt_channel_parse(const char *buffer, size_t size, PtChannelMessage *message)
 		cursor += part_size;
 	}
 	return cursor == end ? (int64_t) (sizeof(header) + header.body_size) : -1;
+}
+
+/* Reads exactly `size` bytes; false at the end of the stream or on an error. */
+static bool
+read_exactly(int fd, char *into, size_t size)
+{
+	while (size > 0)
+	{
+		ssize_t		got = read(fd, into, size);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return false;
+		into += got;
+		size -= got;
+	}
+	return true;
+}
+
+bool
+pt_channel_receive(int fd, char **buffer, size_t *capacity, PtChannelMessage *message)
+{
+	ChannelHeader header;
+	size_t		size;
+
+	if (!read_exactly(fd, (char *) &header, sizeof(header)) || header.body_size > SIZE_MAX - sizeof(header))
+		return false;
+	size = sizeof(header) + header.body_size;
+	if (size > *capacity)
+	{
+		char	   *grown = realloc(*buffer, size);
+
+		if (grown == NULL)
+			return false;
+		*buffer = grown;
+		*capacity = size;
+	}
+	memcpy(*buffer, &header, sizeof(header));
+	return read_exactly(fd, *buffer + sizeof(header), header.body_size) &&
+		pt_channel_parse(*buffer, size, message) == (int64_t) size;
 }
 
 bool

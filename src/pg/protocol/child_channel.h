@@ -1,11 +1,11 @@
 /*
- * The trainer channel: what a run's supervisor and its trainer process say to each other over
- * their socketpair. Plain C without PostgreSQL headers, since the trainer process must never
- * use PostgreSQL (see ../README.md).
+ * The child channel: what a PostgreSQL process and a child it forked (a run's trainer, or a
+ * backend's helper) say to each other over their socketpair. Plain C without PostgreSQL
+ * headers, since a child must never use PostgreSQL (see ../README.md).
  *
- * Trainer to supervisor, a framed message: uint32 kind, uint32 part count, uint64 size of the
- * parts, then each part as uint64 length and bytes. Kinds and their parts:
- *   'R' started     PtTrainerRows
+ * A framed message: uint32 kind, uint32 part count, uint64 size of the parts, then each part
+ * as uint64 length and bytes. Trainer to supervisor, kinds and their parts:
+ *   'T' started     PtTrainerRows
  *   'P' progress    PtTrainerState
  *   'V' validated   PtTrainerState, history JSON, weights, optimizer state
  *   'C' checkpoint  PtTrainerState, history JSON, weights, optimizer state (the answer to 'S')
@@ -13,6 +13,9 @@
  *   'E' failed      int32 PtErrorKind, message
  * Supervisor to trainer, one byte:
  *   'S' stop: send a checkpoint of the step reached, then exit
+ * A helper answers its task with one 'R' result (parts by task, see helper_process.h) or 'E';
+ * a predicting helper then answers each 'Q' request (the row's values, its lengths) with an
+ * 'R' (the output values) or an 'E', until its channel closes.
  * Values are in the host's byte order: both ends are one machine, one binary.
  */
 #ifndef PINNACLE_CHILD_CHANNEL_H
@@ -22,13 +25,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PT_CHANNEL_STARTED 'R'
+#define PT_CHANNEL_STARTED 'T'
 #define PT_CHANNEL_PROGRESS 'P'
 #define PT_CHANNEL_VALIDATED 'V'
 #define PT_CHANNEL_CHECKPOINT 'C'
 #define PT_CHANNEL_FINISHED 'F'
 #define PT_CHANNEL_FAILED 'E'
 #define PT_CHANNEL_STOP 'S'
+#define PT_CHANNEL_RESULT 'R'
+#define PT_CHANNEL_REQUEST 'Q'
 
 #define PT_CHANNEL_MAX_PARTS 5
 #define PT_CHANNEL_MAX_METRICS 16
@@ -74,6 +79,10 @@ extern bool pt_channel_send(int fd, uint32_t kind, const PtChannelPart *parts, u
 /* The first message in `buffer`: its size in bytes with *message pointing into the buffer,
  * 0 while it is incomplete, or -1 when the bytes are not a message. */
 extern int64_t pt_channel_parse(const char *buffer, size_t size, PtChannelMessage *message);
+
+/* Reads one whole message into `*buffer` (grown with realloc as needed), waiting for it; false
+ * at the end of the stream or on an error. For a child, which handles one message at a time. */
+extern bool pt_channel_receive(int fd, char **buffer, size_t *capacity, PtChannelMessage *message);
 
 /* Part `i` of a message as a fixed-size struct; false when its size differs. */
 extern bool pt_channel_part_is(const PtChannelMessage *message, uint32_t i, size_t size);

@@ -150,7 +150,7 @@ pt_child_next(PtChildLink *link, PtChannelMessage *message, long timeout_ms)
 }
 
 PtChannelMessage
-pt_child_reply(PtChildLink *link)
+pt_child_reply(PtChildLink *link, const char *context)
 {
 	PtChannelMessage message;
 
@@ -164,7 +164,7 @@ pt_child_reply(PtChildLink *link)
 			char	   *error;
 
 			(void) pt_child_describe_exit(link, &error);
-			ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("%s", error)));
+			ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("%s%s", context, error)));
 		}
 	}
 	if (message.kind == PT_CHANNEL_FAILED)
@@ -174,7 +174,8 @@ pt_child_reply(PtChildLink *link)
 		if (!pt_channel_part_is(&message, 0, sizeof(int32)))
 			elog(ERROR, "the %s process sent a malformed error", link->name);
 		memcpy(&kind, message.parts[0].data, sizeof(int32));
-		ereport(ERROR, (errcode(pt_sqlstate_of((PtErrorKind) kind)), errmsg("%s", pt_channel_text(&message, 1))));
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of((PtErrorKind) kind)), errmsg("%s%s", context, pt_channel_text(&message, 1))));
 	}
 	return message;
 }

@@ -40,8 +40,8 @@ extern bool pt_child_next(PtChildLink *link, PtChannelMessage *message, long tim
 
 /* The child's reply to a request: waits for it, seeing interrupts (a cancel kills the child
  * with the ERROR's cleanup); ERROR when the child dies or reports a failure, whose kind gives
- * the SQLSTATE. */
-extern PtChannelMessage pt_child_reply(PtChildLink *link);
+ * the SQLSTATE, with `context` before its message ("" for none). */
+extern PtChannelMessage pt_child_reply(PtChildLink *link, const char *context);
 
 /* Sends a message (a request to a helper) or one command byte (to a trainer). */
 extern void pt_child_send(PtChildLink *link, uint32 kind, const PtChannelPart *parts, uint32 nparts);

@@ -47,6 +47,13 @@ register_supervisor(dsm_segment *segment, int64 run_id)
 	return handle;
 }
 
+/* In the caller, as it detaches the segment (at the end of its call, or on an error). */
+static void
+note_caller_detached(dsm_segment *segment, Datum header)
+{
+	((PtSessionHeader *) DatumGetPointer(header))->caller_detached = true;
+}
+
 PtSession
 pt_session_start(const PtSessionHeader *header, const char *spec_json)
 {
@@ -68,12 +75,15 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 	shm_toc_estimate_keys(&estimator, 4);
 	size = shm_toc_estimate(&estimator);
 
+	session.run_id = header->run_id;
 	session.segment = dsm_create(size, 0);
 	toc = shm_toc_create(SESSION_MAGIC, dsm_segment_address(session.segment), size);
 
 	shared_header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
 	*shared_header = *header;
+	shared_header->caller_detached = false;
 	shm_toc_insert(toc, KEY_HEADER, shared_header);
+	on_dsm_detach(session.segment, note_caller_detached, PointerGetDatum(shared_header));
 
 	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
 	strcpy(spec_copy, spec_json);
@@ -102,7 +112,7 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 }
 
 PtReply
-pt_session_next_reply(PtSession *session, int64 run_id)
+pt_session_next_reply(PtSession *session)
 {
 	Size		size;
 	void	   *data;
@@ -114,7 +124,7 @@ pt_session_next_reply(PtSession *session, int64 run_id)
 	if (shm_mq_receive(session->reply, &size, &data, false) != SHM_MQ_SUCCESS || size < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("the supervisor of run " INT64_FORMAT " exited without a result", run_id),
+				 errmsg("the supervisor of run " INT64_FORMAT " exited without a result", session->run_id),
 				 errhint("See pinnacle.runs and the server log.")));
 	bytes = data;
 	if (bytes[0] == REPLY_NOTICE)
@@ -159,6 +169,7 @@ pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows, PtSessionRe
 	shm_mq_set_sender(reply_queue, MyProc);
 	replies->queue = shm_mq_attach(reply_queue, segment, NULL);
 	replies->wait = header->wait;
+	replies->header = header;
 	replies->caller_gone = false;
 	initStringInfo(&replies->pending);
 	MemoryContextSwitchTo(previous);
@@ -200,6 +211,14 @@ pt_session_send_notice(PtSessionReplies *replies, const char *line)
 	appendBinaryStringInfo(&message, line, strlen(line) + 1);
 	send_reply(replies, message.data, message.len, true);
 	pfree(message.data);
+}
+
+bool
+pt_session_caller_gone(PtSessionReplies *replies)
+{
+	if (replies->header->caller_detached)
+		replies->caller_gone = true;
+	return replies->caller_gone;
 }
 
 void

@@ -26,12 +26,14 @@ typedef struct PtSessionHeader
 	int64		resume_run_id;	/* the checkpoint to continue from; 0 for none */
 	int64		resume_iteration;
 	int64		expected_rows;	/* the planner's estimate of the training rows */
+	bool		caller_detached;	/* set by the caller as it leaves the session, however */
 } PtSessionHeader;
 
 /* ---- the caller's side ---- */
 
 typedef struct PtSession
 {
+	int64		run_id;
 	dsm_segment *segment;
 	shm_mq_handle *rows;
 	shm_mq_handle *reply;
@@ -48,13 +50,14 @@ typedef struct PtReply
 /* Creates the segment, registers the supervisor and waits until it has recorded the run. */
 extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json);
 /* The next reply, waiting for it; ERROR if the supervisor exited without a result. */
-extern PtReply pt_session_next_reply(PtSession *session, int64 run_id);
+extern PtReply pt_session_next_reply(PtSession *session);
 
 /* ---- the supervisor's side ---- */
 
 typedef struct PtSessionReplies
 {
 	shm_mq_handle *queue;
+	PtSessionHeader *header;
 	bool		wait;			/* a caller reads them */
 	bool		caller_gone;
 	StringInfoData pending;		/* a notice the full queue has not taken yet */
@@ -66,6 +69,8 @@ extern void pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows,
 /* Sends a progress line without waiting; a line the queue cannot take now is dropped, but
  * the one partly sent is finished first, as shm_mq requires. */
 extern void pt_session_send_notice(PtSessionReplies *replies, const char *line);
+/* Whether a waiting caller has left: its statement failed, was cancelled or its session ended. */
+extern bool pt_session_caller_gone(PtSessionReplies *replies);
 /* Sends the final result, waiting for room. */
 extern void pt_session_send_result(PtSessionReplies *replies, const char *status, int sqlerrcode,
 								   const char *error);

@@ -45,6 +45,7 @@ typedef struct Supervisor
 	shm_mq_handle *rows;
 	PtData	   *train;
 	PtData	   *validation;
+	bool		rows_received;
 	PtChildLink *trainer;		/* NULL until it is forked */
 	PtTrainerState latest;		/* the trainer's latest report */
 	char	   *stop_reason;	/* of a finished run */
@@ -92,7 +93,8 @@ check_for_stop(Supervisor *sv)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
-	if (sv->header->wait && sv->replies.caller_gone)
+	/* (while the rows stream, a caller that leaves fails the run for its missing rows) */
+	if (sv->rows_received && sv->header->wait && pt_session_caller_gone(&sv->replies))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("training was cancelled: the waiting caller went away")));
@@ -144,6 +146,7 @@ receive_rows(Supervisor *sv)
 	if (rows_expected != pt_data_rows(sv->train) + pt_data_rows(sv->validation))
 		elog(ERROR, "received " INT64_FORMAT " rows, the caller sent " INT64_FORMAT,
 			 pt_data_rows(sv->train) + pt_data_rows(sv->validation), rows_expected);
+	sv->rows_received = true;
 }
 
 /* Where the run stands: its step, the step it ends at (0 when max_iterations is not set),

@@ -1,0 +1,132 @@
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "helper.h"
+#include "helper_process.h"
+#include "pinnacle.h"
+
+/* Outputs wider than this are not believed: a helper runs a user's code. */
+#define MAX_OUTPUT_WIDTH (INT64CONST(1) << 28)
+
+/* Runs one task in a new helper and returns its result's first part as bytea (NULL for a
+ * result without parts). Any ERROR on the way, an interrupt's included, kills the helper. */
+static bytea *
+run_task(PtHelperJob *job, const char *context)
+{
+	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, job);
+	bytea	   *result = NULL;
+
+	PG_TRY();
+	{
+		PtChannelMessage reply = pt_child_reply(helper, context);
+
+		if (reply.kind != PT_CHANNEL_RESULT)
+			elog(ERROR, "a helper process sent a message of kind %u instead of its result", reply.kind);
+		if (reply.nparts > 0)
+		{
+			result = palloc(VARHDRSZ + reply.parts[0].size);
+			SET_VARSIZE(result, VARHDRSZ + reply.parts[0].size);
+			memcpy(VARDATA(result), reply.parts[0].data, reply.parts[0].size);
+		}
+	}
+	PG_FINALLY();
+	{
+		pt_child_end(helper);
+		pfree(helper);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static int64
+helper_memory_limit(void)
+{
+	return (int64) pinnacle_memory_limit_mb * 1024 * 1024;
+}
+
+void
+pt_helper_check_module(const char *bytes, size_t size)
+{
+	PtHelperJob job = {.task = PT_HELPER_CHECK_MODULE, .threads = 1, .memory_limit = helper_memory_limit(),
+	.module = bytes, .module_size = size};
+
+	(void) run_task(&job, "pinnacle_import: ");
+}
+
+void
+pt_helper_check_model(const char *spec_json, const int64 *column_widths, int columns, const char *module,
+					  size_t module_size, const char *weights, size_t weights_size, int64 memory_limit)
+{
+	PtHelperJob job = {.task = PT_HELPER_CHECK_MODEL, .threads = 1, .memory_limit = memory_limit,
+		.spec_json = spec_json, .column_widths = column_widths, .columns = columns, .module = module,
+	.module_size = module_size, .weights = weights, .weights_size = weights_size};
+
+	(void) run_task(&job, "invalid pinnacle_train spec: ");
+}
+
+static PtHelperJob
+stored_model_job(PtHelperTask task, const PtStoredModel *model, int threads)
+{
+	PtHelperJob job = {.task = task, .threads = threads, .memory_limit = helper_memory_limit(),
+		.spec_json = model->spec_json, .column_widths = model->column_widths, .columns = model->columns,
+	.weights = model->weights, .weights_size = model->weights_size, .transform_json = model->transform_json};
+
+	return job;
+}
+
+bytea *
+pt_helper_export(const PtStoredModel *model)
+{
+	PtHelperJob job = stored_model_job(PT_HELPER_EXPORT, model, 1);
+	bytea	   *exported = run_task(&job, "could not export the model: ");
+
+	if (exported == NULL)
+		elog(ERROR, "a helper process exported nothing");
+	return exported;
+}
+
+PtChildLink *
+pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width)
+{
+	PtHelperJob job = stored_model_job(PT_HELPER_PREDICT, model, threads);
+	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, &job);
+
+	PG_TRY();
+	{
+		PtChannelMessage reply = pt_child_reply(helper, "could not load the model: ");
+
+		if (reply.kind != PT_CHANNEL_RESULT || !pt_channel_part_is(&reply, 0, sizeof(int64)))
+			elog(ERROR, "a helper process sent a malformed answer");
+		memcpy(output_width, reply.parts[0].data, sizeof(int64));
+		if (*output_width <= 0 || *output_width > MAX_OUTPUT_WIDTH)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the model returns " INT64_FORMAT " values for a row", *output_width)));
+	}
+	PG_CATCH();
+	{
+		pt_child_end(helper);
+		pfree(helper);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return helper;
+}
+
+void
+pt_helper_predict(PtChildLink *helper, const float *row, int64 input_width, const int64 *lengths, int columns,
+				  float *out, int64 output_width)
+{
+	PtChannelMessage reply;
+
+	pt_child_send(helper, PT_CHANNEL_REQUEST, (PtChannelPart[]) {
+		{row, sizeof(float) * input_width}, {lengths, lengths ? sizeof(int64) * columns : 0}}, 2);
+	reply = pt_child_reply(helper, "the model could not predict: ");
+	/* a helper runs a user's code: nothing it sends is copied before its size is checked */
+	if (reply.kind != PT_CHANNEL_RESULT || !pt_channel_part_is(&reply, 0, sizeof(float) * output_width))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model did not return " INT64_FORMAT " values for the row", output_width)));
+	memcpy(out, reply.parts[0].data, sizeof(float) * output_width);
+}

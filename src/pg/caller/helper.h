@@ -1,0 +1,42 @@
+/*
+ * The backend's side of its helper processes (see helper_process.h): everything that runs a
+ * model's code for a backend, other than a layer list's predict, runs in a helper. A cancel, a
+ * statement_timeout or a shutdown kills the helper, and its crash is an ERROR for the
+ * statement, never a crash of the server.
+ */
+#ifndef PINNACLE_HELPER_H
+#define PINNACLE_HELPER_H
+
+#include "postgres.h"
+
+#include "child_link.h"
+
+/* A stored model version, as read from the catalog. */
+typedef struct PtStoredModel
+{
+	const char *spec_json;
+	const int64 *column_widths;
+	int			columns;
+	const char *weights;
+	size_t		weights_size;
+	const char *transform_json;
+} PtStoredModel;
+
+/* ERROR unless the bytes are a TorchScript module with a forward method. */
+extern void pt_helper_check_module(const char *bytes, size_t size);
+
+/* ERROR unless the spec's model builds for these widths, fits the target and, when given,
+ * loads the starting weights; within `memory_limit` bytes. */
+extern void pt_helper_check_model(const char *spec_json, const int64 *column_widths, int columns,
+								  const char *module, size_t module_size, const char *weights, size_t weights_size,
+								  int64 memory_limit);
+
+/* The model version as TorchScript bytes (pinnacle_export). */
+extern bytea *pt_helper_export(const PtStoredModel *model);
+
+/* A helper that keeps the model loaded and predicts one row per request. */
+extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width);
+extern void pt_helper_predict(PtChildLink *helper, const float *row, int64 input_width, const int64 *lengths,
+							  int columns, float *out, int64 output_width);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * The helper process's main function. No PostgreSQL header is included here on purpose:
+ * nothing in this process may use PostgreSQL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child_channel.h"
+#include "child_setup.h"
+#include "helper_process.h"
+#include "pinnacle_core.h"
+
+#define EXIT_REPORTED 0
+
+static void
+send_or_exit(int channel, uint32_t kind, const PtChannelPart *parts, uint32_t nparts)
+{
+	if (!pt_channel_send(channel, kind, parts, nparts))
+		_exit(PT_CHILD_EXIT_PARENT_GONE);
+}
+
+static int64_t memory_limit = 0;
+
+/* The core's latest failure, as an 'E' message; an allocation past the limit names it. */
+static void
+send_failure(int channel)
+{
+	int32_t		kind = (int32_t) pt_last_error_kind();
+	char		message[4096];
+
+	if (kind == PT_ERROR_MEMORY && memory_limit > 0)
+		snprintf(message, sizeof(message), "the model needs more memory than the limit of %lld kB allows: %s",
+				 (long long) (memory_limit >> 10), pt_last_error());
+	else
+		snprintf(message, sizeof(message), "%s", pt_last_error());
+	send_or_exit(channel, PT_CHANNEL_FAILED,
+				 (PtChannelPart[]) {{&kind, sizeof(kind)}, {message, strlen(message) + 1}}, 2);
+}
+
+static void __attribute__((noreturn))
+finish(int channel, bool ok, const PtChannelPart *parts, uint32_t nparts)
+{
+	if (ok)
+		send_or_exit(channel, PT_CHANNEL_RESULT, parts, nparts);
+	else
+		send_failure(channel);
+	_exit(EXIT_REPORTED);
+}
+
+static bool
+check_model(const PtHelperJob *job)
+{
+	PtSpec	   *spec = pt_spec_parse(job->spec_json);
+
+	return spec != NULL && pt_spec_check_model(spec, job->column_widths, job->module, job->module_size,
+											   job->weights, job->weights_size);
+}
+
+static PtModel *
+load_model(const PtHelperJob *job)
+{
+	return pt_model_load(job->spec_json, job->column_widths, job->columns, job->weights, job->weights_size,
+						 job->transform_json);
+}
+
+/* Answers predict requests until the backend closes the channel. */
+static void __attribute__((noreturn))
+serve_predictions(int channel, PtModel *model)
+{
+	int64_t		width = pt_model_output_width(model);
+	float	   *out = calloc(width, sizeof(float));
+	char	   *buffer = NULL;
+	size_t		capacity = 0;
+	PtChannelMessage request;
+
+	if (out == NULL)
+		_exit(PT_CHILD_EXIT_PARENT_GONE);
+	send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{&width, sizeof(width)}}, 1);
+	while (pt_channel_receive(channel, &buffer, &capacity, &request))
+	{
+		bool		fits = request.kind == PT_CHANNEL_REQUEST && request.nparts == 2 &&
+			pt_channel_part_is(&request, 0, sizeof(float) * pt_model_input_width(model));
+		/* the request's parts are copied: the module gets memory of its own */
+		float	   *row = fits ? malloc(request.parts[0].size) : NULL;
+		int64_t    *lengths = fits ? malloc(request.parts[1].size + sizeof(int64_t)) : NULL;
+		bool		ok;
+
+		if (row == NULL || lengths == NULL)
+			_exit(PT_CHILD_EXIT_PARENT_GONE);
+		memcpy(row, request.parts[0].data, request.parts[0].size);
+		memcpy(lengths, request.parts[1].data, request.parts[1].size);
+		ok = pt_model_padded(model) ? pt_model_predict_padded(model, row, lengths, out)
+			: pt_model_predict(model, row, out);
+		if (ok)
+			send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{out, sizeof(float) * width}}, 1);
+		else
+			send_failure(channel);
+		free(row);
+		free(lengths);
+	}
+	_exit(EXIT_REPORTED);
+}
+
+void
+pt_helper_main(int channel, pid_t backend, void *arg)
+{
+	const PtHelperJob *job = arg;
+	PtModel    *model;
+	const char *exported;
+	size_t		size = 0;
+
+	pt_child_detach_from_server(backend);
+	pt_child_volunteer_for_the_oom_killer();
+	if (!pt_runtime_init(job->threads))
+		finish(channel, false, NULL, 0);
+	memory_limit = job->memory_limit;
+	pt_child_limit_memory(job->memory_limit, 0);
+	switch (job->task)
+	{
+		case PT_HELPER_CHECK_MODULE:
+			finish(channel, pt_torchscript_check(job->module, job->module_size), NULL, 0);
+		case PT_HELPER_CHECK_MODEL:
+			finish(channel, check_model(job), NULL, 0);
+		case PT_HELPER_EXPORT:
+			model = load_model(job);
+			exported = model ? pt_model_export(model, &size) : NULL;
+			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
+		case PT_HELPER_PREDICT:
+			model = load_model(job);
+			if (model == NULL)
+				finish(channel, false, NULL, 0);
+			serve_predictions(channel, model);
+	}
+	_exit(PT_CHILD_EXIT_PARENT_GONE);
+}
