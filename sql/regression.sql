@@ -68,3 +68,14 @@ SELECT (pinnacle_predict('linear@1', 1.0::real, 1.0::real))[1] = (pinnacle_predi
    AND (pinnacle_predict('linear@2', 1.0::real, 1.0::real))[1] IS NOT NULL AS both_in_one_statement;
 RESET client_min_messages;
 RESET pinnacle.predict_cache_size;
+-- nothing read back from the catalog is trusted: edited column widths (only a superuser can
+-- edit the catalog) are an error, in a new session that has not loaded the model yet
+\c
+BEGIN;
+UPDATE pinnacle.models SET column_widths = '{}' WHERE identifier = 'linear' AND version = 1;
+SELECT pinnacle_predict('linear@1', 1.0::real, 1.0::real);
+ROLLBACK;
+BEGIN;
+UPDATE pinnacle.models SET column_widths = '{2,-1,1}' WHERE identifier = 'linear' AND version = 1;
+SELECT pinnacle_predict('linear@1', 1.0::real, 1.0::real);
+ROLLBACK;

@@ -1,5 +1,7 @@
 #include "objective.hpp"
 
+#include <sstream>
+
 namespace pinnacle {
 
 namespace {
@@ -12,8 +14,27 @@ torch::Tensor float_list(const json& values) {
 
 }  // namespace
 
+namespace {
+
+// A module's output is checked at every step: a shape the loss would broadcast is an error,
+// not a run that silently learns something else.
+void check_output_shape(const ObjectiveSpec& objective, const torch::Tensor& output, const torch::Tensor& target) {
+  bool fits = objective.wants_class_index()
+                  ? output.dim() == 2 && output.size(0) == target.size(0)
+                  : output.sizes() == target.sizes();
+  if (!fits) {
+    std::ostringstream shapes;
+    shapes << "the model's output of shape " << output.sizes() << " does not fit the target of shape "
+           << target.sizes() << " (objective " << objective.name << ")";
+    throw std::runtime_error(shapes.str());
+  }
+}
+
+}  // namespace
+
 torch::Tensor compute_loss(const ObjectiveSpec& objective, const torch::Tensor& output, const torch::Tensor& target) {
   namespace F = torch::nn::functional;
+  check_output_shape(objective, output, target);
   const json& o = objective.options;
   const std::string& name = objective.name;
   if (name == "mse") return F::mse_loss(output, target);

@@ -79,6 +79,9 @@ torch::Tensor Predictor::checked_output(const torch::Tensor& output) const {
   if (!output.is_floating_point() && output.scalar_type() != torch::kLong && output.scalar_type() != torch::kInt)
     throw std::runtime_error(std::string("the model returned values of type ") +
                              std::string(c10::toString(output.scalar_type())) + ", not numbers");
+  if (output.dim() < 1 || output.size(0) != 1)
+    throw std::runtime_error("the model returned a tensor of shape " + c10::str(output.sizes()) +
+                             " for one row, not one row of values");
   if (output.numel() != output_width_)
     throw std::runtime_error("the model returned " + std::to_string(output.numel()) + " values for a row, not " +
                              std::to_string(output_width_));

@@ -73,8 +73,8 @@ bool read_bool(const json& value, const std::string& field) {
   return value.get<bool>();
 }
 
-// A trainer's intra-op threads; more than this is a typo, not a machine.
-constexpr int kMaxThreads = 1024;
+// A trainer's intra-op threads: more is not a machine this runs on, and each is an OS thread.
+constexpr int kMaxThreads = 64;
 // An identifier is a name, shown in messages and indexed in the catalog.
 constexpr size_t kMaxIdentifierLength = 200;
 

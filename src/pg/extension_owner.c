@@ -1,19 +1,38 @@
 #include "postgres.h"
 
-#include "executor/spi.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
 
 #include "extension_owner.h"
 
+/* Read from the catalog directly, not through SQL that a role's search_path could redirect. */
 static Oid
 extension_owner(void)
 {
-	bool		isnull;
+	Oid			extension = get_extension_oid("pinnacle_train", false);
+	Relation	relation = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
 
-	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pinnacle_train'", true, 1)
-		!= SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not find the owner of extension pinnacle_train");
-	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(extension));
+	scan = systable_beginscan(relation, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "could not find extension pinnacle_train");
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(relation, AccessShareLock);
+	return owner;
 }
 
 PtActingRole
@@ -23,13 +42,18 @@ pt_act_as_extension_owner(void)
 	Oid			owner = extension_owner();
 
 	GetUserIdAndSecContext(&previous.user, &previous.security_context);
-	SetUserIdAndSecContext(owner, previous.security_context | SECURITY_LOCAL_USERID_CHANGE);
+	previous.guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	SetUserIdAndSecContext(owner, previous.security_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	return previous;
 }
 
 void
 pt_act_as(PtActingRole role)
 {
+	AtEOXact_GUC(true, role.guc_nest_level);
 	SetUserIdAndSecContext(role.user, role.security_context);
 }
 

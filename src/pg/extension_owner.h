@@ -1,8 +1,10 @@
 /*
  * The catalog belongs to the extension: no role may write pinnacle.* itself. The extension's
  * own code writes it as the extension's owner, for the role it acts for, the way a SECURITY
- * DEFINER function would. Leaving that role is explicit; an ERROR leaves it too, since a
- * transaction's abort restores the user it started with.
+ * DEFINER function with a pinned search_path would: while acting as the owner, search_path is
+ * "pg_catalog, pg_temp" (a role's own functions and operators are never found) and the
+ * security context is restricted. Leaving that role is explicit; an ERROR leaves it too, since
+ * a transaction's abort restores the user and the settings it started with.
  */
 #ifndef PINNACLE_EXTENSION_OWNER_H
 #define PINNACLE_EXTENSION_OWNER_H
@@ -13,9 +15,10 @@ typedef struct PtActingRole
 {
 	Oid			user;
 	int			security_context;
+	int			guc_nest_level;
 } PtActingRole;
 
-/* Starts acting as the extension's owner (call inside SPI); returns the role to go back to. */
+/* Starts acting as the extension's owner; returns the role to go back to. */
 extern PtActingRole pt_act_as_extension_owner(void);
 extern void pt_act_as(PtActingRole role);
 

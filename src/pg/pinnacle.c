@@ -8,6 +8,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 
 #include <limits.h>
@@ -21,6 +22,7 @@ int			pinnacle_memory_limit_mb = 4096;
 int			pinnacle_predict_threads = 1;
 int			pinnacle_max_workers = 2;
 int			pinnacle_predict_cache_size = 8;
+int			pinnacle_max_runs_per_role = 4;
 
 void		_PG_init(void);
 
@@ -42,6 +44,11 @@ _PG_init(void)
 							"The least recently used beyond it are freed, but none in use by the current transaction.",
 							&pinnacle_predict_cache_size, 8, 1, 1000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pinnacle.max_runs_per_role",
+							"Runs a role other than a superuser may have queued or running at once.",
+							"Each holds a background worker: no role may take them all.",
+							&pinnacle_max_runs_per_role, 4, 1, 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pinnacle.max_workers",
 							"Runs that train at once; more wait as 'queued' until one ends.",
 							"Each run also needs a background worker slot (max_worker_processes).",
@@ -50,6 +57,17 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pinnacle");
 	if (process_shared_preload_libraries_in_progress)
 		pt_register_monitor();
+}
+
+/* From libpq/libpq.h, whose includes need the GSSAPI headers, which a build has no other use for. */
+extern bool pq_check_connection(void);
+
+bool
+pt_client_connection_lost(void)
+{
+	/* a background worker that runs SQL (pg_cron's) may send its output to a queue: only a
+	 * process with a client socket has a connection to lose */
+	return MyProcPort != NULL && whereToSendOutput == DestRemote && !pq_check_connection();
 }
 
 void

@@ -10,6 +10,7 @@ extern int	pinnacle_memory_limit_mb;
 extern int	pinnacle_predict_threads;
 extern int	pinnacle_max_workers;
 extern int	pinnacle_predict_cache_size;
+extern int	pinnacle_max_runs_per_role;
 
 /* Parses a spec or raises an ERROR naming the field; freed with the current memory context. */
 extern PtSpec *pt_parse_spec_or_error(const char *spec_json);
@@ -17,6 +18,10 @@ extern PtSpec *pt_parse_spec_or_error(const char *spec_json);
 /* The bytes of the imported TorchScript module a spec trains, or NULL for a layer list
  * (ERROR if it was never imported). Call inside SPI. */
 extern bytea *pt_spec_module(const PtSpec *spec);
+
+/* Whether this backend's client closed its connection (never, for a process without a client,
+ * such as pg_cron's background workers). */
+extern bool pt_client_connection_lost(void);
 
 /* SPI_connect, or an ERROR. */
 extern void pt_spi_connect(void);

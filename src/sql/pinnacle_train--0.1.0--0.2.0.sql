@@ -105,3 +105,9 @@ REVOKE EXECUTE ON FUNCTION pinnacle_import(text, bytea) FROM PUBLIC;
 -- Progress is read with the reader's own privileges: row-level security on pinnacle.runs shows
 -- each role its own runs only, members of pg_read_all_stats included.
 ALTER VIEW pinnacle.progress SET (security_invoker = true);
+
+-- Run ids are drawn by the extension's code only, and each role sees only its own identifiers
+-- (pinnacle.identifier_owner() still tells the owner of a name, for the error that refuses it).
+REVOKE USAGE ON SEQUENCE pinnacle.runs_id_seq FROM PUBLIC;
+ALTER TABLE pinnacle.identifiers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pinnacle.identifiers USING (owner = current_user);

@@ -68,6 +68,18 @@ class LoopsTraining(torch.nn.Module):
         return self.linear(x)
 
 
+class WrongShapeTraining(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        if self.training:
+            return y.unsqueeze(0).expand(3, x.size(0), 1)
+        return y
+
+
 class LoopsLoading(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -119,7 +131,8 @@ if __name__ == "__main__":
     saved = {name: save(module, os.path.join(out, name + ".pt"))
              for name, module in [("empty_output", EmptyOutput()), ("short_output", ShortOutput()),
                                   ("keeps_input", KeepsInput()), ("loops_predicting", LoopsPredicting()),
-                                  ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading())]}
+                                  ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading()),
+                                  ("wrong_shape_training", WrongShapeTraining())]}
     plain = save(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(out, "plain.pt"))
     with open(os.path.join(out, "deep.pt"), "wb") as f:
         f.write(deep(saved["empty_output"], 20000))

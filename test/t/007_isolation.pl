@@ -80,6 +80,12 @@ my $resumed = $node->safe_psql('postgres',
 is($node->safe_psql('postgres', "SELECT status || ' ' || iterations FROM pinnacle.runs WHERE id = $resumed"),
 	'succeeded ' . ($last + 40), 'the continued run counts on from the checkpoint');
 
+# every waited run ends with one summary NOTICE, however short
+my ($ret, $out, $err) = $node->psql('postgres',
+	'SELECT pinnacle_train(' . spec_json(identifier => 'short', max_iterations => 3) . ', wait => true)');
+like($err, qr/NOTICE:  run \d+ succeeded after 3 steps, best objective [\d.e+-]+ at step 3, stopped by max_iterations, [\d.]+ s/,
+	'a waited run of 3 steps ends with its summary');
+
 # SIGSEGV, as a crash inside libtorch would be: failed, with the signal named
 $run = kill_trainer('SEGV', 'crashed');
 is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run"), 'failed',
@@ -89,7 +95,7 @@ like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $r
 
 # compute_kwargs.memory_limit bounds the whole trainer: a hidden layer of 2,000,000 units
 # needs about 1 GB for one batch's activations, far beyond 300 MB
-my ($ret, $out, $err) = $node->psql('postgres',
+($ret, $out, $err) = $node->psql('postgres',
 	'SELECT pinnacle_train(' . spec_json(identifier => 'too_big', max_iterations => 5,
 		compute_kwargs => { memory_limit => 300 * 1024 * 1024 },
 		model => { layers => [ { type => 'Linear', out_features => 2000000 }, { type => 'ReLU' },

@@ -84,6 +84,10 @@ cmp_ok(time - $start, '<', 15, 'within seconds');
 	  . "SELECT array_length(pinnacle_predict('loops_predicting', ARRAY[0.5, 0]::real[]), 1)");
 is($out, '1', 'and the model predicts again on the next statement');
 
+# an output the loss would broadcast (3-D while training) fails the run instead of training on it
+like(import_and_train('wrong_shape_training'), qr/output of shape \[3, \d+, 1\] does not fit the target/,
+	'a module whose training output does not fit the target fails its run');
+
 # a module that loops only while training passes the check, and pinnacle_cancel still stops it
 ($ret, $out, $err) = as_role('alice', "SELECT pinnacle_import('loops_training', " . module_bytes('loops_training') . ')');
 my $run = $node->safe_psql('postgres', 'SET ROLE alice; SELECT pinnacle_train(' . spec_json(identifier => 'loops_training',
@@ -131,6 +135,12 @@ like($err, qr/permission denied/, 'nor can alice edit her own model row');
 ($ret, $out, $err) = as_role('bob', "SELECT pinnacle_import('mine', " . module_bytes('empty_output') . ')');
 like($err, qr/permission denied for function pinnacle_import/, 'pinnacle_import is not granted to PUBLIC');
 
+# a role that cannot log in gets a clear error (its run's supervisor could not act as it)
+$node->safe_psql('postgres', 'CREATE ROLE nologin_role NOLOGIN; GRANT nologin_role TO alice');
+($ret, $out, $err) = $node->psql('postgres', 'SET ROLE nologin_role; SELECT pinnacle_train('
+	  . spec_json(identifier => 'nologin', max_iterations => 5) . ')');
+like($err, qr/role nologin_role cannot log in/, 'a NOLOGIN role is told why it cannot train');
+
 # identifiers are claimed when a run starts
 ($ret, $out, $err) = as_role('bob', 'SELECT pinnacle_train(' . spec_json(identifier => 'empty_output', max_iterations => 5) . ')');
 like($err, qr/model "empty_output" belongs to role alice/, "bob cannot train alice's identifier");
@@ -154,6 +164,55 @@ is($node->safe_psql('postgres', 'SET ROLE alice; SELECT count(*) FROM pinnacle.p
 $bob->query_safe('COMMIT');
 $bob->quit;
 is($node->safe_psql('postgres', "SELECT pinnacle_wait($run, '60 seconds')"), 'succeeded', "alice's run succeeds");
+
+# search_path: the extension's code never runs a role's own operators or functions as the
+# extension's owner (bob's '=' would make him a superuser; alice's clock_timestamp too)
+$node->safe_psql('postgres', q{
+	CREATE SCHEMA evil AUTHORIZATION bob;
+	CREATE TABLE public.calls (who name, what text);
+	GRANT ALL ON public.calls TO PUBLIC;
+	GRANT CREATE ON SCHEMA public TO alice;
+});
+as_role('bob', q{
+	CREATE FUNCTION evil.eq(a bigint, b bigint) RETURNS bool LANGUAGE plpgsql AS $$
+	BEGIN
+	  INSERT INTO public.calls VALUES (current_user, 'eq');
+	  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) THEN
+	    EXECUTE 'ALTER ROLE bob SUPERUSER';
+	  END IF;
+	  RETURN a OPERATOR(pg_catalog.=) b;
+	END $$;
+	CREATE OPERATOR evil.= (leftarg = bigint, rightarg = bigint, function = evil.eq);
+	ALTER ROLE bob SET search_path = evil, pg_catalog, public;
+});
+($ret, $out, $err) = $node->psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'bob_path', max_iterations => 20, validation_interval => 10) . ', wait => true)',
+	connstr => $node->connstr('postgres') . ' user=bob');
+unlike($err, qr/ERROR/, "bob trains with his own search_path") or diag($err);
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'bob'"), 'f',
+	"bob's operator did not run as the extension's owner");
+as_role('alice', q{
+	CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.calls VALUES (current_user, 'clock_timestamp'); RETURN pg_catalog.now(); END $$;
+});
+($ret, $out, $err) = as_role('alice', 'SET search_path = public, pg_catalog; '
+	  . "SELECT pinnacle_import('empty_output', " . module_bytes('empty_output') . ')');
+is($ret, 0, 'alice imports with her own search_path') or diag($err);
+is($node->safe_psql('postgres', "SELECT count(*) FROM public.calls WHERE who NOT IN ('alice', 'bob')"), '0',
+	"no role's function ran as another role");
+$node->safe_psql('postgres', "ALTER ROLE bob RESET search_path");
+
+# no role may hold every background worker: bob's runs beyond pinnacle.max_runs_per_role are refused
+my @bob_runs = map {
+	$node->safe_psql('postgres', 'SET ROLE bob; SELECT pinnacle_train('
+		  . spec_json(identifier => "bob_many_$_", max_iterations => 100000000) . ')')
+} 1 .. 4;
+($ret, $out, $err) = as_role('bob', 'SELECT pinnacle_train(' . spec_json(identifier => 'bob_many_5') . ')');
+like($err, qr/role bob already has 4 runs queued or running/, "bob's fifth run is refused");
+$node->safe_psql('postgres', "SET ROLE bob; SELECT pinnacle_cancel($_)") for @bob_runs;
+is($node->safe_psql('postgres', 'SET ROLE alice; SELECT pinnacle_wait(pinnacle_train('
+		  . spec_json(identifier => 'alice_after_bob', max_iterations => 5) . '))'), 'succeeded',
+	'alice still trains');
 
 # ---- memory: a superuser sets the ceiling ----
 

@@ -31,8 +31,6 @@
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
 
-/* From libpq/libpq.h, whose includes need the GSSAPI headers, which a build has no other use for. */
-extern bool pq_check_connection(void);
 
 static void
 free_spec(void *arg)
@@ -58,14 +56,19 @@ pt_parse_spec_or_error(const char *spec_json)
 	return spec;
 }
 
+/* A new run id, drawn as the extension's owner: no role may draw them itself. */
 static int64
 next_run_id(void)
 {
+	PtActingRole caller = pt_act_as_extension_owner();
 	bool		isnull;
+	int64		run_id;
 
-	if (SPI_execute("SELECT nextval('pinnacle.runs_id_seq')", false, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT pg_catalog.nextval('pinnacle.runs_id_seq')", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not allocate a run id");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_act_as(caller);
+	return run_id;
 }
 
 /* A checkpoint to continue training from. */
@@ -269,7 +272,7 @@ stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_h
 					 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
 		pt_feed_flush(feed, session->rows);
 		/* a client that went away gets no run: the supervisor fails it for the missing rows */
-		if (whereToSendOutput == DestRemote && !pq_check_connection())
+		if (pt_client_connection_lost())
 			ereport(FATAL,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("the client went away while its rows were streaming to run " INT64_FORMAT,
@@ -316,6 +319,35 @@ check_role_can_log_in(void)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role %s cannot log in, so no run's supervisor can act as it", pt_acting_role_name()),
 				 errhint("Train as a role with LOGIN: a run's background worker acts as the calling role.")));
+}
+
+/* Every run holds a background worker while it lives: a role other than a superuser may have
+ * at most pinnacle.max_runs_per_role of them queued or running, so that it cannot take every
+ * worker slot from the others. */
+static void
+check_runs_per_role(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(pt_acting_role_name())};
+	PtActingRole caller;
+	bool		isnull;
+	int64		live;
+
+	if (superuser())
+		return;
+	caller = pt_act_as_extension_owner();
+	if (SPI_execute_with_args("SELECT count(*) FROM pinnacle.runs WHERE owner = $1 AND status IN ('queued', 'running')",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the runs of role %s", TextDatumGetCString(values[0]));
+	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_act_as(caller);
+	if (live >= pinnacle_max_runs_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role %s already has " INT64_FORMAT " runs queued or running", TextDatumGetCString(values[0]),
+						live),
+				 errhint("Wait for one to end, or cancel one; a superuser sets pinnacle.max_runs_per_role (now %d).",
+						 pinnacle_max_runs_per_role)));
 }
 
 /* Creates the session and starts the run's supervisor. */
@@ -377,6 +409,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	if (run_id == 0)
 		run_id = next_run_id();
 	check_role_can_log_in();
+	check_runs_per_role();
 	session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);

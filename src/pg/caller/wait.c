@@ -23,8 +23,6 @@
 
 PG_FUNCTION_INFO_V1(pinnacle_wait);
 
-/* From libpq/libpq.h, whose includes need the GSSAPI headers, which a build has no other use for. */
-extern bool pq_check_connection(void);
 
 #define POLL_MS 100
 
@@ -101,7 +99,7 @@ pinnacle_wait(PG_FUNCTION_ARGS)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		/* nobody would read the answer: stop polling for a client that is gone */
-		if (whereToSendOutput == DestRemote && !pq_check_connection())
+		if (pt_client_connection_lost())
 			ereport(FATAL,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("pinnacle_wait: the client connection is gone")));

@@ -32,7 +32,7 @@ send_failure(int channel)
 
 	if (kind == PT_ERROR_MEMORY && memory_limit > 0)
 		snprintf(message, sizeof(message), "the model needs more memory than the limit of %lld kB allows: %s",
-				 (long long) (memory_limit >> 10), pt_last_error());
+				 (long long) ((memory_limit + 1023) >> 10), pt_last_error());
 	else
 		snprintf(message, sizeof(message), "%s", pt_last_error());
 	send_or_exit(channel, PT_CHANNEL_FAILED,
@@ -112,6 +112,7 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 	size_t		size = 0;
 
 	pt_child_detach_from_server(backend);
+	pt_child_close_other_files(channel);
 	pt_child_volunteer_for_the_oom_killer();
 	if (!pt_runtime_init(job->threads))
 		finish(channel, false, NULL, 0);

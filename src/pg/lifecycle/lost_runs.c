@@ -23,6 +23,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -113,7 +114,9 @@ pinnacle_monitor_main(Datum main_arg)
 {
 	ListCell   *lc;
 
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	/* a shutdown may come while it waits for a sweep worker the postmaster will not start
+	 * any more: die() ends the wait at its next interrupt check */
+	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
@@ -122,12 +125,12 @@ pinnacle_monitor_main(Datum main_arg)
 		sweep_database(lfirst_oid(lc));
 
 	/* stay, so that the postmaster starts the monitor again after a crash restart */
-	while (!ShutdownRequestPending)
+	for (;;)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
 }
 
 /* In one database: pinnacle.mark_lost_runs(), where pinnacle_train is installed. */
@@ -136,6 +139,9 @@ pinnacle_sweep_main(Datum main_arg)
 {
 	int			lost = 0;
 
+	/* not the default handler, which raises FATAL inside the signal handler wherever the
+	 * worker is (in malloc, holding a lock): a shutdown ends it at an interrupt check */
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
 	SetCurrentStatementStartTimestamp();

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -26,6 +28,26 @@ pt_child_detach_from_server(pid_t parent)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	(void) setsid();
+}
+
+void
+pt_child_close_other_files(int keep)
+{
+	DIR		   *fds = opendir("/proc/self/fd");
+	struct dirent *entry;
+	int			listing;
+
+	if (fds == NULL)
+		return;
+	listing = dirfd(fds);
+	while ((entry = readdir(fds)) != NULL)
+	{
+		int			fd = atoi(entry->d_name);
+
+		if (entry->d_name[0] != '.' && fd > 2 && fd != keep && fd != listing)
+			close(fd);
+	}
+	closedir(fds);
 }
 
 void

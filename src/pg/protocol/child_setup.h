@@ -18,6 +18,10 @@
  * the parent dies. Exits at once if the parent is already gone. */
 extern void pt_child_detach_from_server(pid_t parent);
 
+/* Closes every file descriptor but stdin, stdout, stderr and `keep`: a helper needs none of
+ * its backend's (the client's socket among them). */
+extern void pt_child_close_other_files(int keep);
+
 /* The kernel's OOM killer takes this process before any PostgreSQL process. */
 extern void pt_child_volunteer_for_the_oom_killer(void);
 

@@ -458,6 +458,10 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 			char	   *error;
 			const char *status = pt_child_describe_exit(sv->trainer, &error);
 
+			/* libtorch aborts where an allocation fails outside its error handling */
+			if (sv->header->memory_limit > 0 && strstr(error, "(Aborted)") != NULL)
+				error = psprintf("%s; it may have needed more memory than compute_kwargs.memory_limit (" INT64_FORMAT
+								 " kB) allows", error, (sv->header->memory_limit + 1023) / 1024);
 			ereport(ERROR,
 					(errcode(strcmp(status, PT_STATUS_INTERRUPTED) == 0 ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_SYSTEM_ERROR),
 					 errmsg("%s", error)));

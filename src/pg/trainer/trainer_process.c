@@ -56,7 +56,7 @@ fail(const PtTrainerJob *job, const char *context)
 	if (kind == PT_ERROR_MEMORY && job->memory_limit > 0)
 		snprintf(message, sizeof(message),
 				 "the trainer needs more memory than compute_kwargs.memory_limit (%lld kB) allows: %s",
-				 (long long) (job->memory_limit >> 10), pt_last_error());
+				 (long long) ((job->memory_limit + 1023) >> 10), pt_last_error());
 	else if (context != NULL)
 		snprintf(message, sizeof(message), "%s: %s", context, pt_last_error());
 	else
