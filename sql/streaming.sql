@@ -60,7 +60,7 @@ SELECT pinnacle_train('{"identifier": "s", "select": "SELECT x1, y FROM linear",
   "in_memory": false, "prefetch_size": 100, "max_iterations": 20,
   "compute_kwargs": {"memory_limit": 20000}}', wait => true);
 \set VERBOSITY default
-SELECT status, error LIKE 'the trainer needs more memory than compute_kwargs.memory_limit (19 kB) allows: %' AS names_the_limit
+SELECT status, error LIKE 'the trainer needs more memory than compute_kwargs.memory_limit (20 kB) allows: %' AS names_the_limit
 FROM pinnacle.runs ORDER BY id DESC LIMIT 1;
 -- 300,000 rows need more than 4 MB in memory; streamed, they train under that limit
 CREATE TABLE many AS SELECT x1, (2 * x1 + 1)::real AS y
