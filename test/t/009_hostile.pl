@@ -210,6 +210,20 @@ my @bob_runs = map {
 ($ret, $out, $err) = as_role('bob', 'SELECT pinnacle_train(' . spec_json(identifier => 'bob_many_5') . ')');
 like($err, qr/role bob already has 4 runs queued or running/, "bob's fifth run is refused");
 $node->safe_psql('postgres', "SET ROLE bob; SELECT pinnacle_cancel($_)") for @bob_runs;
+wait_until($node, "SELECT count(*) = 0 FROM pinnacle.runs WHERE owner = 'bob' AND status IN ('queued', 'running')",
+	"bob's runs are cancelled");
+# a REPEATABLE READ snapshot does not hide the runs already started from the count
+($ret, $out, $err) = as_role('bob', 'BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; SELECT count(pinnacle_train('
+	  . spec_json(identifier => 'bob_rr', max_iterations => 100000000) . ')) FROM generate_series(1, 6)');
+like($err, qr/role bob already has 4 runs queued or running/, 'nor under REPEATABLE READ');
+$node->safe_psql('postgres', "SELECT pinnacle_cancel(id) FROM pinnacle.runs WHERE owner = 'bob' AND status IN ('queued', 'running')");
+# the role's own settings do not reach the way the catalog is written
+$node->safe_psql('postgres', 'ALTER ROLE bob SET default_transaction_read_only = on');
+($ret, $out, $err) = $node->psql('postgres', 'SET default_transaction_read_only = off; SELECT pinnacle_train('
+	  . spec_json(identifier => 'bob_read_only', max_iterations => 5) . ', wait => true)',
+	connstr => $node->connstr('postgres') . ' user=bob');
+unlike($err, qr/ERROR/, "bob's read-only default does not stop his run's supervisor") or diag($err);
+$node->safe_psql('postgres', 'ALTER ROLE bob RESET default_transaction_read_only');
 is($node->safe_psql('postgres', 'SET ROLE alice; SELECT pinnacle_wait(pinnacle_train('
 		  . spec_json(identifier => 'alice_after_bob', max_iterations => 5) . '))'), 'succeeded',
 	'alice still trains');

@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "tcop/tcopprot.h"
 
@@ -321,35 +322,6 @@ check_role_can_log_in(void)
 				 errhint("Train as a role with LOGIN: a run's background worker acts as the calling role.")));
 }
 
-/* Every run holds a background worker while it lives: a role other than a superuser may have
- * at most pinnacle.max_runs_per_role of them queued or running, so that it cannot take every
- * worker slot from the others. */
-static void
-check_runs_per_role(void)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(pt_acting_role_name())};
-	PtActingRole caller;
-	bool		isnull;
-	int64		live;
-
-	if (superuser())
-		return;
-	caller = pt_act_as_extension_owner();
-	if (SPI_execute_with_args("SELECT count(*) FROM pinnacle.runs WHERE owner = $1 AND status IN ('queued', 'running')",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count the runs of role %s", TextDatumGetCString(values[0]));
-	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	pt_act_as(caller);
-	if (live >= pinnacle_max_runs_per_role)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("role %s already has " INT64_FORMAT " runs queued or running", TextDatumGetCString(values[0]),
-						live),
-				 errhint("Wait for one to end, or cancel one; a superuser sets pinnacle.max_runs_per_role (now %d).",
-						 pinnacle_max_runs_per_role)));
-}
-
 /* Creates the session and starts the run's supervisor. */
 static PtSession
 start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
@@ -367,6 +339,61 @@ start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_li
 	};
 
 	return pt_session_start(&header, spec_json);
+}
+
+/* Every run holds a background worker while it lives: a role other than a superuser may have
+ * at most pinnacle.max_runs_per_role of them queued or running, so that it cannot take every
+ * worker slot from the others. The count reads the newest committed rows (not this
+ * transaction's snapshot, which a REPEATABLE READ caller would keep stale), and the role's
+ * other sessions wait (pt_run_lock_role) until this run is on record. */
+static void
+check_runs_per_role(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(pt_acting_role_name())};
+	PtActingRole caller;
+	SPIPlanPtr	plan;
+	bool		isnull;
+	int64		live;
+
+	caller = pt_act_as_extension_owner();
+	plan = SPI_prepare("SELECT count(*) FROM pinnacle.runs WHERE owner = $1 AND status IN ('queued', 'running')",
+					   1, types);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the runs of role %s", TextDatumGetCString(values[0]));
+	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_act_as(caller);
+	if (live >= pinnacle_max_runs_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role %s already has " INT64_FORMAT " runs queued or running", TextDatumGetCString(values[0]),
+						live),
+				 errhint("Wait for one to end, or cancel one; a superuser sets pinnacle.max_runs_per_role (now %d).",
+						 pinnacle_max_runs_per_role)));
+}
+
+/* Starts the run's supervisor, counted against the role's runs (see check_runs_per_role). */
+static PtSession
+start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
+						 int64 expected_rows)
+{
+	PtSession	session;
+
+	if (superuser())
+		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows);
+	pt_run_lock_role(GetUserId());
+	PG_TRY();
+	{
+		check_runs_per_role();
+		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows);
+	}
+	PG_FINALLY();
+	{
+		pt_run_unlock_role(GetUserId());
+	}
+	PG_END_TRY();
+	return session;
 }
 
 Datum
@@ -409,8 +436,8 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	if (run_id == 0)
 		run_id = next_run_id();
 	check_role_can_log_in();
-	check_runs_per_role();
-	session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, pt_feed_estimated_rows(&train_feed));
+	session = start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
+									   pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)

@@ -19,6 +19,7 @@ PG_FUNCTION_INFO_V1(pinnacle_run_is_live);
  */
 #define LOCK_KIND_LIVENESS 0x7031
 #define LOCK_KIND_TRAINING_SLOT 0x7032
+#define LOCK_KIND_ROLE_STARTS 0x7033
 
 bool
 pt_run_status_is_final(const char *status)
@@ -63,6 +64,31 @@ pt_run_is_live(int64 run_id)
 		return true;
 	LockRelease(&tag, ShareLock, false);
 	return false;
+}
+
+static LOCKTAG
+role_starts_tag(Oid role)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, 0, (uint32) role, LOCK_KIND_ROLE_STARTS);
+	return tag;
+}
+
+void
+pt_run_lock_role(Oid role)
+{
+	LOCKTAG		tag = role_starts_tag(role);
+
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+}
+
+void
+pt_run_unlock_role(Oid role)
+{
+	LOCKTAG		tag = role_starts_tag(role);
+
+	LockRelease(&tag, ExclusiveLock, true);
 }
 
 bool

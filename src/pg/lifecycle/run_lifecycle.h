@@ -32,6 +32,11 @@ extern void pt_run_hold_liveness(int64 run_id);
 /* Whether the run's supervisor is alive, seen now (not through a transaction's snapshot). */
 extern bool pt_run_is_live(int64 run_id);
 
+/* Serializes the starts of one role's runs across its sessions (a session lock, waited for
+ * with interrupts seen), so that counting its runs and starting one is one step. */
+extern void pt_run_lock_role(Oid role);
+extern void pt_run_unlock_role(Oid role);
+
 /* A training slot (pinnacle.max_workers) for the rest of this process's life, if one is free. */
 extern bool pt_run_try_training_slot(void);
 

@@ -82,6 +82,7 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 	shared_header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
 	*shared_header = *header;
 	shared_header->caller_detached = false;
+	shared_header->start_error[0] = '\0';
 	shm_toc_insert(toc, KEY_HEADER, shared_header);
 	on_dsm_detach(session.segment, note_caller_detached, PointerGetDatum(shared_header));
 
@@ -107,7 +108,8 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("the supervisor of run " INT64_FORMAT " exited before it took the rows", header->run_id),
-				 errhint("See the server log for its reason.")));
+				 shared_header->start_error[0] ? errdetail("%s", shared_header->start_error)
+				 : errhint("See the server log for its reason.")));
 	return session;
 }
 

@@ -27,6 +27,7 @@ typedef struct PtSessionHeader
 	int64		resume_iteration;
 	int64		expected_rows;	/* the planner's estimate of the training rows */
 	bool		caller_detached;	/* set by the caller as it leaves the session, however */
+	char		start_error[512];	/* why the supervisor could not record the run */
 } PtSessionHeader;
 
 /* ---- the caller's side ---- */

@@ -483,6 +483,43 @@ release_rows(Supervisor *sv)
 	sv->train = sv->validation = NULL;
 }
 
+/* The role's own settings (ALTER ROLE ... SET) apply to this connection, and must not change
+ * how the catalog is written: the supervisor runs no user SQL, only its own. */
+static void
+pin_settings(void)
+{
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* Records the run; a failure is told to the caller, which waits for this process to attach. */
+static char *
+record_run(Supervisor *sv)
+{
+	char	   *identifier_owner = NULL;
+
+	PG_TRY();
+	{
+		identifier_owner = pt_run_record_start(sv->header->run_id, pt_spec_identifier(sv->spec), sv->spec_json,
+											   pt_spec_download(sv->spec),
+											   pt_spec_download(sv->spec) && pt_spec_validation_select(sv->spec) != NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		error = CopyErrorData();
+		strlcpy(sv->header->start_error, error->message, sizeof(sv->header->start_error));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return identifier_owner;
+}
+
 void
 pinnacle_worker_main(Datum main_arg)
 {
@@ -498,6 +535,7 @@ pinnacle_worker_main(Datum main_arg)
 
 	segment = pt_session_attach(DatumGetUInt32(main_arg), &sv.header, &sv.spec_json);
 	BackgroundWorkerInitializeConnectionByOid(sv.header->database, sv.header->role, 0);
+	pin_settings();
 	sv.started = GetCurrentTimestamp();
 
 	sv.spec = pt_spec_parse(sv.spec_json);
@@ -506,9 +544,7 @@ pinnacle_worker_main(Datum main_arg)
 
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
-	identifier_owner = pt_run_record_start(sv.header->run_id, pt_spec_identifier(sv.spec), sv.spec_json,
-										   pt_spec_download(sv.spec),
-										   pt_spec_download(sv.spec) && pt_spec_validation_select(sv.spec) != NULL);
+	identifier_owner = record_run(&sv);
 	pt_session_attach_queues(segment, &sv.rows, &sv.replies);
 
 	run_context = AllocSetContextCreate(TopMemoryContext, "pinnacle_train supervisor", ALLOCSET_DEFAULT_SIZES);
