@@ -43,7 +43,7 @@ add("end-to-end, Python (process, fetch included)", num("python_process_s"), "s"
 add("  in-program (imports, fetch, loop)", num("python_total_s"), "s")
 add("  of it: psycopg2 fetch + numpy conversion", num("python_fetch_s"), "s")
 add("pinnacle_predict per row (100,000 rows)", num("predict_rows_per_s"), "rows/s", "> 20,000", lambda v: v > 20000)
-add("worker peak RSS (VmHWM)", num("worker_peak_rss_mb"), "MB")
+add("run peak RSS (VmHWM, supervisor or trainer)", num("worker_peak_rss_mb"), "MB")
 add("ratio: pinnacle / plain libtorch samples/s", num("pinnacle_samples_per_s") / num("plain_samples_per_s"), "x",
     ">= 0.9", lambda v: v >= 0.9)
 add("ratio: pinnacle / plain libtorch end-to-end", num("pinnacle_e2e_s") / num("plain_process_s"), "x",

@@ -1,8 +1,9 @@
 """Shared by the benchmark scripts: a connection to the throwaway server, key=value output,
 and a watcher of a running run's worker.
 
-While a run trains, WorkerWatch polls it from its own connection every 0.1 s: the worker's pid
-(pinnacle.runs) and its VmHWM (the peak RSS so far, so the last reading is the peak), and the
+While a run trains, WorkerWatch polls it from its own connection every 0.1 s: the pids of its
+supervisor and its trainer (pinnacle.runs) and their VmHWM (the peak RSS so far, so the last
+reading is the peak; the larger of the two is kept: the rows are in both, shared), and the
 worker's own rows/s from pinnacle.progress, which it counts from its first step (after the rows
 are in and the trainer is built): that isolates the training loop.
 """
@@ -54,11 +55,12 @@ class WorkerWatch:
 
     def poll(self):
         while not self.stop.is_set():
-            self.cursor.execute("SELECT r.worker_pid, p.iteration, p.rows_per_second FROM pinnacle.runs r"
-                                " LEFT JOIN pinnacle.progress p ON p.run_id = r.id"
+            self.cursor.execute("SELECT r.worker_pid, r.trainer_pid, p.iteration, p.rows_per_second"
+                                " FROM pinnacle.runs r LEFT JOIN pinnacle.progress p ON p.run_id = r.id"
                                 " WHERE r.identifier = %s AND r.status = 'running'", [self.identifier])
-            for pid, iteration, rows_per_second in self.cursor.fetchall():
-                self.hwm_kb = peak_rss_kb(pid) or self.hwm_kb
+            for supervisor, trainer, iteration, rows_per_second in self.cursor.fetchall():
+                peaks = [kb for kb in (peak_rss_kb(supervisor), trainer and peak_rss_kb(trainer), self.hwm_kb) if kb]
+                self.hwm_kb = max(peaks) if peaks else None
                 if rows_per_second is not None:
                     self.iteration, self.rows_per_second = iteration, rows_per_second
             time.sleep(0.1)

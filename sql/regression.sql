@@ -79,3 +79,24 @@ BEGIN;
 UPDATE pinnacle.models SET column_widths = '{2,-1,1}' WHERE identifier = 'linear' AND version = 1;
 SELECT pinnacle_predict('linear@1', 1.0::real, 1.0::real);
 ROLLBACK;
+-- pinnacle_predict_batch: the model over a select's rows; the columns that are not inputs pass
+-- through, in order, then the prediction
+SELECT count(*) AS rows,
+       bool_and(p.prediction = pinnacle_predict('linear@1', p.a, p.b)) AS same_as_predict
+FROM pinnacle_predict_batch('linear@1', 'SELECT x1 AS a, x1, x2, x2 AS b FROM linear_holdout')
+     AS p(a real, b real, prediction real[]);
+-- it feeds INSERT ... SELECT, and runs in a read-only transaction
+CREATE TABLE batch_out (y real, prediction real[]);
+INSERT INTO batch_out SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout LIMIT 10')
+    AS p(y real, prediction real[]);
+SELECT count(*) AS inserted FROM batch_out;
+BEGIN READ ONLY;
+SELECT count(*) AS read_only_rows FROM pinnacle_predict_batch('linear', 'SELECT x1, x2 FROM linear_holdout')
+    AS p(prediction real[]);
+ROLLBACK;
+-- errors name what does not fit
+SELECT pinnacle_predict_batch('linear', 'SELECT x1, x2 FROM linear_holdout');
+SELECT * FROM pinnacle_predict_batch('linear', 'SELECT x1 FROM linear_holdout') AS p(prediction real[]);
+SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout') AS p(prediction real[]);
+SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout') AS p(y integer, prediction real[]);
+SELECT * FROM pinnacle_predict_batch('linear', 'DELETE FROM linear_holdout RETURNING x1, x2') AS p(prediction real[]);

@@ -111,3 +111,10 @@ ALTER VIEW pinnacle.progress SET (security_invoker = true);
 REVOKE USAGE ON SEQUENCE pinnacle.runs_id_seq FROM PUBLIC;
 ALTER TABLE pinnacle.identifiers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON pinnacle.identifiers USING (owner = current_user);
+
+-- Batch prediction (DESIGN.md section 9): the select's rows stream through the model; the
+-- select's columns that are not the model's inputs pass through, then prediction real[].
+CREATE FUNCTION pinnacle_predict_batch(identifier text, "select" text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'pinnacle_predict_batch' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pinnacle_predict_batch(text, text) IS
+    'The output of model identifier[@version] for every row of a read-only select, in the caller''s snapshot and privileges: SELECT * FROM pinnacle_predict_batch(''m'', ''SELECT id, features FROM items'') AS p(id integer, prediction real[]).';

@@ -19,9 +19,15 @@ select_error_context(void *arg)
 	errcontext("spec field \"%s\"", (const char *) arg);
 }
 
+static void
+subject_error_context(void *arg)
+{
+	errcontext("%s", (const char *) arg);
+}
+
 /* A select that writes, locks rows or is not a query at all is refused before it runs. */
 static void
-check_read_only(SPIPlanPtr plan, const char *field)
+check_read_only(SPIPlanPtr plan, const char *subject)
 {
 	List	   *sources = SPI_plan_get_plan_sources(plan);
 	ListCell   *lc;
@@ -29,7 +35,7 @@ check_read_only(SPIPlanPtr plan, const char *field)
 	if (list_length(sources) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("spec field \"%s\" must be a single query", field)));
+				 errmsg("%s must be a single query", subject)));
 	foreach(lc, ((CachedPlanSource *) linitial(sources))->query_list)
 	{
 		Query	   *query = lfirst_node(Query, lc);
@@ -37,7 +43,7 @@ check_read_only(SPIPlanPtr plan, const char *field)
 		if (query->commandType != CMD_SELECT || query->hasModifyingCTE || query->rowMarks != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-					 errmsg("spec field \"%s\" must be a read-only SELECT", field),
+					 errmsg("%s must be a read-only SELECT", subject),
 					 errdetail("INSERT, UPDATE, DELETE, data-modifying WITH, SELECT INTO and FOR UPDATE/SHARE are not allowed.")));
 	}
 }
@@ -105,7 +111,7 @@ plan_select(PtFeed *feed, const PtSpec *spec, const char *sql, const bool *curso
 	plan = SPI_prepare(sql, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	check_read_only(plan, feed->field);
+	check_read_only(plan, psprintf("spec field \"%s\"", feed->field));
 	resolve_columns(feed, spec, pt_plan_result(plan));
 	if (cursor_read_only != NULL)
 		feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, *cursor_read_only);
@@ -120,6 +126,22 @@ pt_feed_estimated_rows(const PtFeed *feed)
 	double		rows = statement->planTree->plan_rows;
 
 	return rows < (double) PG_INT64_MAX ? (int64) rows : PG_INT64_MAX;	/* estimates reach 1e100 */
+}
+
+SPIPlanPtr
+pt_check_select(const char *sql, const char *subject)
+{
+	ErrorContextCallback context = {.previous = error_context_stack, .callback = subject_error_context,
+	.arg = (void *) subject};
+	SPIPlanPtr	plan;
+
+	error_context_stack = &context;
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	check_read_only(plan, subject);
+	error_context_stack = context.previous;
+	return plan;
 }
 
 SPIPlanPtr

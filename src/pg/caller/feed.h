@@ -39,6 +39,9 @@ typedef struct PtFeed
 extern void pt_feed_open(PtFeed *feed, const PtSpec *spec, const char *sql, const char *field, char kind,
 						 bool reads_own_writes);
 
+/* Plans `sql` and checks that it is a single read-only query; errors name `subject`. */
+extern SPIPlanPtr pt_check_select(const char *sql, const char *subject);
+
 /* The checks of pt_feed_open without a cursor: returns the plan. */
 extern SPIPlanPtr pt_feed_check(const PtSpec *spec, const char *sql, const char *field);
 

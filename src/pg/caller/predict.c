@@ -13,10 +13,14 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
 #include "storage/proc.h"
 #include "utils/memutils.h"
 
+#include "feed.h"
 #include "helper.h"
 #include "model_ref.h"
 #include "pinnacle.h"
@@ -26,6 +30,9 @@
 
 PG_FUNCTION_INFO_V1(pinnacle_predict);
 PG_FUNCTION_INFO_V1(pinnacle_classify);
+
+/* Rows a batch prediction fetches from its select at a time. */
+#define FETCH_ROWS 1000
 
 /* The widest column a stored model may claim: catalog values are checked before use. */
 #define MAX_COLUMN_WIDTH (INT64CONST(1) << 28)
@@ -291,31 +298,42 @@ find_model(const char *arg)
 	return loaded;
 }
 
+/* The call site's columns, for inputs of these types, in the model's input order. */
 static void
-prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
+init_inputs(CallSite *site, const Oid *types)
 {
 	LoadedModel *loaded = site->loaded;
 
-	if (get_fn_expr_variadic(fcinfo->flinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pass the model's inputs as separate arguments, not as a VARIADIC array")));
-	site->ninputs = PG_NARGS() - 1;
-	if (site->ninputs != loaded->ninputs)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" takes %d inputs, %d given", loaded->identifier, loaded->ninputs,
-						site->ninputs)));
+	site->ninputs = loaded->ninputs;
 	site->columns = palloc0(sizeof(PtColumn) * site->ninputs);
 	for (int i = 0; i < site->ninputs; i++)
 	{
-		pt_column_init(&site->columns[i], pstrdup(loaded->input_names[i]),
-					   get_fn_expr_argtype(fcinfo->flinfo, i + 1), false, NULL);
+		pt_column_init(&site->columns[i], pstrdup(loaded->input_names[i]), types[i], false, NULL);
 		site->columns[i].padded = loaded->padded;
 	}
 	site->lengths = palloc(sizeof(int64) * site->ninputs);
 	initStringInfo(&site->values);
 	site->row = palloc(sizeof(float) * loaded->input_width);
+}
+
+static void
+prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
+{
+	LoadedModel *loaded = site->loaded;
+	int			given = PG_NARGS() - 1;
+	Oid		   *types = palloc(sizeof(Oid) * Max(given, 1));
+
+	if (get_fn_expr_variadic(fcinfo->flinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pass the model's inputs as separate arguments, not as a VARIADIC array")));
+	if (given != loaded->ninputs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" takes %d inputs, %d given", loaded->identifier, loaded->ninputs, given)));
+	for (int i = 0; i < given; i++)
+		types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
+	init_inputs(site, types);
 }
 
 static CallSite *
@@ -391,9 +409,10 @@ predict_row(CallSite *site)
 				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
 }
 
-/* Converts the arguments to one input row and runs the model; returns the output values. */
+/* Converts one row's inputs (in the model's input order; `row_number` names the row in an
+ * error, 0 for none) and runs the model; returns the output values. */
 static const float *
-run_model(FunctionCallInfo fcinfo, CallSite *site)
+run_model(CallSite *site, const Datum *inputs, const bool *nulls, int64 row_number)
 {
 	float	   *next = site->row;
 
@@ -403,7 +422,7 @@ run_model(FunctionCallInfo fcinfo, CallSite *site)
 
 		resetStringInfo(&site->values);
 		site->columns[i].width = site->loaded->stored.column_widths[i];
-		pt_append_values(&site->values, &site->columns[i], PG_GETARG_DATUM(i + 1), false, 0);
+		pt_append_values(&site->values, &site->columns[i], inputs[i], nulls[i], row_number);
 		memcpy(&count, site->values.data, sizeof(uint32));
 		if (site->columns[i].padded)
 			pad_input(site, i, count, next);
@@ -414,24 +433,42 @@ run_model(FunctionCallInfo fcinfo, CallSite *site)
 	return site->output;
 }
 
-Datum
-pinnacle_predict(PG_FUNCTION_ARGS)
+/* pinnacle_predict's and pinnacle_classify's arguments after the identifier, as one row. */
+static const float *
+run_model_on_arguments(FunctionCallInfo fcinfo, CallSite *site)
 {
-	CallSite   *site = call_site(fcinfo);
-	const float *output = run_model(fcinfo, site);
-	int64		width = site->loaded->output_width;
+	Datum	   *inputs = palloc(sizeof(Datum) * Max(site->ninputs, 1));
+	bool	   *nulls = palloc0(sizeof(bool) * Max(site->ninputs, 1));
+
+	for (int i = 0; i < site->ninputs; i++)
+		inputs[i] = PG_GETARG_DATUM(i + 1);
+	return run_model(site, inputs, nulls, 0);
+}
+
+static Datum
+output_array(const float *output, int64 width)
+{
 	Datum	   *values = palloc(sizeof(Datum) * width);
 
 	for (int64 i = 0; i < width; i++)
 		values[i] = Float4GetDatum(output[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(values, width, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+	return PointerGetDatum(construct_array(values, width, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+}
+
+Datum
+pinnacle_predict(PG_FUNCTION_ARGS)
+{
+	CallSite   *site = call_site(fcinfo);
+	const float *output = run_model_on_arguments(fcinfo, site);
+
+	PG_RETURN_DATUM(output_array(output, site->loaded->output_width));
 }
 
 Datum
 pinnacle_classify(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
-	const float *output = run_model(fcinfo, site);
+	const float *output = run_model_on_arguments(fcinfo, site);
 	int64		width = site->loaded->output_width;
 	int64		best = 0;
 
@@ -447,4 +484,142 @@ bytea *
 pt_export_model(const char *identifier)
 {
 	return pt_helper_export(&find_model(identifier)->stored);
+}
+
+/* ---- pinnacle_predict_batch(identifier, select): the model over a query's rows ---- */
+
+PG_FUNCTION_INFO_V1(pinnacle_predict_batch);
+
+/* How the select's columns are used: the model's inputs (by name), and the others, which pass
+ * through in order before the prediction. */
+typedef struct BatchColumns
+{
+	int		   *input_attnums;
+	Oid		   *input_types;
+	int			npassed;
+	int		   *passed_attnums;
+} BatchColumns;
+
+static BatchColumns
+batch_columns(TupleDesc select, const LoadedModel *loaded, TupleDesc expected)
+{
+	BatchColumns columns = {.input_attnums = palloc0(sizeof(int) * Max(loaded->ninputs, 1)),
+		.input_types = palloc0(sizeof(Oid) * Max(loaded->ninputs, 1)),
+	.passed_attnums = palloc0(sizeof(int) * Max(select->natts, 1))};
+
+	for (int i = 0; i < loaded->ninputs; i++)
+	{
+		columns.input_attnums[i] = SPI_fnumber(select, loaded->input_names[i]);
+		if (columns.input_attnums[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("pinnacle_predict_batch: the select returns no column \"%s\", an input of model \"%s\"",
+							loaded->input_names[i], loaded->identifier)));
+		columns.input_types[i] = SPI_gettypeid(select, columns.input_attnums[i]);
+	}
+	for (int a = 1; a <= select->natts; a++)
+	{
+		bool		is_input = TupleDescAttr(select, a - 1)->attisdropped;
+
+		for (int i = 0; i < loaded->ninputs && !is_input; i++)
+			is_input = columns.input_attnums[i] == a;
+		if (!is_input)
+			columns.passed_attnums[columns.npassed++] = a;
+	}
+	if (expected->natts != columns.npassed + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("pinnacle_predict_batch returns %d columns here: the select's %d columns that are not inputs "
+						"of model \"%s\", then prediction real[]; the column definition list has %d",
+						columns.npassed + 1, columns.npassed, loaded->identifier, expected->natts)));
+	for (int j = 0; j < columns.npassed; j++)
+		if (TupleDescAttr(expected, j)->atttypid != SPI_gettypeid(select, columns.passed_attnums[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("pinnacle_predict_batch: column %d of the column definition list is %s, but the select's \"%s\" is %s",
+							j + 1, format_type_be(TupleDescAttr(expected, j)->atttypid),
+							SPI_fname(select, columns.passed_attnums[j]),
+							format_type_be(SPI_gettypeid(select, columns.passed_attnums[j])))));
+	if (TupleDescAttr(expected, columns.npassed)->atttypid != FLOAT4ARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("pinnacle_predict_batch: the last column of the column definition list is the prediction, real[]")));
+	return columns;
+}
+
+/* Runs the model on every row of the select's cursor into `store`, a batch of rows at a time. */
+static void
+predict_rows(CallSite *site, Portal cursor, const BatchColumns *columns, Tuplestorestate *store, TupleDesc result)
+{
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "pinnacle_predict_batch row",
+													  ALLOCSET_DEFAULT_SIZES);
+	Datum	   *inputs = palloc(sizeof(Datum) * Max(site->ninputs, 1));
+	bool	   *input_nulls = palloc(sizeof(bool) * Max(site->ninputs, 1));
+	Datum	   *values = palloc(sizeof(Datum) * result->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * result->natts);
+	int64		row_number = 0;
+
+	for (SPI_cursor_fetch(cursor, true, FETCH_ROWS); SPI_processed > 0; SPI_cursor_fetch(cursor, true, FETCH_ROWS))
+	{
+		SPITupleTable *batch = SPI_tuptable;
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			MemoryContext previous = MemoryContextSwitchTo(row_context);
+			HeapTuple	tuple = batch->vals[r];
+
+			for (int i = 0; i < site->ninputs; i++)
+				inputs[i] = SPI_getbinval(tuple, batch->tupdesc, columns->input_attnums[i], &input_nulls[i]);
+			for (int j = 0; j < columns->npassed; j++)
+				values[j] = SPI_getbinval(tuple, batch->tupdesc, columns->passed_attnums[j], &nulls[j]);
+			values[columns->npassed] = output_array(run_model(site, inputs, input_nulls, ++row_number),
+													site->loaded->output_width);
+			tuplestore_putvalues(store, result, values, nulls);
+			MemoryContextSwitchTo(previous);
+			MemoryContextReset(row_context);
+		}
+		SPI_freetuptable(batch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+Datum
+pinnacle_predict_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CallSite	site = {0};
+	SPIPlanPtr	plan;
+	BatchColumns columns;
+	Portal		cursor;
+	MemoryContext caller_context;
+	Tuplestorestate *store;
+	TupleDesc	result;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize) ||
+		rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pinnacle_predict_batch must be called in FROM, with a column definition list"),
+				 errhint("SELECT * FROM pinnacle_predict_batch('m', 'SELECT id, features FROM items') "
+						 "AS p(id integer, prediction real[])")));
+	site.loaded = find_model(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	caller_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	result = CreateTupleDescCopy(rsinfo->expectedDesc);
+	store = tuplestore_begin_heap(false, false, work_mem);	/* rows beyond work_mem go to disk */
+	MemoryContextSwitchTo(caller_context);
+
+	pt_spi_connect();
+	site.context = CurrentMemoryContext;
+	plan = pt_check_select(text_to_cstring(PG_GETARG_TEXT_PP(1)), "the select of pinnacle_predict_batch");
+	columns = batch_columns(pt_plan_result(plan), site.loaded, result);
+	init_inputs(&site, columns.input_types);
+	cursor = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	predict_rows(&site, cursor, &columns, store, result);
+	SPI_cursor_close(cursor);
+	SPI_finish();
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = result;
+	return (Datum) 0;
 }
