@@ -1,5 +1,5 @@
 # Read-only use (DESIGN.md section 7): train on a primary, serve from a hot standby.
-# pinnacle_wait, pinnacle_predict, pinnacle_classify, pinnacle_export and pinnacle_report
+# pinnacle_wait, pinnacle_predict, pinnacle_classify, pinnacle_predict_batch, pinnacle_export and pinnacle_report
 # write nothing, so they work on the standby and in read-only transactions on the primary.
 use strict;
 use warnings;
@@ -37,6 +37,9 @@ is($standby->safe_psql('postgres', "SELECT length(pinnacle_export('served')) > 1
 	'pinnacle_export on the standby');
 like($standby->safe_psql('postgres', "SELECT pinnacle_report($run)"), qr/<svg/, 'pinnacle_report on the standby');
 is($standby->safe_psql('postgres',
+		"SELECT count(*) FROM pinnacle_predict_batch('served', 'SELECT x1, x2 FROM points') AS p(prediction real[])"),
+	'5000', 'pinnacle_predict_batch on the standby');
+is($standby->safe_psql('postgres',
 		"SELECT pinnacle_predict('served', 0.5::real, -0.5::real) = "
 		  . "pinnacle_predict('served', 0.5::real, -0.5::real) FROM generate_series(1, 3) LIMIT 1"),
 	't', 'predictions on the standby are repeatable');
@@ -51,7 +54,8 @@ isnt($ret, 0, 'training on the standby is refused');
 # read-only transactions on the primary
 for my $call ("pinnacle_wait($run)", "pinnacle_predict('served', 1::real, 1::real)",
 	"pinnacle_classify('served', 1::real, 1::real)", "length(pinnacle_export('served'))",
-	"length(pinnacle_report($run))", "pinnacle_cancel($run)")
+	"length(pinnacle_report($run))", "pinnacle_cancel($run)",
+	"(SELECT count(*) FROM pinnacle_predict_batch('served', 'SELECT x1, x2 FROM points') AS p(prediction real[]))")
 {
 	($ret, $out, $err) = $primary->psql('postgres', "BEGIN READ ONLY; SELECT $call; COMMIT;");
 	is($ret, 0, "$call works in a read-only transaction") or diag($err);
