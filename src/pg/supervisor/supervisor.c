@@ -404,6 +404,8 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 				memcpy(&rows, message->parts[0].data, sizeof(rows));
 				/* after a validation.split, which the trainer makes */
 				pt_store_set_rows(sv->header->run_id, rows.train_rows, rows.validation_rows);
+				/* rows/s and the ETA count from here: the trainer is built, its loop starts */
+				sv->training_started = GetCurrentTimestamp();
 				return false;
 			}
 		case PT_CHANNEL_PROGRESS:
