@@ -189,6 +189,52 @@ bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const
   });
 }
 
+namespace {
+
+// Values each row leaves in memory on its way through a layer list (every layer's output, kept
+// for the backward pass), measured on a two-row probe; a TorchScript module's output only.
+int64_t activation_values_per_row(pinnacle::Network& network, const std::vector<int64_t>& input_widths,
+                                  bool padded) {
+  torch::NoGradGuard no_grad;
+  network.set_training(false);  // as the probe does: a check never runs a module's training path
+  std::vector<torch::Tensor> inputs;
+  for (int64_t width : input_widths) inputs.push_back(torch::zeros({2, width}));
+  if (network.layers().is_empty() || padded) {
+    std::vector<torch::Tensor> lengths;
+    if (padded)
+      for (int64_t width : input_widths) lengths.push_back(torch::tensor({width, int64_t{1}}));
+    return network.forward(inputs, lengths).numel() / 2;
+  }
+  torch::Tensor x = torch::cat(inputs, 1);
+  int64_t values = 0;
+  torch::nn::Sequential layers = network.layers();  // a handle to the same layers
+  for (auto& layer : *layers) {
+    x = layer.forward(x);
+    values += x.numel() / 2;
+  }
+  return values;
+}
+
+}  // namespace
+
+int64_t pt_spec_estimate_training_bytes(const PtSpec* spec, const int64_t* column_widths, const char* module,
+                                        size_t module_size) noexcept {
+  PT_ENTRY(int64_t{-1}, {
+    std::vector<int64_t> widths(column_widths, column_widths + spec->columns.size());
+    pinnacle::Transformer transformer(spec->spec.transform, spec->columns, spec->spec.key.inputs.size());
+    auto layout = pinnacle::Layout::of(spec->spec, transformer.output_widths(widths));
+    std::string module_bytes = module ? std::string(module, module_size) : std::string();
+    auto network = pinnacle::build_network(spec->spec, transformer, layout, module_bytes);
+    int64_t parameters = 0;
+    for (const auto& p : network.parameters()) parameters += p.numel();
+    const std::string& optimizer = spec->spec.optimizer.cls;
+    int64_t optimizer_slots = optimizer == "Adam" || optimizer == "AdamW" ? 2 : 1;
+    int64_t activations = activation_values_per_row(network, layout.input_widths, layout.padded);
+    return static_cast<int64_t>(sizeof(float)) *
+           (parameters * (2 + optimizer_slots) + activations * spec->spec.loader.batch_size * 2);
+  });
+}
+
 bool pt_torchscript_check(const char* bytes, size_t size) noexcept {
   PT_ENTRY(false, pinnacle::load_torchscript(std::string(bytes, size)); return true;);
 }

@@ -84,6 +84,13 @@ const char *pt_spec_torchscript(const PtSpec *spec) PT_NOEXCEPT;
 bool pt_spec_check_model(const PtSpec *spec, const int64_t *column_widths, const char *module,
 						 size_t module_size, const char *weights, size_t weights_size) PT_NOEXCEPT;
 
+/* The bytes a training run of this spec needs beyond its rows, estimated on the model built for
+ * these widths: its parameters, their gradients, the optimizer's state, and one batch's
+ * activations, kept for the backward pass (a TorchScript module's count its output only).
+ * -1 on failure. */
+int64_t pt_spec_estimate_training_bytes(const PtSpec *spec, const int64_t *column_widths, const char *module,
+										size_t module_size) PT_NOEXCEPT;
+
 /* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
 bool pt_torchscript_check(const char *bytes, size_t size) PT_NOEXCEPT;
 

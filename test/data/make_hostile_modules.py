@@ -80,6 +80,20 @@ class WrongShapeTraining(torch.nn.Module):
         return y
 
 
+class AllocatesTraining(torch.nn.Module):
+    """Passes every check (which runs it in eval mode), then asks for 2 GB at each training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        if self.training:
+            y = y + 0 * torch.ones(500000000).sum()
+        return y
+
+
 class LoopsLoading(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -132,7 +146,8 @@ if __name__ == "__main__":
              for name, module in [("empty_output", EmptyOutput()), ("short_output", ShortOutput()),
                                   ("keeps_input", KeepsInput()), ("loops_predicting", LoopsPredicting()),
                                   ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading()),
-                                  ("wrong_shape_training", WrongShapeTraining())]}
+                                  ("wrong_shape_training", WrongShapeTraining()),
+                                  ("allocates_training", AllocatesTraining())]}
     plain = save(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(out, "plain.pt"))
     with open(os.path.join(out, "deep.pt"), "wb") as f:
         f.write(deep(saved["empty_output"], 20000))

@@ -4,6 +4,7 @@
 # memory limit, an immediate shutdown, a crash restart, and the supervisor's memory over a long run.
 use strict;
 use warnings;
+use MIME::Base64;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -93,15 +94,30 @@ is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $ru
 like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $run"),
 	qr/killed by signal 11 \(Segmentation fault\)/, 'the error names the signal');
 
-# compute_kwargs.memory_limit bounds the whole trainer: a hidden layer of 2,000,000 units
-# needs about 1 GB for one batch's activations, far beyond 300 MB
+# compute_kwargs.memory_limit: a model estimated beyond it is refused before its run starts (a
+# hidden layer of 2,000,000 units needs about 1 GB for one batch's activations, far beyond 300 MB)
 ($ret, $out, $err) = $node->psql('postgres',
 	'SELECT pinnacle_train(' . spec_json(identifier => 'too_big', max_iterations => 5,
 		compute_kwargs => { memory_limit => 300 * 1024 * 1024 },
 		model => { layers => [ { type => 'Linear', out_features => 2000000 }, { type => 'ReLU' },
 			{ type => 'Linear', out_features => 1 } ] }) . ', wait => true)');
-like($err, qr/memory_limit/, 'a model beyond memory_limit fails with a message that names memory_limit');
-is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE identifier = 'too_big'"), 'failed',
+like($err, qr/the model needs about \d+ MB to train .* more than compute_kwargs.memory_limit \(300 MB\)/,
+	'a model estimated beyond memory_limit is refused with a message that names memory_limit');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pinnacle.runs WHERE identifier = 'too_big'"), '0',
+	'before its run starts');
+# and the limit bounds the trainer at run time: a module that asks for 2 GB only while training
+my $modules = PostgreSQL::Test::Utils::tempdir;
+system_or_bail('/usr/bin/python3', 'data/make_hostile_modules.py', $modules);
+$node->safe_psql('postgres', "SELECT pinnacle_import('allocates_training', decode('"
+	  . encode_base64(slurp_file("$modules/allocates_training.pt"), '') . "', 'base64'))");
+$node->safe_psql('postgres', 'CREATE TABLE rows AS SELECT ARRAY[x1, x2] AS features, y FROM points');
+($ret, $out, $err) = $node->psql('postgres',
+	'SELECT pinnacle_train(' . spec_json(identifier => 'allocates', max_iterations => 5,
+		select => 'SELECT features, y FROM rows', key => [ 'features', 'y' ],
+		compute_kwargs => { memory_limit => 300 * 1024 * 1024 }, model => { torchscript => 'allocates_training' })
+	  . ', wait => true)');
+like($err, qr/more memory than compute_kwargs.memory_limit/, 'a trainer beyond memory_limit fails with a message that names it');
+is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE identifier = 'allocates'"), 'failed',
 	'and its run reads failed');
 the_server_did_not_restart('memory_limit');
 

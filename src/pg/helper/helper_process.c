@@ -49,13 +49,33 @@ finish(int channel, bool ok, const PtChannelPart *parts, uint32_t nparts)
 	_exit(EXIT_REPORTED);
 }
 
-static bool
-check_model(const PtHelperJob *job)
+/* The model builds, fits the target, loads the starting weights, and is estimated to train
+ * within the memory limit: a run that would not is refused before it starts. */
+static void __attribute__((noreturn))
+check_model(int channel, const PtHelperJob *job)
 {
 	PtSpec	   *spec = pt_spec_parse(job->spec_json);
+	int64_t		needed;
+	char		message[512];
+	int32_t		kind = PT_ERROR_MEMORY;
 
-	return spec != NULL && pt_spec_check_model(spec, job->column_widths, job->module, job->module_size,
-											   job->weights, job->weights_size);
+	if (spec == NULL || !pt_spec_check_model(spec, job->column_widths, job->module, job->module_size,
+											 job->weights, job->weights_size))
+		finish(channel, false, NULL, 0);
+	needed = pt_spec_estimate_training_bytes(spec, job->column_widths, job->module, job->module_size);
+	if (needed < 0)
+		finish(channel, false, NULL, 0);
+	if (job->memory_limit > 0 && needed > job->memory_limit)
+	{
+		snprintf(message, sizeof(message),
+				 "the model needs about %lld MB to train (its parameters, their gradients, the optimizer's state "
+				 "and one batch's activations), more than compute_kwargs.memory_limit (%lld MB) allows",
+				 (long long) (needed >> 20), (long long) ((job->memory_limit + (1 << 20) - 1) >> 20));
+		send_or_exit(channel, PT_CHANNEL_FAILED,
+					 (PtChannelPart[]) {{&kind, sizeof(kind)}, {message, strlen(message) + 1}}, 2);
+		_exit(EXIT_REPORTED);
+	}
+	finish(channel, true, NULL, 0);
 }
 
 static PtModel *
@@ -123,7 +143,7 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 		case PT_HELPER_CHECK_MODULE:
 			finish(channel, pt_torchscript_check(job->module, job->module_size), NULL, 0);
 		case PT_HELPER_CHECK_MODEL:
-			finish(channel, check_model(job), NULL, 0);
+			check_model(channel, job);
 		case PT_HELPER_EXPORT:
 			model = load_model(job);
 			exported = model ? pt_model_export(model, &size) : NULL;
