@@ -356,15 +356,6 @@ PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int 
 }
 
 void pt_model_free(PtModel* model) noexcept { PT_ENTRY_VOID(delete model); }
-int pt_model_input_columns(const PtModel* model) noexcept {
-  return static_cast<int>(model->predictor.input_columns());
-}
-const char* pt_model_input_name(const PtModel* model, int column) noexcept {
-  PT_ENTRY(nullptr, return model->predictor.input_name(column).c_str(););
-}
-int64_t pt_model_column_width(const PtModel* model, int column) noexcept {
-  PT_ENTRY(int64_t{-1}, return model->predictor.column_widths().at(column););
-}
 int64_t pt_model_input_width(const PtModel* model) noexcept { return model->predictor.input_width(); }
 int64_t pt_model_output_width(const PtModel* model) noexcept { return model->predictor.output_width(); }
 

@@ -153,14 +153,11 @@ const char *pt_report_svg(const char *history_json, int64_t best_iteration, cons
 PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int columns,
 					   const char *weights, size_t weights_size, const char *transform_json) PT_NOEXCEPT;
 void pt_model_free(PtModel *model) PT_NOEXCEPT;
-int pt_model_input_columns(const PtModel *model) PT_NOEXCEPT;
-const char *pt_model_input_name(const PtModel *model, int column) PT_NOEXCEPT;
-int64_t pt_model_column_width(const PtModel *model, int column) PT_NOEXCEPT;
 int64_t pt_model_input_width(const PtModel *model) PT_NOEXCEPT;
 int64_t pt_model_output_width(const PtModel *model) PT_NOEXCEPT;
 /* input_width floats (the input columns as stored, before the transform) in, output_width out */
 bool pt_model_predict(PtModel *model, const float *row, float *out) PT_NOEXCEPT;
-/* collate_fn "pad": each input column right-padded with zeros to pt_model_column_width,
+/* collate_fn "pad": each input column right-padded with zeros to its stored column width,
  * with its real length in `lengths` (one per input column) */
 bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
 bool pt_model_predict_padded(PtModel *model, const float *row, const int64_t *lengths, float *out) PT_NOEXCEPT;

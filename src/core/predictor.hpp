@@ -28,8 +28,6 @@ class Predictor {
   int64_t input_width() const { return raw_input_width_; }
   int64_t output_width() const { return output_width_; }
   const std::vector<int64_t>& column_widths() const { return widths_; }
-  size_t input_columns() const { return spec_.key.inputs.size(); }
-  const std::string& input_name(size_t i) const { return spec_.key.inputs.at(i); }
 
   // One row of input values (input_width floats, the input columns side by side) to
   // output_width floats. A padded model (collate_fn "pad") takes each input right-padded
