@@ -105,13 +105,9 @@ plan_select(PtFeed *feed, const PtSpec *spec, const char *sql, const bool *curso
 {
 	ErrorContextCallback context = {.previous = error_context_stack, .callback = select_error_context,
 	.arg = (void *) feed->field};
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = pt_check_select(sql, psprintf("spec field \"%s\"", feed->field));
 
 	error_context_stack = &context;
-	plan = SPI_prepare(sql, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	check_read_only(plan, psprintf("spec field \"%s\"", feed->field));
 	resolve_columns(feed, spec, pt_plan_result(plan));
 	if (cursor_read_only != NULL)
 		feed->cursor = SPI_cursor_open(NULL, plan, NULL, NULL, *cursor_read_only);
