@@ -27,8 +27,15 @@ echo "== TAP tests (prove, PostgreSQL::Test::Cluster)"
 mkdir "$scratch/tap"
 cp -r test/t test/perl test/data "$scratch/tap/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tap"
-(cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
-  prove -I "$PGXS_DIR/../test/perl" -I perl t/*.pl) || {
-  tail -n 60 "$scratch"/tap/tmp_check/log/*.log
+if ! (cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
+  prove -I "$PGXS_DIR/../test/perl" -I perl t/*.pl) 2>&1 | tee "$scratch/prove.out"; then
+  # CI keeps only the end of the output: the servers' logs first, then what failed, then prove's summary
+  tail -n 30 "$scratch"/tap/tmp_check/log/*.log
+  for log in "$scratch"/tap/tmp_check/log/regress_log_*; do
+    grep -q '^not ok' "$log" || continue
+    echo "==> failures in $log"
+    grep -B 2 -A 12 '^not ok' "$log" | head -n 120
+  done
+  sed -n '/^Test Summary Report/,$p' "$scratch/prove.out"
   exit 1
-}
+fi
