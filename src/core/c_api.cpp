@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <pthread.h>
 
+#include "compute_threads.hpp"
 #include "dataset.hpp"
 #include "network.hpp"
 #include "predictor.hpp"
@@ -116,7 +117,7 @@ bool pt_runtime_init(int threads) noexcept {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &previous);
   bool ok = guarded(false, [&] {
-    torch::set_num_threads(threads);
+    pinnacle::set_compute_threads(threads);
     // The first parallel operation creates the intra-op pool; its threads inherit this mask.
     torch::ones({1 << 16}).sum().item<float>();
     return true;

@@ -1,5 +1,7 @@
 #include "optimizer.hpp"
 
+#include "fused_adam.hpp"
+
 namespace pinnacle {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params) {
@@ -11,12 +13,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spe
   };
   if (spec.cls == "Adam" || spec.cls == "AdamW") {
     if (spec.cls == "AdamW")
-      return std::make_unique<AdamW>(std::move(params), AdamWOptions(k.value("lr", 1e-3))
+      return std::make_unique<FusedAdamW>(std::move(params), AdamWOptions(k.value("lr", 1e-3))
                                                             .betas(betas())
                                                             .eps(k.value("eps", 1e-8))
                                                             .weight_decay(k.value("weight_decay", 1e-2))
                                                             .amsgrad(k.value("amsgrad", false)));
-    return std::make_unique<Adam>(std::move(params), AdamOptions(k.value("lr", 1e-3))
+    return std::make_unique<FusedAdam>(std::move(params), AdamOptions(k.value("lr", 1e-3))
                                                          .betas(betas())
                                                          .eps(k.value("eps", 1e-8))
                                                          .weight_decay(k.value("weight_decay", 0.0))

@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+
+#include "fused_adam.hpp"
+#include "serialize.hpp"
+
+using namespace pinnacle;
+
+namespace {
+
+// A few steps of a small regression with the given optimizer; returns the weights after.
+template <class Optimizer, class Options>
+std::vector<torch::Tensor> train_steps(const Options& options, int steps, torch::nn::Sequential net) {
+  Optimizer optimizer(net->parameters(), options);
+  torch::Tensor x = torch::linspace(-1, 1, 64 * 5).reshape({64, 5});
+  torch::Tensor y = x.sum(1, true).sin();
+  for (int i = 0; i < steps; ++i) {
+    optimizer.zero_grad();
+    torch::mse_loss(net->forward(x), y).backward();
+    optimizer.step();
+  }
+  std::vector<torch::Tensor> weights;
+  for (const auto& p : net->parameters()) weights.push_back(p.detach().clone());
+  return weights;
+}
+
+torch::nn::Sequential small_net() {
+  torch::manual_seed(7);
+  return torch::nn::Sequential(torch::nn::Linear(5, 32), torch::nn::Tanh(), torch::nn::Linear(32, 1));
+}
+
+void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-6)) << "parameter " << i;
+}
+
+}  // namespace
+
+TEST(FusedAdam, StepsLikeTorchAdam) {
+  auto options = torch::optim::AdamOptions(0.01).weight_decay(0.1);
+  expect_close(train_steps<FusedAdam>(options, 50, small_net()),
+               train_steps<torch::optim::Adam>(options, 50, small_net()));
+}
+
+TEST(FusedAdam, StepsLikeTorchAdamW) {
+  auto options = torch::optim::AdamWOptions(0.01).weight_decay(0.1).betas({0.8, 0.99});
+  expect_close(train_steps<FusedAdamW>(options, 50, small_net()),
+               train_steps<torch::optim::AdamW>(options, 50, small_net()));
+}
+
+TEST(FusedAdam, AmsgradFallsBackToTorchAdam) {
+  auto options = torch::optim::AdamOptions(0.01).amsgrad(true);
+  expect_close(train_steps<FusedAdam>(options, 20, small_net()),
+               train_steps<torch::optim::Adam>(options, 20, small_net()));
+}
+
+// optimizer_state checkpoints written by either load into the other and continue alike
+TEST(FusedAdam, StateIsTorchAdamsState) {
+  torch::nn::Sequential net = small_net();
+  auto options = torch::optim::AdamOptions(0.01);
+  FusedAdam fused(net->parameters(), options);
+  torch::Tensor x = torch::ones({4, 5});
+  torch::mse_loss(net->forward(x), torch::zeros({4, 1})).backward();
+  fused.step();
+
+  torch::optim::Adam plain(net->parameters(), options);
+  load_from_bytes(plain, save_to_bytes(fused));
+  const auto& state = static_cast<torch::optim::AdamParamState&>(
+      *plain.state().at(c10::guts::to_string(net->parameters()[0].unsafeGetTensorImpl())));
+  EXPECT_EQ(state.step(), 1);
+  EXPECT_GT(state.exp_avg_sq().abs().sum().item<float>(), 0);
+}
