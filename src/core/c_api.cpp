@@ -245,7 +245,7 @@ PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows
     // built in place: a Dataset is not moved once it exists
     std::unique_ptr<PtData> data(new PtData{Dataset(spec->columns, memory_limit)});
     const auto& s = spec->spec;
-    if (training_rows && !s.in_memory) data->rows.spill(s.prefetch_size, s.validation.split, s.compute.seed);
+    if (training_rows && !s.in_memory) data->rows.spill(s.prefetch_size);
     if (s.collate_fn == "pad") data->rows.pad_inputs(s.key.inputs.size());
     return data.release();
   });

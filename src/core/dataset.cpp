@@ -88,36 +88,15 @@ void Dataset::reserve_expected() {
   }
 }
 
-void Dataset::spill(int64_t chunk_rows, double held_out, uint64_t seed) {
-  writer_ = std::make_unique<SpillWriter>(names_, chunk_rows);
-  held_out_ = std::make_unique<Dataset>(names_, memory_limit_);
-  held_out_fraction_ = held_out;
-  split_rng_.seed(seed);
-}
+void Dataset::spill(int64_t chunk_rows) { writer_ = std::make_unique<SpillWriter>(names_, chunk_rows); }
 
-// Moves the rows decoded from one message to the spill file, or to the held-out rows.
+// Moves the rows decoded from one message to the spill file.
 void Dataset::drain_to_spill() {
-  std::uniform_real_distribution<double> coin(0.0, 1.0);
-  for (size_t at = 0; at < values_.size(); at += row_width_) {
-    if (held_out_fraction_ > 0 && coin(split_rng_) < held_out_fraction_) {
-      held_out_->widths_ = widths_;
-      held_out_->row_width_ = row_width_;
-      held_out_->values_.insert(held_out_->values_.end(), values_.begin() + at, values_.begin() + at + row_width_);
-      ++held_out_->rows_;
-    } else {
-      writer_->append_row(values_.data() + at, row_width_);
-    }
-  }
+  if (!values_.empty()) writer_->append_rows(values_.data(), static_cast<int64_t>(values_.size()) / row_width_, row_width_);
   values_.clear();
-  held_out_->check_memory(held_out_->values_.size());
 }
 
 SpilledRows Dataset::finish_spill() { return writer_->finish(); }
-
-Dataset Dataset::take_held_out() {
-  if (held_out_->rows() == 0) throw std::runtime_error("validation.split held out none of the streamed rows");
-  return std::move(*held_out_);
-}
 
 void Dataset::append_row(const std::vector<std::vector<float>>& columns) {
   if (columns.size() != names_.size()) throw std::invalid_argument("append_row: wrong number of columns");
@@ -173,16 +152,49 @@ void Dataset::finish_padding(std::vector<int64_t> widths) {
   check_memory(values_.size());
 }
 
-Dataset Dataset::split_off(double fraction, uint64_t seed) {
-  std::vector<int64_t> order(rows_);
+namespace {
+
+// Which rows validation.split holds out: exactly `fraction` of them (at least one), seeded.
+std::vector<bool> pick_held_out(int64_t rows, double fraction, uint64_t seed) {
+  std::vector<int64_t> order(rows);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
-  int64_t held_out = std::max<int64_t>(1, static_cast<int64_t>(rows_ * fraction));
-  if (held_out >= rows_)
-    throw std::runtime_error("validation.split leaves no training rows out of " + std::to_string(rows_));
-
-  std::vector<bool> is_held(rows_, false);
+  int64_t held_out = std::max<int64_t>(1, static_cast<int64_t>(rows * fraction));
+  if (held_out >= rows)
+    throw std::runtime_error("validation.split leaves no training rows out of " + std::to_string(rows));
+  std::vector<bool> is_held(rows, false);
   for (int64_t i = 0; i < held_out; ++i) is_held[order[i]] = true;
+  return is_held;
+}
+
+}  // namespace
+
+Dataset Dataset::split_off(SpilledRows& spilled, double fraction, uint64_t seed) const {
+  spilled.held_out = pick_held_out(spilled.rows, fraction, seed);
+  Dataset held(names_, memory_limit_);
+  held.widths_ = widths_;
+  held.row_width_ = spilled.row_width;
+  std::vector<float> chunk;
+  int64_t first_row = 0;
+  for (size_t i = 0; i < spilled.chunk_rows.size(); ++i) {
+    chunk.resize(spilled.chunk_rows[i] * spilled.row_width);
+    read_chunk(spilled, i, chunk.data());
+    for (int64_t r = 0; r < spilled.chunk_rows[i]; ++r)
+      if (spilled.held_out[first_row + r]) {
+        const float* row = chunk.data() + r * spilled.row_width;
+        held.values_.insert(held.values_.end(), row, row + spilled.row_width);
+        ++held.rows_;
+      }
+    first_row += spilled.chunk_rows[i];
+    held.check_memory(held.values_.size());
+  }
+  spilled.held_out_rows = held.rows_;
+  return held;
+}
+
+Dataset Dataset::split_off(double fraction, uint64_t seed) {
+  std::vector<bool> is_held = pick_held_out(rows_, fraction, seed);
+  int64_t held_out = std::count(is_held.begin(), is_held.end(), true);
 
   Dataset held(names_, 0);
   held.widths_ = widths_;

@@ -86,19 +86,17 @@ class Dataset {
   void finish_padding(std::vector<int64_t> widths = {});
 
   // Streams the rows to a spill file in chunks of `chunk_rows` instead of holding them
-  // ("in_memory": false); a seeded `held_out` fraction stays in memory as validation rows.
-  void spill(int64_t chunk_rows, double held_out, uint64_t seed);
+  // ("in_memory": false).
+  void spill(int64_t chunk_rows);
   bool spilled() const { return writer_ != nullptr; }
   SpilledRows finish_spill();
-  Dataset take_held_out();
 
   int64_t rows() const { return spilled() ? writer_->rows() : rows_; }
   int64_t received_rows() const { return rows_; }  // spilled and held-out rows included
   int64_t memory_limit() const { return memory_limit_; }
   // The bytes of memory the rows held here occupy (a spill file's rows are not held).
   int64_t memory_bytes() const {
-    return static_cast<int64_t>(values_.capacity() * sizeof(float) + lengths_.capacity() * sizeof(uint32_t)) +
-           (held_out_ ? held_out_->memory_bytes() : 0);
+    return static_cast<int64_t>(values_.capacity() * sizeof(float) + lengths_.capacity() * sizeof(uint32_t));
   }
   size_t columns() const { return names_.size(); }
   int64_t width(size_t column) const { return widths_.at(column); }
@@ -114,6 +112,9 @@ class Dataset {
 
   // Moves a seeded random `fraction` of the rows into a new dataset.
   Dataset split_off(double fraction, uint64_t seed);
+  // The same rows of a spilled set (the same fraction and seed pick the same rows as in
+  // memory): copies them into a new dataset and marks them held out in `spilled`.
+  Dataset split_off(SpilledRows& spilled, double fraction, uint64_t seed) const;
 
  private:
   void start_row(size_t column, uint32_t count);
@@ -132,9 +133,6 @@ class Dataset {
   std::vector<uint32_t> lengths_;  // before finish_padding: each row's padded inputs' lengths
 
   std::unique_ptr<SpillWriter> writer_;
-  std::unique_ptr<Dataset> held_out_;
-  double held_out_fraction_ = 0;
-  std::mt19937_64 split_rng_;
 };
 
 }  // namespace pinnacle

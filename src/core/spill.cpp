@@ -170,7 +170,8 @@ SpilledRows SpillWriter::finish() {
   return std::move(spilled_);
 }
 
-ChunkedBatchReader::Chunk::Chunk(Counter& counter, size_t values) : values(values), counter_(&counter) {
+ChunkedBatchReader::Chunk::Chunk(Counter& counter, size_t values, int64_t first_row)
+    : values(values), first_row(first_row), counter_(&counter) {
   int64_t now = ++counter.now;
   int64_t peak = counter.peak;
   while (now > peak && !counter.peak.compare_exchange_weak(peak, now)) {
@@ -178,7 +179,7 @@ ChunkedBatchReader::Chunk::Chunk(Counter& counter, size_t values) : values(value
 }
 
 ChunkedBatchReader::Chunk::Chunk(Chunk&& other) noexcept
-    : values(std::move(other.values)), counter_(std::exchange(other.counter_, nullptr)) {}
+    : values(std::move(other.values)), first_row(other.first_row), counter_(std::exchange(other.counter_, nullptr)) {}
 
 ChunkedBatchReader::Chunk::~Chunk() {
   if (counter_) --counter_->now;
@@ -193,12 +194,17 @@ ChunkedBatchReader::ChunkedBatchReader(SpilledRows spilled, int64_t batch_size, 
       seed_(seed),
       prefetch_factor_(positive(prefetch_factor, "prefetch_factor")),
       row_rng_(seeded(seed, kRowOrderStream)),
-      rows_left_in_epoch_(spilled_.rows) {
-  if (!spilled_.file || spilled_.rows == 0) throw std::invalid_argument("ChunkedBatchReader: no spilled rows");
-  if (drop_last_ && spilled_.rows < batch_size_)
-    throw std::invalid_argument("drop_last: the " + std::to_string(spilled_.rows) +
+      rows_left_in_epoch_(spilled_.training_rows()) {
+  if (!spilled_.file || rows() == 0) throw std::invalid_argument("ChunkedBatchReader: no spilled rows");
+  if (drop_last_ && rows() < batch_size_)
+    throw std::invalid_argument("drop_last: the " + std::to_string(rows()) +
                                 " rows do not fill one batch of " + std::to_string(batch_size_));
   check_header();
+  int64_t first_row = 0;
+  for (int64_t rows_in_chunk : spilled_.chunk_rows) {
+    chunk_first_row_.push_back(first_row);
+    first_row += rows_in_chunk;
+  }
   window_.reserve(kWindowChunks);
   BlockedSignals blocked;
   thread_ = std::thread(&ChunkedBatchReader::read_ahead, this);
@@ -275,26 +281,35 @@ bool ChunkedBatchReader::wait_for_room() {
   return !stop_;
 }
 
+void read_chunk(const SpilledRows& spilled, size_t index, float* out) {
+  size_t bytes = spilled.chunk_rows[index] * spilled.row_width * sizeof(float);
+  int64_t offset = spilled.chunk_offsets[index];
+  size_t got = read_at(*spilled.file, out, bytes, offset);
+  if (got < bytes)
+    throw std::runtime_error("the spill file " + spilled.file->path() + " is truncated: chunk " +
+                             std::to_string(index) + " at byte " + std::to_string(offset) + " has " +
+                             std::to_string(got) + " of its " + std::to_string(bytes) + " bytes");
+}
+
 void for_each_chunk(const SpilledRows& spilled, const std::function<void(const torch::Tensor&)>& visit) {
   std::vector<float> values;
+  int64_t first_row = 0;
   for (size_t i = 0; i < spilled.chunk_rows.size(); ++i) {
     values.resize(spilled.chunk_rows[i] * spilled.row_width);
-    size_t bytes = values.size() * sizeof(float);
-    if (read_at(*spilled.file, values.data(), bytes, spilled.chunk_offsets[i]) < bytes)
-      throw std::runtime_error("the spill file " + spilled.file->path() + " is truncated at chunk " + std::to_string(i));
-    visit(torch::from_blob(values.data(), {spilled.chunk_rows[i], spilled.row_width}, torch::kFloat32));
+    read_chunk(spilled, i, values.data());
+    int64_t kept = 0;  // the training rows, moved to the front
+    for (int64_t r = 0; r < spilled.chunk_rows[i]; ++r)
+      if (!spilled.is_held_out(first_row + r) && kept++ != r)
+        std::memmove(&values[(kept - 1) * spilled.row_width], &values[r * spilled.row_width],
+                     spilled.row_width * sizeof(float));
+    first_row += spilled.chunk_rows[i];
+    if (kept > 0) visit(torch::from_blob(values.data(), {kept, spilled.row_width}, torch::kFloat32));
   }
 }
 
 ChunkedBatchReader::Chunk ChunkedBatchReader::read_chunk(size_t index) {
-  Chunk chunk(loaded_, spilled_.chunk_rows[index] * spilled_.row_width);
-  size_t bytes = chunk.values.size() * sizeof(float);
-  int64_t offset = spilled_.chunk_offsets[index];
-  size_t got = read_at(*spilled_.file, chunk.values.data(), bytes, offset);
-  if (got < bytes)
-    throw std::runtime_error("the spill file " + spilled_.file->path() + " is truncated: chunk " +
-                             std::to_string(index) + " at byte " + std::to_string(offset) + " has " +
-                             std::to_string(got) + " of its " + std::to_string(bytes) + " bytes");
+  Chunk chunk(loaded_, spilled_.chunk_rows[index] * spilled_.row_width, chunk_first_row_[index]);
+  pinnacle::read_chunk(spilled_, index, chunk.values.data());
   return chunk;
 }
 
@@ -320,19 +335,20 @@ void ChunkedBatchReader::load_window() {
   for (size_t i = 0; i < take; ++i) window_.push_back(take_chunk());
   chunks_left_in_epoch_ -= take;
   for (const Chunk& chunk : window_)
-    for (size_t at = 0; at < chunk.values.size(); at += spilled_.row_width) window_rows_.push_back(&chunk.values[at]);
+    for (size_t at = 0, row = chunk.first_row; at < chunk.values.size(); at += spilled_.row_width, ++row)
+      if (!spilled_.is_held_out(static_cast<int64_t>(row))) window_rows_.push_back(&chunk.values[at]);
   if (shuffle_) std::shuffle(window_rows_.begin(), window_rows_.end(), row_rng_);
 }
 
 const float* ChunkedBatchReader::next_row() {
-  if (next_in_window_ == window_rows_.size()) load_window();
+  while (next_in_window_ == window_rows_.size()) load_window();  // a window may hold only validation rows
   return window_rows_[next_in_window_++];
 }
 
 // Skips the rows that drop_last leaves out, so that the next epoch starts at its first chunk.
 void ChunkedBatchReader::start_next_epoch() {
   for (; rows_left_in_epoch_ > 0; --rows_left_in_epoch_) next_row();
-  rows_left_in_epoch_ = spilled_.rows;
+  rows_left_in_epoch_ = rows();
   ++epoch_;
 }
 

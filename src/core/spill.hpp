@@ -9,6 +9,9 @@
 // call starts the next epoch, as the in-memory Trainer::next_batch() does; reader.epoch()
 // says which epoch the latest batch came from. Call the reader from one thread only.
 //
+// Rows held out as validation rows (validation.split) stay in the file, marked in
+// SpilledRows::held_out; the reader and for_each_chunk pass over them.
+//
 // Shuffling is coarser than in memory: each epoch visits the chunks in a new seeded order and
 // shuffles the rows of each two consecutive chunks together, so larger chunks mix better.
 //
@@ -41,6 +44,8 @@
 
 #include <torch/torch.h>
 
+#include "batch_source.hpp"
+
 namespace pinnacle {
 
 // An open temporary file whose name is already unlinked; the descriptor closes with it.
@@ -66,10 +71,19 @@ struct SpilledRows {
   int64_t rows = 0;
   std::vector<int64_t> chunk_rows;     // rows of each chunk, in file order
   std::vector<int64_t> chunk_offsets;  // byte offset of each chunk in the file
+  std::vector<bool> held_out;          // by row number; empty when none is
+  int64_t held_out_rows = 0;
+
+  int64_t training_rows() const { return rows - held_out_rows; }
+  bool is_held_out(int64_t row) const { return !held_out.empty() && held_out[row]; }
 };
 
-// Reads the chunks once, in file order, one at a time: `visit` gets each as a
-// (rows x row_width) tensor valid during the call (e.g. to fit a transform on streamed rows).
+// Reads chunk `index` (chunk_rows[index] x row_width floats) into `out`; throws naming the
+// file when it is shorter.
+void read_chunk(const SpilledRows& spilled, size_t index, float* out);
+
+// Reads the chunks once, in file order, one at a time: `visit` gets the training rows of each
+// as a (rows x row_width) tensor valid during the call (e.g. to fit a transform on them).
 void for_each_chunk(const SpilledRows& spilled, const std::function<void(const torch::Tensor&)>& visit);
 
 class SpillWriter {
@@ -97,7 +111,7 @@ class SpillWriter {
   bool finished_ = false;
 };
 
-class ChunkedBatchReader {
+class ChunkedBatchReader : public BatchSource {
  public:
   // Keeps up to `prefetch_factor` chunks read ahead by a background thread, plus the two
   // chunks whose rows are being shuffled together: at most prefetch_factor + 2 chunks in memory.
@@ -105,17 +119,17 @@ class ChunkedBatchReader {
   ChunkedBatchReader(SpilledRows spilled, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
                      int64_t prefetch_factor);
   // Stops and joins the reading thread, even mid-epoch, and closes the file.
-  ~ChunkedBatchReader();
+  ~ChunkedBatchReader() override;
   ChunkedBatchReader(const ChunkedBatchReader&) = delete;
   ChunkedBatchReader& operator=(const ChunkedBatchReader&) = delete;
 
   // The next (batch x row_width) float32 batch; rolls over into the next epoch. The last batch
   // of an epoch is smaller unless drop_last. Throws std::runtime_error when reading failed.
-  torch::Tensor next_batch();
+  torch::Tensor next_batch() override;
 
   int64_t epoch() const { return epoch_; }  // of the latest batch, from 0
   int64_t batches_per_epoch() const;
-  int64_t rows() const { return spilled_.rows; }
+  int64_t rows() const { return spilled_.training_rows(); }  // per epoch
   int64_t row_width() const { return spilled_.row_width; }
 
   // Chunk buffers in memory now (being read, queued or being shuffled) and at most so far.
@@ -131,11 +145,12 @@ class ChunkedBatchReader {
   // One chunk's rows in memory, counted while it lives.
   class Chunk {
    public:
-    Chunk(Counter& counter, size_t values);
+    Chunk(Counter& counter, size_t values, int64_t first_row);
     Chunk(Chunk&& other) noexcept;
     Chunk& operator=(Chunk&&) = delete;
     ~Chunk();
     std::vector<float> values;
+    int64_t first_row;  // its first row's number in the file
 
    private:
     Counter* counter_;
@@ -155,6 +170,7 @@ class ChunkedBatchReader {
   void start_next_epoch();
 
   SpilledRows spilled_;
+  std::vector<int64_t> chunk_first_row_;
   int64_t batch_size_;
   bool shuffle_;
   bool drop_last_;

@@ -46,15 +46,15 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
     : spec_(std::move(spec)),
       train_(checked_training_rows(std::move(train))),
       validation_(validation_set(std::move(validation))),
+      train_rows_(train_.spilled() ? spilled_rows().training_rows() : train_.rows()),
       widths_(train_.widths()),
       transformer_(spec_.transform, spec_.key.columns(), spec_.key.inputs.size()),
-      layout_(Layout::of(spec_, transform_rows())),
-      shuffle_rng_(spec_.loader.seed) {
-  if (spec_.loader.drop_last && train_.rows() < spec_.loader.batch_size)
-    throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_.rows()) +
+      layout_(Layout::of(spec_, transform_rows())) {
+  if (spec_.loader.drop_last && train_rows_ < spec_.loader.batch_size)
+    throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_rows_) +
                              " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
   apply_compute_settings(spec_.compute);
-  if (train_.spilled()) reader_ = open_spilled_rows();
+  batches_ = training_batches();
   model_ = build_network(spec_, transformer_, layout_, torchscript);
   optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
   model_.set_training(true);
@@ -66,7 +66,8 @@ Dataset Trainer::validation_set(Dataset validation) {
     validation.finish_padding(train_.widths());
     return validation;
   }
-  return train_.spilled() ? train_.take_held_out() : train_.split_off(spec_.validation.split, spec_.compute.seed);
+  if (train_.spilled()) return train_.split_off(spilled_rows(), spec_.validation.split, spec_.compute.seed);
+  return train_.split_off(spec_.validation.split, spec_.compute.seed);
 }
 
 // Fits the transform on the training rows and applies it to both sets; returns the widths
@@ -87,40 +88,25 @@ std::vector<int64_t> Trainer::transform_rows() {
   return transformed;
 }
 
-// Streamed rows: chunks of prefetch_size rows, read ahead by prefetch_factor chunks when
-// data_prefetch is on (else one), and never more than the memory limit holds.
-std::unique_ptr<ChunkedBatchReader> Trainer::open_spilled_rows() {
+// Rows in memory are transformed already. Streamed rows come in chunks of prefetch_size
+// rows, read ahead by prefetch_factor chunks when data_prefetch is on (else one) and never
+// more than the memory limit holds, and are transformed batch by batch.
+std::unique_ptr<BatchSource> Trainer::training_batches() {
+  if (!train_.spilled()) return std::make_unique<ShuffledBatches>(train_, spec_.loader);
   int64_t chunk_bytes = spec_.prefetch_size * train_.row_width() * static_cast<int64_t>(sizeof(float));
   int64_t ahead = spec_.data_prefetch ? spec_.prefetch_factor : 1;
   if (train_.memory_limit() > 0) ahead = std::max<int64_t>(1, std::min(ahead, train_.memory_limit() / chunk_bytes - 2));
-  return std::make_unique<ChunkedBatchReader>(std::move(spilled_rows()), spec_.loader.batch_size, spec_.loader.shuffle,
-                                              spec_.loader.drop_last, spec_.loader.seed, ahead);
+  auto reader = std::make_unique<ChunkedBatchReader>(std::move(spilled_rows()), spec_.loader.batch_size,
+                                                     spec_.loader.shuffle, spec_.loader.drop_last, spec_.loader.seed,
+                                                     ahead);
+  if (transformer_.empty()) return reader;
+  return std::make_unique<MappedBatches>(std::move(reader),
+                                         [this](const torch::Tensor& rows) { return transformer_.apply(rows, widths_); });
 }
 
 SpilledRows& Trainer::spilled_rows() {
   if (!spilled_) spilled_ = train_.finish_spill();
   return *spilled_;
-}
-
-torch::Tensor Trainer::next_batch() {
-  if (reader_) {
-    torch::Tensor rows = reader_->next_batch();
-    return transformer_.empty() ? rows : transformer_.apply(rows, widths_);
-  }
-  int64_t batch = spec_.loader.batch_size;
-  size_t remaining = order_.size() - cursor_;
-  bool epoch_over = remaining == 0 || (spec_.loader.drop_last && remaining < static_cast<size_t>(batch));
-  if (epoch_over) {
-    order_.resize(train_.rows());
-    std::iota(order_.begin(), order_.end(), 0);
-    if (spec_.loader.shuffle) std::shuffle(order_.begin(), order_.end(), shuffle_rng_);
-    cursor_ = 0;
-    remaining = order_.size();
-  }
-  int64_t take = std::min<int64_t>(batch, remaining);
-  torch::Tensor index = torch::from_blob(order_.data() + cursor_, {take}, torch::kInt64);
-  cursor_ += take;
-  return train_.all().index_select(0, index);
 }
 
 void Trainer::resume(const std::string& weights, const std::string& optimizer_state, int64_t iteration,
@@ -149,7 +135,7 @@ Trainer::Event Trainer::advance() {
     return Event::Finished;
   }
 
-  torch::Tensor rows = next_batch();
+  torch::Tensor rows = batches_->next_batch();
   optimizer_->zero_grad();
   torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
   torch::Tensor loss = compute_loss(spec_.objective, output, layout_.targets(rows));

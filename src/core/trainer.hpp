@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "batch_source.hpp"
 #include "dataset.hpp"
 #include "layout.hpp"
 #include "network.hpp"
@@ -59,24 +60,25 @@ class Trainer {
   // The key columns' widths as stored (before any transform).
   const std::vector<int64_t>& column_widths() const { return widths_; }
   json fitted_transform() const { return transformer_.fitted(); }
-  int64_t train_rows() const { return train_.rows(); }
+  int64_t train_rows() const { return train_rows_; }
   int64_t validation_rows() const { return validation_.rows(); }
 
  private:
-  torch::Tensor next_batch();
   void validate();
   std::vector<std::pair<std::string, double>> evaluate(const Dataset& data);
   bool improves(double value) const;
 
   TrainSpec spec_;
   Dataset train_;
-  Dataset validation_;
-  // the streamed rows' file once all rows are in; before layout_, which fits the transform on it
+  // the streamed rows' file once all rows are in; before validation_, which may be split off
+  // it, and layout_, which fits the transform on it
   std::optional<SpilledRows> spilled_;
   SpilledRows& spilled_rows();
+  Dataset validation_;
+  int64_t train_rows_ = 0;
   Dataset validation_set(Dataset validation);
   std::vector<int64_t> transform_rows();
-  std::unique_ptr<ChunkedBatchReader> open_spilled_rows();
+  std::unique_ptr<BatchSource> training_batches();
 
   std::vector<int64_t> widths_;
   Transformer transformer_;
@@ -84,10 +86,7 @@ class Trainer {
   Network model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 
-  std::unique_ptr<ChunkedBatchReader> reader_;  // streamed rows ("in_memory": false)
-  std::mt19937_64 shuffle_rng_;
-  std::vector<int64_t> order_;
-  size_t cursor_ = 0;
+  std::unique_ptr<BatchSource> batches_;
 
   int64_t iteration_ = 0;
   int64_t start_iteration_ = 0;

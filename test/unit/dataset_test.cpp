@@ -122,3 +122,29 @@ TEST(Dataset, PaddingPastTheMemoryLimitFailsBeforeAllocating) {
     EXPECT_NE(std::string(e.what()).find("memory limit of 4 kB"), std::string::npos) << e.what();
   }
 }
+
+// in_memory false splits off the same validation rows as in memory, and trains on the rest
+TEST(Dataset, SpilledSplitHoldsOutTheRowsAnInMemorySplitDoes) {
+  Dataset in_memory({"x"}, 0), streamed({"x"}, 0);
+  streamed.spill(/*chunk_rows=*/7);
+  for (int i = 0; i < 100; ++i) {
+    in_memory.append_row({{static_cast<float>(i)}});
+    streamed.append_row({{static_cast<float>(i)}});
+  }
+  SpilledRows spilled = streamed.finish_spill();
+  Dataset held_in_memory = in_memory.split_off(0.25, 3);
+  Dataset held_streamed = streamed.split_off(spilled, 0.25, 3);
+  EXPECT_TRUE(torch::equal(held_in_memory.all(), held_streamed.all()));
+  EXPECT_EQ(spilled.training_rows(), 75);
+
+  std::vector<torch::Tensor> trained;
+  for_each_chunk(spilled, [&](const torch::Tensor& chunk) { trained.push_back(chunk.clone()); });
+  EXPECT_TRUE(torch::equal(torch::cat(trained), in_memory.all()));
+
+  ChunkedBatchReader reader(std::move(spilled), /*batch_size=*/10, /*shuffle=*/true, /*drop_last=*/false, 0, 2);
+  std::vector<torch::Tensor> epoch;
+  for (int b = 0; b < 8; ++b) epoch.push_back(reader.next_batch());  // 75 rows: 7 batches of 10 and one of 5
+  EXPECT_EQ(reader.epoch(), 0);
+  torch::Tensor seen = std::get<0>(torch::cat(epoch).flatten().sort());
+  EXPECT_TRUE(torch::equal(seen, std::get<0>(in_memory.all().flatten().sort())));
+}
