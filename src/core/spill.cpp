@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -206,9 +207,7 @@ ChunkedBatchReader::ChunkedBatchReader(SpilledRows spilled, int64_t batch_size, 
     first_row += rows_in_chunk;
   }
   window_.reserve(kWindowChunks);
-  BlockedSignals blocked;
-  thread_ = std::thread(&ChunkedBatchReader::read_ahead, this);
-  pthread_setname_np(thread_.native_handle(), "pinnacle-spill");  // for ps and top; best effort
+  start_reading_thread();
 }
 
 ChunkedBatchReader::~ChunkedBatchReader() {
@@ -217,7 +216,29 @@ ChunkedBatchReader::~ChunkedBatchReader() {
     stop_ = true;
   }
   room_.notify_all();
-  thread_.join();
+  pthread_join(thread_, nullptr);
+}
+
+// The thread only reads and queues chunks: a small stack does. A default one (8 MB) would
+// take that much of compute_kwargs.memory_limit, which the trainer's RLIMIT_DATA enforces.
+void ChunkedBatchReader::start_reading_thread() {
+  constexpr size_t kStackBytes = 256 << 10;
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setstacksize(&attributes, kStackBytes);
+  auto body = [](void* reader) -> void* {
+    static_cast<ChunkedBatchReader*>(reader)->read_ahead();
+    return nullptr;
+  };
+  int failed;
+  {
+    BlockedSignals blocked;
+    failed = pthread_create(&thread_, &attributes, body, this);
+  }
+  pthread_attr_destroy(&attributes);
+  if (failed == EAGAIN || failed == ENOMEM) throw std::bad_alloc();  // no memory left for its stack
+  if (failed) throw std::system_error(failed, std::generic_category(), "starting the spill reading thread");
+  pthread_setname_np(thread_, "pinnacle-spill");  // for ps and top; best effort
 }
 
 // Catches a SpilledRows that does not describe its file before any batch is promised.

@@ -29,6 +29,8 @@
 //   one may be shorter). SpilledRows keeps the chunks' offsets and row counts in memory.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -39,7 +41,6 @@
 #include <mutex>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -157,6 +158,7 @@ class ChunkedBatchReader : public BatchSource {
   };
 
   void check_header() const;
+  void start_reading_thread();
   // the reading thread
   void read_ahead() noexcept;
   void read_epochs();
@@ -185,7 +187,7 @@ class ChunkedBatchReader : public BatchSource {
   std::deque<Chunk> queue_;
   bool stop_ = false;
   std::string error_;  // non-empty once the thread failed
-  std::thread thread_;
+  pthread_t thread_;
 
   // The trainer's side.
   std::mt19937_64 row_rng_;
