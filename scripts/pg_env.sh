@@ -30,7 +30,7 @@ start_throwaway_server() {
   for setting in "$@"; do settings+=" -c $setting"; done
   scratch=$(make_scratch_dir)
   port=$(free_port)
-  trap 'as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -m fast stop >/dev/null 2>&1; rm -rf "$scratch"' EXIT
+  trap 'as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
   as_pg_user "$PG_BIN/initdb" -D "$scratch/data" -U postgres --auth=trust >/dev/null
   as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -l "$scratch/server.log" -w \
     -o "-p $port -k $scratch -c listen_addresses=''$settings" start >/dev/null
