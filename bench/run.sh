@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# The benchmark: pinnacle_train against the same training in a plain libtorch program (the
-# core's own classes, no database) and in Python (psycopg2 + a DataLoader). Prints one table.
+# The benchmark: pinnacle_train against the same training written without it, in one run, as
+# ratios: a plain libtorch program (bench/plain_libtorch.cpp, nothing of pinnacle_train), the
+# Python way (psycopg2 + a DataLoader), and the physical limit (OpenBLAS sgemm on one thread at
+# the MLP's shapes). Prints one table (bench/table.py); bench/README.md explains every figure.
 #
 #   bash bench/run.sh        as root; BENCH_ROWS (default 60000) rows
-#   BENCH_ONLY=predict       only what pinnacle_predict's figure needs (the data, the training
-#                            run that makes the model, predict): no feed, plain libtorch or Python
+#   BENCH_REPEAT=3           the whole measurement three times (the data generated once);
+#                            the table shows min-max per figure
+#   BENCH_ONLY=predict       only what pinnacle_predict's figures need (the data, the training
+#                            runs that make the models, predict): no cold server, plain
+#                            libtorch, Python or sgemm
 #   BENCH_INSTALL=0          use the extension as installed for PG_BIN (default: build and
-#                            install it into the system PostgreSQL)
+#                            install it into the system PostgreSQL with scripts/build.sh)
+#   BENCH_STEPS=N            optimizer steps (default 938, the figures' setting; fewer only to
+#                            try the script out)
+#   BENCH_PREDICT_ROWS=N     rows per predict figure (default 100000)
 #
-# It builds and installs the extension from this checkout first (scripts/build.sh, idempotent),
-# and plain_libtorch from the same sources, so both sides run the same core. Build output,
-# NOTICEs and the server's log go to BENCH_LOG.
+# Build output, the NOTICEs and what failed go to BENCH_LOG; the server's log (with the
+# NOTICEs, timestamped) is $scratch/server.log while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg_env.sh
 
 ROWS=${BENCH_ROWS:-60000}
+REPEAT=${BENCH_REPEAT:-1}
+STEPS=${BENCH_STEPS:-938}
 BUILD=${BENCH_BUILD_DIR:-/tmp/build-bench}
-CORE_SOURCE=$(realpath .)
 LOG=${BENCH_LOG:-/tmp/pinnacle-bench.log}
 PY=/usr/bin/python3   # Debian's, with python3-torch and python3-psycopg2 (not a pyenv python3)
 
@@ -25,10 +33,15 @@ PY=/usr/bin/python3   # Debian's, with python3-torch and python3-psycopg2 (not a
 step() { echo "== $*" | tee -a "$LOG" >&2; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-fail() { echo "bench: $* (details in $LOG)" >&2; tail -n 20 "$LOG" >&2; exit 1; }
+fail() {
+  # the server's log goes with the scratch folder at exit: keep its end
+  [ -n "${scratch:-}" ] && [ -f "$scratch/server.log" ] && { echo "== server log, last lines"; tail -n 40 "$scratch/server.log"; } >>"$LOG"
+  echo "bench: $* (details in $LOG)" >&2; tail -n 20 "$LOG" >&2; exit 1
+}
 
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in "" | predict) ;; *) fail "BENCH_ONLY must be empty or predict" ;; esac
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || fail "BENCH_REPEAT must be a positive number"
 
 if [ "${BENCH_INSTALL:-1}" != 0 ]; then
   step "building and installing the extension (scripts/build.sh)"
@@ -38,43 +51,105 @@ fi
 # Before the server starts, so that compiling does not overlap any measurement. At most two
 # compile jobs: the machine is shared.
 if [ -z "$ONLY" ]; then
-  step "building bench/plain_libtorch in $BUILD, the core from $CORE_SOURCE"
-  cmake -S bench -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPINNACLE_SOURCE_DIR="$CORE_SOURCE" >>"$LOG" 2>&1 \
-    && cmake --build "$BUILD" -j 2 >>"$LOG" 2>&1 || fail "building plain_libtorch failed"
+  step "building bench/plain_libtorch and bench/sgemm_limit in $BUILD (libtorch only)"
+  cmake -S bench -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 \
+    && cmake --build "$BUILD" -j 2 >>"$LOG" 2>&1 || fail "building the bench programs failed"
 fi
 
-# Preloaded, as the README recommends for production: workers and backends are forked with
-# libtorch already mapped instead of loading it (about 0.9 s per process).
-start_throwaway_server shared_preload_libraries=pinnacle_train
+# One server for the whole run. Not preloaded or preloaded is switched by ALTER SYSTEM and a
+# restart before each phase; its log timestamps every line (%n: Unix epoch, ms) and keeps the
+# NOTICEs, from which the breakdown reads when the training loop ran.
+start_throwaway_server
 step "started a throwaway server on port $port in $scratch (its log: $scratch/server.log)"
-results=$scratch/results.txt
-echo "plain_core_source=$CORE_SOURCE" >"$results"
+psql_run -c "ALTER SYSTEM SET log_line_prefix = '%n [%p] '" -c "ALTER SYSTEM SET log_min_messages = notice"
+
+restart_server() {  # $1: the shared_preload_libraries value, or none
+  if [ -n "$1" ]; then
+    psql_run -c "ALTER SYSTEM SET shared_preload_libraries = '$1'"
+  else
+    psql_run -c "ALTER SYSTEM RESET shared_preload_libraries"  # (SET to '' would name a library "")
+  fi
+  as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -l "$scratch/server.log" -w -m fast restart >/dev/null \
+    || fail "restarting the server failed"
+  # the table back in shared buffers, as on a server in use: the measured calls do not read it cold
+  psql_run -At -c "SELECT count(*), sum(length(pixels)), sum(array_length(features, 1)) FROM images" >/dev/null
+}
 
 step "generating $ROWS rows in SQL"
 t=$(now)
 psql_run -v rows="$ROWS" <bench/data.sql >>"$LOG"
-echo "gen_s=$(since "$t")" >>"$results"
+gen_s=$(since "$t")
 psql_run -c "CREATE EXTENSION pinnacle_train"
+{
+  echo "gen_s=$gen_s"
+  echo "steps=$STEPS"
+  echo "pg_bin=$PG_BIN"
+  echo "expected_library=$(realpath -m "$PG_BIN/../lib/pinnacle_train.so")"
+  echo "openblas_num_threads=${OPENBLAS_NUM_THREADS:-unset}"
+  echo "load_average=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$scratch/common.txt"
+
+# The specs: bench/spec.json trains on the bytea column; the real[] spec is the same on features.
+$PY - bench/spec.json "$STEPS" "$scratch" <<'PY' || fail "writing the specs failed"
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["max_iterations"] = spec["validation_interval"] = int(sys.argv[2])
+json.dump(spec, open(f"{sys.argv[3]}/spec_bytea.json", "w"))
+spec.update(select="SELECT features, label FROM images", key={"inputs": ["features"], "target": "label"},
+            transform={"features": spec["transform"]["pixels"]})
+json.dump(spec, open(f"{sys.argv[3]}/spec_real.json", "w"))
+PY
+bench_phase() {  # $1: data, cold or preloaded; key=value lines to stdout
+  $PY bench/pinnacle_bench.py "$1" "$scratch" "$port" "$scratch/spec_bytea.json" "$scratch/spec_real.json" \
+    "$scratch/server.log" 2>>"$LOG" || fail "pinnacle_bench.py $1 failed"
+}
+bench_phase data >>"$scratch/common.txt"
+
 if [ -z "$ONLY" ]; then
-  # The plain program reads the same rows from a file: per row 784 pixel bytes, then the label.
-  psql_run -At -c "COPY (SELECT encode(pixels || set_byte('\\x00'::bytea, 0, label), 'hex') FROM images) TO STDOUT" \
-    | xxd -r -p >"$scratch/images.bin"
+  # plain_libtorch reads the same rows from IDX files (the MNIST format), as a user's program would
+  $PY bench/export_idx.py "$scratch" "$port" "$scratch" >>"$scratch/common.txt" 2>>"$LOG" \
+    || fail "exporting the rows for plain_libtorch failed"
 fi
 
-# One after another, so that they do not compete for the two cores.
-step "pinnacle_train: feed, training, worker RSS, predict"
-BENCH_ONLY=$ONLY $PY bench/pinnacle_bench.py "$scratch" "$port" bench/spec.json >>"$results" 2>>"$LOG" \
-  || fail "pinnacle_bench.py failed"
-[ -z "$ONLY" ] || { $PY bench/table.py "$results"; exit 0; }
+# One measurement after another, so that they do not compete for the cores.
+for rep in $(seq 1 "$REPEAT"); do
+  out=$scratch/run.$rep
+  mkdir -p "$out"
+  cp "$scratch/common.txt" "$out/"
+  if [ -z "$ONLY" ]; then
+    step "run $rep/$REPEAT: server not preloaded: extension load, pinnacle_train on real[] and bytea"
+    restart_server ""
+    bench_phase cold >"$out/cold.txt"
+  fi
 
-step "plain libtorch"
-t=$(now)
-"$BUILD/plain_libtorch" bench/spec.json "$scratch/images.bin" >>"$results" 2>>"$LOG" || fail "plain_libtorch failed"
-echo "plain_process_s=$(since "$t")" >>"$results"
+  step "run $rep/$REPEAT: server preloaded: pinnacle_train on real[] and bytea, predict"
+  restart_server pinnacle_train
+  if [ -n "$ONLY" ]; then
+    BENCH_ATTEMPTS=1 bench_phase preloaded >"$out/preloaded.txt"
+    continue
+  fi
+  bench_phase preloaded >"$out/preloaded.txt"
 
-step "Python reference"
-t=$(now)
-$PY bench/python_reference.py "$scratch" "$port" bench/spec.json >>"$results" 2>>"$LOG" || fail "python_reference.py failed"
-echo "python_process_s=$(since "$t")" >>"$results"
+  step "run $rep/$REPEAT: sgemm on one thread at the MLP's shapes"
+  "$BUILD/sgemm_limit" >"$out/sgemm.txt" 2>>"$LOG" || fail "sgemm_limit failed"
 
-$PY bench/table.py "$results"
+  step "run $rep/$REPEAT: plain libtorch (twice with its DataLoader, once with index_select batches)"
+  for attempt in 1 2; do
+    t=$(now)
+    "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
+      >"$out/plain.$attempt.txt" 2>>"$LOG" || fail "plain_libtorch failed"
+    echo "plain_process_s=$(since "$t")" >>"$out/plain.$attempt.txt"
+  done
+  "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
+    --index-batches >"$out/plain_index.txt" 2>>"$LOG" || fail "plain_libtorch --index-batches failed"
+
+  step "run $rep/$REPEAT: the Python way (twice)"
+  for attempt in 1 2; do
+    t=$(now)
+    $PY bench/python_reference.py "$scratch" "$port" "$scratch/spec_bytea.json" >"$out/python.$attempt.txt" 2>>"$LOG" \
+      || fail "python_reference.py failed"
+    echo "python_process_s=$(since "$t")" >>"$out/python.$attempt.txt"
+  done
+done
+
+$PY bench/table.py "$scratch"/run.*

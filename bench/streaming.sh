@@ -18,7 +18,7 @@ echo "== building and installing the extension (scripts/build.sh)" >&2
 bash scripts/build.sh >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
 start_throwaway_server shared_preload_libraries=pinnacle_train
 echo "== generating $ROWS rows in SQL" >&2
-psql_run -v rows="$ROWS" <bench/data.sql >>"$LOG"
+psql_run -v rows="$ROWS" -v bytea_only=1 <bench/data.sql >>"$LOG"
 psql_run -c "CREATE EXTENSION pinnacle_train"
 results=$scratch/results.txt
 echo "== training in memory (60,000 rows), then streamed ($ROWS rows)" >&2
