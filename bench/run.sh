@@ -85,7 +85,7 @@ psql_run -c "CREATE EXTENSION pinnacle_train"
   echo "steps=$STEPS"
   echo "pg_bin=$PG_BIN"
   echo "expected_library=$(realpath -m "$PG_BIN/../lib/pinnacle_train.so")"
-  echo "openblas_num_threads=${OPENBLAS_NUM_THREADS:-unset}"
+  echo "openblas_num_threads=1 in the references, compute_kwargs.threads in pinnacle"
   echo "load_average=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$scratch/common.txt"
 
@@ -110,6 +110,11 @@ if [ -z "$ONLY" ]; then
   $PY bench/export_idx.py "$scratch" "$port" "$scratch" >>"$scratch/common.txt" 2>>"$LOG" \
     || fail "exporting the rows for plain_libtorch failed"
 fi
+
+# One thread means one thread: OpenBLAS keeps a pool of its own that torch::set_num_threads
+# does not bound, so the references get OPENBLAS_NUM_THREADS=1, as pinnacle's trainer sets
+# OpenBLAS to compute_kwargs.threads itself.
+ONE_THREAD="env OPENBLAS_NUM_THREADS=1"
 
 # One measurement after another, so that they do not compete for the cores.
 for rep in $(seq 1 "$REPEAT"); do
@@ -136,17 +141,17 @@ for rep in $(seq 1 "$REPEAT"); do
   step "run $rep/$REPEAT: plain libtorch (twice with its DataLoader, once with index_select batches)"
   for attempt in 1 2; do
     t=$(now)
-    "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
+    $ONE_THREAD "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
       >"$out/plain.$attempt.txt" 2>>"$LOG" || fail "plain_libtorch failed"
     echo "plain_process_s=$(since "$t")" >>"$out/plain.$attempt.txt"
   done
-  "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
+  $ONE_THREAD "$BUILD/plain_libtorch" "$scratch/images-idx3-ubyte" "$scratch/labels-idx1-ubyte" --steps "$STEPS" \
     --index-batches >"$out/plain_index.txt" 2>>"$LOG" || fail "plain_libtorch --index-batches failed"
 
   step "run $rep/$REPEAT: the Python way (twice)"
   for attempt in 1 2; do
     t=$(now)
-    $PY bench/python_reference.py "$scratch" "$port" "$scratch/spec_bytea.json" >"$out/python.$attempt.txt" 2>>"$LOG" \
+    $ONE_THREAD $PY bench/python_reference.py "$scratch" "$port" "$scratch/spec_bytea.json" >"$out/python.$attempt.txt" 2>>"$LOG" \
       || fail "python_reference.py failed"
     echo "python_process_s=$(since "$t")" >>"$out/python.$attempt.txt"
   done
