@@ -48,6 +48,7 @@ typedef struct Supervisor
 	bool		rows_received;
 	PtChildLink *trainer;		/* NULL until it is forked */
 	PtTrainerState latest;		/* the trainer's latest report */
+	TimestampTz latest_at;		/* when it came */
 	char	   *stop_reason;	/* of a finished run */
 	TimestampTz started;
 	TimestampTz training_started;
@@ -160,13 +161,19 @@ typedef struct Progress
 } Progress;
 
 static double
-seconds_since(TimestampTz start)
+seconds_between(TimestampTz start, TimestampTz end)
 {
 	long		secs;
 	int			usecs;
 
-	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	TimestampDifference(start, end, &secs, &usecs);
 	return secs + usecs / 1e6;
+}
+
+static double
+seconds_since(TimestampTz start)
+{
+	return seconds_between(start, GetCurrentTimestamp());
 }
 
 static Progress
@@ -175,7 +182,8 @@ measure_progress(Supervisor *sv)
 	Progress	p = {.iteration = sv->latest.iteration, .eta_seconds = -1};
 	int64		max_steps = pt_spec_max_iterations(sv->spec);
 	int64		steps = sv->latest.steps_this_run;
-	double		elapsed = Max(seconds_since(sv->training_started), 1e-3);
+	/* to the latest report, not to now: its samples were counted then */
+	double		elapsed = Max(seconds_between(sv->training_started, sv->latest_at), 1e-3);
 
 	p.rows_per_second = sv->latest.samples_seen / elapsed;
 	if (max_steps > 0)
@@ -412,16 +420,19 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 			if (!pt_channel_part_is(message, 0, sizeof(PtTrainerState)))
 				elog(ERROR, "the trainer process sent a malformed progress report");
 			memcpy(&sv->latest, message->parts[0].data, sizeof(PtTrainerState));
+			sv->latest_at = GetCurrentTimestamp();
 			return false;
 		case PT_CHANNEL_VALIDATED:
 			report = checkpoint_report(message);
 			sv->latest = report.state;
+			sv->latest_at = GetCurrentTimestamp();
 			pt_store_validation(sv->header->run_id, &report);
 			return false;
 		case PT_CHANNEL_CHECKPOINT:
 			/* the answer to a shutdown's stop request: keep the step reached */
 			report = checkpoint_report(message);
 			sv->latest = report.state;
+			sv->latest_at = GetCurrentTimestamp();
 			if (report.state.steps_this_run > 0)
 				pt_store_checkpoint(sv->header->run_id, &report);
 			interrupted_by_shutdown();
