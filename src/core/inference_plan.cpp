@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 namespace pinnacle {
@@ -80,20 +81,42 @@ bool add_layer(const torch::nn::Module& module, int64_t& width, std::vector<Plan
   return true;
 }
 
-// The dot products of R rows of w (each `in` long) with x, into out. Eight partial sums per
-// row and R rows at a time: independent sums keep the vector units busy, and x is read once
-// for R rows.
-template <int64_t R>
-void dot_rows(const float* w, int64_t in, const float* x, float* out) {
-  constexpr int64_t kLanes = 8;
-  const int64_t body = in - in % kLanes;
-  float sums[R][kLanes] = {};
-  for (int64_t i = 0; i < body; i += kLanes)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t k = 0; k < kLanes; ++k) sums[r][k] += w[r * in + i + k] * x[i + k];
+// Floats side by side in one vector register (GCC's vector extension): eight for AVX2, four
+// for SSE2 and NEON. The compiler lowers each operation to the instruction set of the function
+// it is compiled into.
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef float Floats4 __attribute__((vector_size(16)));
+
+// An unaligned load (rows start at any float), into a variable: a vector wider than the
+// baseline's registers is never passed or returned by value.
+template <typename V>
+inline __attribute__((always_inline)) void load(V& v, const float* p) {
+  std::memcpy(&v, p, sizeof(v));
+}
+
+// The dot products of R rows of w (each `in` long) with x, into out. Two vectors of partial
+// sums per row and R rows at a time: independent sums keep the vector units busy, and x is
+// read once for R rows.
+template <typename V, int64_t R>
+inline __attribute__((always_inline)) void dot_rows(const float* w, int64_t in, const float* x, float* out) {
+  constexpr int64_t kLanes = sizeof(V) / sizeof(float);
+  const int64_t body = in - in % (2 * kLanes);
+  V low[R] = {}, high[R] = {};
+  for (int64_t i = 0; i < body; i += 2 * kLanes) {
+    V x_low, x_high, w_low, w_high;
+    load(x_low, x + i);
+    load(x_high, x + i + kLanes);
+    for (int64_t r = 0; r < R; ++r) {
+      load(w_low, w + r * in + i);
+      load(w_high, w + r * in + i + kLanes);
+      low[r] += w_low * x_low;
+      high[r] += w_high * x_high;
+    }
+  }
   for (int64_t r = 0; r < R; ++r) {
+    V sums = low[r] + high[r];
     float sum = 0;
-    for (int64_t k = 0; k < kLanes; ++k) sum += sums[r][k];
+    for (int64_t k = 0; k < kLanes; ++k) sum += sums[k];
     for (int64_t i = body; i < in; ++i) sum += w[r * in + i] * x[i];
     out[r] = sum;
   }
@@ -103,12 +126,33 @@ void dot_rows(const float* w, int64_t in, const float* x, float* out) {
 // torch's addmm. Not BLAS: OpenBLAS's sgemv hands a matrix of this size to its thread pool,
 // and on a busy machine waiting for the pool costs more than the row (nor does the pool
 // follow pinnacle.predict_threads).
-void linear(const Plan::Layer& layer, const float* x, float* y) {
+template <typename V>
+inline __attribute__((always_inline)) void linear(const Plan::Layer& layer, const float* x, float* y) {
   const float* w = layer.weight.data();
   int64_t j = 0;
-  for (; j + 4 <= layer.out; j += 4) dot_rows<4>(w + j * layer.in, layer.in, x, y + j);
-  for (; j < layer.out; ++j) dot_rows<1>(w + j * layer.in, layer.in, x, y + j);
+  for (; j + 4 <= layer.out; j += 4) dot_rows<V, 4>(w + j * layer.in, layer.in, x, y + j);
+  for (; j < layer.out; ++j) dot_rows<V, 1>(w + j * layer.in, layer.in, x, y + j);
   for (j = 0; j < static_cast<int64_t>(layer.bias.size()); ++j) y[j] += layer.bias[j];
+}
+
+// A row's Linear layers are most of its time, and the build targets any x86-64 (SSE2): the
+// kernel is compiled again for AVX2 with FMA, which reads the weights twice as fast, and
+// chosen when the CPU has them.
+using LinearKernel = void (*)(const Plan::Layer&, const float*, float*);
+
+void linear_portable(const Plan::Layer& layer, const float* x, float* y) { linear<Floats4>(layer, x, y); }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void linear_avx2(const Plan::Layer& layer, const float* x, float* y) {
+  linear<Floats8>(layer, x, y);
+}
+#endif
+
+LinearKernel fastest_linear_kernel() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return linear_avx2;
+#endif
+  return linear_portable;
 }
 
 void apply_step(const Plan::ColumnStep& s, float* x) {
@@ -154,7 +198,7 @@ void activate(const Plan::Layer& layer, float* x) {
     case LayerKind::silu:
       for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
       break;
-    case LayerKind::linear:  // not elementwise: apply_linear
+    case LayerKind::linear:  // not elementwise: a linear kernel
       break;
   }
 }
@@ -179,11 +223,12 @@ std::unique_ptr<InferencePlan> InferencePlan::build(const torch::nn::Sequential&
 }
 
 void InferencePlan::run(const float* row, float* out) {
+  static const LinearKernel linear_kernel = fastest_linear_kernel();
   std::copy(row, row + input_width_, current_.begin());
   for (const ColumnStep& step : steps_) apply_step(step, current_.data() + step.offset);
   for (const Layer& layer : layers_) {
     if (layer.kind == Layer::Kind::linear) {
-      linear(layer, current_.data(), next_.data());
+      linear_kernel(layer, current_.data(), next_.data());
       std::swap(current_, next_);
     } else {
       activate(layer, current_.data());
