@@ -9,7 +9,7 @@ DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sq
 # run's supervisor, in the trainer process, and what they share.
 PG_FILES = pinnacle extension_owner \
 	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
-	caller/predict caller/model_ref caller/report caller/torchscript caller/runtime caller/helper \
+	caller/predict caller/predict_batch caller/model_ref caller/report caller/torchscript caller/runtime caller/helper \
 	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
 	trainer/trainer_process helper/helper_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \

@@ -47,3 +47,18 @@ SELECT pinnacle_classify('blobs', ARRAY[0, 0]::real[], 1);
 SELECT pinnacle_classify('nosuchmodel', ARRAY[0, 0]::real[]);
 SELECT pinnacle_classify('blobs@9', ARRAY[0, 0]::real[]);
 SELECT pinnacle_classify('blobs', NULL::real[]) IS NULL AS null_in_null_out;
+
+-- pinnacle_predict_batch over an array column agrees with pinnacle_classify row by row
+SELECT count(*) AS rows,
+       bool_and((SELECT i - 1 FROM generate_subscripts(p.prediction, 1) i ORDER BY p.prediction[i] DESC LIMIT 1)
+                = pinnacle_classify('blobs', p.f)) AS same_classes
+FROM pinnacle_predict_batch('blobs', 'SELECT features, features AS f FROM blobs') AS p(f real[], prediction real[]);
+-- a NULL array gets a NULL prediction; an array with a NULL, or of another width, is an error
+-- that names its row
+SELECT n, prediction IS NULL AS no_prediction
+FROM pinnacle_predict_batch('blobs', 'SELECT n, features FROM (VALUES (1, ARRAY[0, 0]::real[]), (2, NULL)) v(n, features)')
+     AS p(n integer, prediction real[]) ORDER BY n;
+SELECT * FROM pinnacle_predict_batch('blobs', 'SELECT features FROM (VALUES (ARRAY[0, 0]::real[]), (ARRAY[1, NULL])) v(features)')
+    AS p(prediction real[]);
+SELECT * FROM pinnacle_predict_batch('blobs', 'SELECT features FROM (VALUES (ARRAY[0, 0]::real[]), (ARRAY[1, 2, 3])) v(features)')
+    AS p(prediction real[]);

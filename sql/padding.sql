@@ -31,6 +31,11 @@ SELECT t AS tokens, pinnacle_classify('last_token', t) AS predicted
 FROM (VALUES ('{3}'::int[]), ('{1,4}'), ('{2,2,2,2,2,1}'), ('{4,3,2,1,4,3,2,1}')) v(t);
 SELECT pinnacle_predict('last_token', '{1,2,3,4,1,2,3,4,1}'::int[]);
 SELECT pinnacle_predict('last_token', '{}'::int[]);
+-- pinnacle_predict_batch runs rows of different lengths in one batch, each with its length
+SELECT count(*) AS rows,
+       bool_and((SELECT i - 1 FROM generate_subscripts(p.prediction, 1) i ORDER BY p.prediction[i] DESC LIMIT 1)
+                = pinnacle_classify('last_token', p.t)) AS same_classes
+FROM pinnacle_predict_batch('last_token', 'SELECT tokens, tokens AS t FROM sequences') AS p(t int[], prediction real[]);
 
 -- a TorchScript forward(x, lengths) that averages each row's real values
 \set masked_mean `base64 -w0 test/data/masked_mean.pt`
@@ -48,6 +53,9 @@ SELECT pinnacle_train('{
 SELECT status, best_value < 0.001 AS learned FROM pinnacle.runs WHERE id = :run;
 SELECT round((pinnacle_predict('mean', '{1, 2, 6}'::real[]))[1]::numeric, 2) AS mean_of_3_values,
        round((pinnacle_predict('mean', '{2}'::real[]))[1]::numeric, 2) AS mean_of_1_value;
+-- and in a batch, one request to its helper for many rows with their lengths
+SELECT count(*) AS rows, max(abs(p.prediction[1] - (pinnacle_predict('mean', p.w))[1])) < 1e-5 AS same_as_predict
+FROM pinnacle_predict_batch('mean', 'SELECT v, v AS w FROM readings') AS p(w float8[], prediction real[]);
 -- by name, forward gets v= and v_lengths=; this one names them x and lengths, so it is refused
 SELECT pinnacle_train('{
   "identifier": "mean_kw", "select": "SELECT v, mean FROM readings", "key": ["v", "mean"],

@@ -80,11 +80,20 @@ UPDATE pinnacle.models SET column_widths = '{2,-1,1}' WHERE identifier = 'linear
 SELECT pinnacle_predict('linear@1', 1.0::real, 1.0::real);
 ROLLBACK;
 -- pinnacle_predict_batch: the model over a select's rows; the columns that are not inputs pass
--- through, in order, then the prediction
+-- through, in order, then the prediction: what pinnacle_predict gives, to float rounding (a
+-- batch of rows runs through torch's matrix products, a single row through the plan)
 SELECT count(*) AS rows,
-       bool_and(p.prediction = pinnacle_predict('linear@1', p.a, p.b)) AS same_as_predict
+       max(abs(p.prediction[1] - (pinnacle_predict('linear@1', p.a, p.b))[1])) < 1e-5 AS same_as_predict
 FROM pinnacle_predict_batch('linear@1', 'SELECT x1 AS a, x1, x2, x2 AS b FROM linear_holdout')
      AS p(a real, b real, prediction real[]);
+-- a row with a NULL input gets a NULL prediction, as pinnacle_predict (strict) gives; the other
+-- rows of its batch are predicted
+SELECT n, p.prediction IS NULL AS no_prediction, abs(p.prediction[1] - 2) < 0.1 AS predicts_2
+FROM pinnacle_predict_batch('linear', 'SELECT n, x1, x2 FROM (VALUES (1, 1::real, 1::real), (2, NULL, 1), (3, 1, 1)) v(n, x1, x2)')
+     AS p(n integer, prediction real[]) ORDER BY n;
+-- an empty select: no rows
+SELECT count(*) AS no_rows FROM pinnacle_predict_batch('linear', 'SELECT x1, x2 FROM linear_holdout WHERE false')
+    AS p(prediction real[]);
 -- it feeds INSERT ... SELECT, and runs in a read-only transaction
 CREATE TABLE batch_out (y real, prediction real[]);
 INSERT INTO batch_out SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout LIMIT 10')
@@ -100,3 +109,9 @@ SELECT * FROM pinnacle_predict_batch('linear', 'SELECT x1 FROM linear_holdout') 
 SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout') AS p(prediction real[]);
 SELECT * FROM pinnacle_predict_batch('linear', 'SELECT y, x1, x2 FROM linear_holdout') AS p(y integer, prediction real[]);
 SELECT * FROM pinnacle_predict_batch('linear', 'DELETE FROM linear_holdout RETURNING x1, x2') AS p(prediction real[]);
+SELECT * FROM pinnacle_predict_batch('linear', 'SELECT x1, x2::text FROM linear_holdout') AS p(prediction real[]);
+-- a cancel (here statement_timeout) ends a long one
+SET statement_timeout = '300ms';
+SELECT count(*) FROM pinnacle_predict_batch('linear', 'SELECT x1, x2 FROM linear_holdout, generate_series(1, 100000)')
+    AS p(prediction real[]);
+RESET statement_timeout;

@@ -16,6 +16,10 @@ SELECT pinnacle_train('{
 }', wait => true) AS run \gset
 SELECT status, best_value < 0.01 AS learned FROM pinnacle.runs WHERE id = :run;
 SELECT abs((pinnacle_predict('ts_args', 1.0::real, 1.0::real))[1] - 2) < 0.15 AS predicts_2;
+-- pinnacle_predict_batch sends its helper a batch of rows a request, and gets what predict gives
+SELECT count(*) AS rows,
+       max(abs(p.prediction[1] - (pinnacle_predict('ts_args', p.a, p.b))[1])) < 1e-5 AS same_as_predict
+FROM pinnacle_predict_batch('ts_args', 'SELECT x1, x1 AS a, x2, x2 AS b FROM linear') AS p(a real, b real, prediction real[]);
 -- the same module with its inputs passed by name
 SELECT pinnacle_train('{
   "identifier": "ts_kwargs", "select": "SELECT x1, x2, y FROM linear",

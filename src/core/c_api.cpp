@@ -194,34 +194,6 @@ bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const
   });
 }
 
-namespace {
-
-// Values each row leaves in memory on its way through a layer list (every layer's output, kept
-// for the backward pass), measured on a two-row probe; a TorchScript module's output only.
-int64_t activation_values_per_row(pinnacle::Network& network, const std::vector<int64_t>& input_widths,
-                                  bool padded) {
-  torch::NoGradGuard no_grad;
-  network.set_training(false);  // as the probe does: a check never runs a module's training path
-  std::vector<torch::Tensor> inputs;
-  for (int64_t width : input_widths) inputs.push_back(torch::zeros({2, width}));
-  if (network.layers().is_empty() || padded) {
-    std::vector<torch::Tensor> lengths;
-    if (padded)
-      for (int64_t width : input_widths) lengths.push_back(torch::tensor({width, int64_t{1}}));
-    return network.forward(inputs, lengths).numel() / 2;
-  }
-  torch::Tensor x = torch::cat(inputs, 1);
-  int64_t values = 0;
-  torch::nn::Sequential layers = network.layers();  // a handle to the same layers
-  for (auto& layer : *layers) {
-    x = layer.forward(x);
-    values += x.numel() / 2;
-  }
-  return values;
-}
-
-}  // namespace
-
 int64_t pt_spec_estimate_training_bytes(const PtSpec* spec, const int64_t* column_widths, const char* module,
                                         size_t module_size) noexcept {
   PT_ENTRY(int64_t{-1}, {
@@ -234,7 +206,7 @@ int64_t pt_spec_estimate_training_bytes(const PtSpec* spec, const int64_t* colum
     for (const auto& p : network.parameters()) parameters += p.numel();
     const std::string& optimizer = spec->spec.optimizer.cls;
     int64_t optimizer_slots = optimizer == "Adam" || optimizer == "AdamW" ? 2 : 1;
-    int64_t activations = activation_values_per_row(network, layout.input_widths, layout.padded);
+    int64_t activations = network.activation_values_per_row(layout.input_widths, layout.padded);
     return static_cast<int64_t>(sizeof(float)) *
            (parameters * (2 + optimizer_slots) + activations * spec->spec.loader.batch_size * 2);
   });
@@ -364,14 +336,13 @@ void pt_model_free(PtModel* model) noexcept { PT_ENTRY_VOID(delete model); }
 int64_t pt_model_input_width(const PtModel* model) noexcept { return model->predictor.input_width(); }
 int64_t pt_model_output_width(const PtModel* model) noexcept { return model->predictor.output_width(); }
 
-bool pt_model_predict(PtModel* model, const float* row, float* out) noexcept {
-  PT_ENTRY(false, model->predictor.predict(row, out); return true;);
-}
-
+static_assert(PT_MAX_BATCH_ROWS == pinnacle::Predictor::kMaxBatchRows);
+int64_t pt_model_batch_rows(const PtModel* model) noexcept { return model->predictor.batch_rows(); }
+int pt_model_input_columns(const PtModel* model) noexcept { return model->predictor.input_columns(); }
 bool pt_model_padded(const PtModel* model) noexcept { return model->predictor.padded(); }
 
-bool pt_model_predict_padded(PtModel* model, const float* row, const int64_t* lengths, float* out) noexcept {
-  PT_ENTRY(false, model->predictor.predict(row, out, lengths); return true;);
+bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const int64_t* lengths, float* out) noexcept {
+  PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
 const char* pt_model_export(PtModel* model, size_t* size) noexcept {

@@ -78,6 +78,26 @@ std::vector<int64_t> Network::probe(const std::vector<int64_t>& input_widths, bo
   }
 }
 
+int64_t Network::activation_values_per_row(const std::vector<int64_t>& input_widths, bool padded) {
+  torch::NoGradGuard no_grad;
+  set_training(false);  // as the probe does: a check never runs a module's training path
+  std::vector<torch::Tensor> inputs;
+  for (int64_t width : input_widths) inputs.push_back(torch::zeros({2, width}));
+  if (scripted_ || padded) {
+    std::vector<torch::Tensor> lengths;
+    if (padded)
+      for (int64_t width : input_widths) lengths.push_back(torch::tensor({width, int64_t{1}}));
+    return forward(inputs, lengths).numel() / 2;
+  }
+  torch::Tensor x = torch::cat(inputs, 1);
+  int64_t values = 0;
+  for (auto& layer : *net_) {
+    x = layer.forward(x);
+    values += x.numel() / 2;
+  }
+  return values;
+}
+
 // A sequence layer sees the padded input in its own length L: a row of n of the input's
 // width W values has ceil(n * L / W) real steps (n for an Embedding, n / F after an Unflatten
 // to (L, F)).

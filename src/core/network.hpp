@@ -27,6 +27,9 @@ class Network {
   // Runs a two-row probe of zeros and returns the per-row output shape. Throws SpecError
   // naming the model when forward does not accept the inputs.
   std::vector<int64_t> probe(const std::vector<int64_t>& input_widths, bool padded = false);
+  // Values each row leaves in memory on its way through a layer list (every layer's output),
+  // measured on a two-row probe in eval mode; a TorchScript module's output only.
+  int64_t activation_values_per_row(const std::vector<int64_t>& input_widths, bool padded);
 
   // `lengths`, with collate_fn "pad", holds each input column's real lengths (int64, one per
   // row): a layer list hands them to its LSTM and GRU layers, a TorchScript forward gets them

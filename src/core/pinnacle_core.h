@@ -155,12 +155,20 @@ PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int 
 void pt_model_free(PtModel *model) PT_NOEXCEPT;
 int64_t pt_model_input_width(const PtModel *model) PT_NOEXCEPT;
 int64_t pt_model_output_width(const PtModel *model) PT_NOEXCEPT;
-/* input_width floats (the input columns as stored, before the transform) in, output_width out */
-bool pt_model_predict(PtModel *model, const float *row, float *out) PT_NOEXCEPT;
-/* collate_fn "pad": each input column right-padded with zeros to its stored column width,
- * with its real length in `lengths` (one per input column) */
+/* The most rows one pt_model_predict call should take (1 to PT_MAX_BATCH_ROWS): that many rows'
+ * inputs and activations stay within about a MB. */
+#define PT_MAX_BATCH_ROWS 1024
+int64_t pt_model_batch_rows(const PtModel *model) PT_NOEXCEPT;
+int pt_model_input_columns(const PtModel *model) PT_NOEXCEPT;
+/* collate_fn "pad": inputs of any length up to their stored column widths */
 bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
-bool pt_model_predict_padded(PtModel *model, const float *row, const int64_t *lengths, float *out) PT_NOEXCEPT;
+/* `rows` rows of input_width floats (the input columns as stored, before the transform, side
+ * by side), row after row, in; rows x output_width floats out. A padded model takes each input
+ * column right-padded with zeros to its stored width, and `lengths`: each row's real length
+ * of each input column (rows x input columns); NULL for another model. One row of a layer
+ * list of Linear layers and elementwise activations takes a path without torch. */
+bool pt_model_predict(PtModel *model, const float *values, int64_t rows, const int64_t *lengths,
+					  float *out) PT_NOEXCEPT;
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
  * tensor per input column); NULL on failure. */
 const char *pt_model_export(PtModel *model, size_t *size) PT_NOEXCEPT;

@@ -19,6 +19,8 @@ namespace pinnacle {
 
 class Predictor {
  public:
+  static constexpr int64_t kMaxBatchRows = 1024;
+
   // `column_widths` are the key columns' widths as stored (inputs, then the target);
   // `fitted_transform` is Trainer::fitted_transform() of the run (null when none).
   Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths, const std::string& weights,
@@ -27,13 +29,18 @@ class Predictor {
   // values per row before the transform, as predict's arguments give them
   int64_t input_width() const { return raw_input_width_; }
   int64_t output_width() const { return output_width_; }
+  int input_columns() const { return static_cast<int>(raw_input_widths_.size()); }
   const std::vector<int64_t>& column_widths() const { return widths_; }
 
-  // One row of input values (input_width floats, the input columns side by side) to
-  // output_width floats. A padded model (collate_fn "pad") takes each input right-padded
-  // with zeros to its column width and `lengths`, one per input column.
-  void predict(const float* row, float* out, const int64_t* lengths = nullptr);
+  // `rows` rows of input values (input_width floats a row, the input columns side by side),
+  // row after row, to rows x output_width floats. A padded model (collate_fn "pad") takes
+  // each input right-padded with zeros to its column width, and `lengths`: each row's real
+  // length of each input column (rows x input columns).
+  void predict(const float* values, int64_t rows, float* out, const int64_t* lengths = nullptr);
   bool padded() const { return layout_.padded; }
+  // The most rows one predict call should take: that many rows' inputs and activations
+  // stay within about a MB.
+  int64_t batch_rows() const { return batch_rows_; }
 
   // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
   // input column, as stored (then, for a padded model, one tensor of lengths per input
@@ -42,7 +49,7 @@ class Predictor {
 
  private:
   torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths);
-  torch::Tensor checked_output(const torch::Tensor& output) const;
+  torch::Tensor checked_output(const torch::Tensor& output, int64_t rows) const;
 
   TrainSpec spec_;
   std::vector<int64_t> widths_;
@@ -52,6 +59,7 @@ class Predictor {
   Layout layout_;
   Network model_;
   int64_t output_width_ = 0;
+  int64_t batch_rows_ = 1;
   std::unique_ptr<InferencePlan> plan_;  // null when the model needs the torch path
 };
 

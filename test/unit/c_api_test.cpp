@@ -89,7 +89,16 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   EXPECT_EQ(pt_model_input_width(model), 1);
   EXPECT_EQ(pt_model_output_width(model), 2);
   float row[1] = {0.5f}, out[2];
-  EXPECT_TRUE(pt_model_predict(model, row, out));
+  EXPECT_TRUE(pt_model_predict(model, row, 1, nullptr, out));
+  // a batch predicts each row as alone, to float rounding (one row takes the path without torch)
+  float rows[3] = {0.5f, -1.0f, 2.0f}, batch[6];
+  EXPECT_TRUE(pt_model_predict(model, rows, 3, nullptr, batch));
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_TRUE(pt_model_predict(model, &rows[r], 1, nullptr, out));
+    EXPECT_NEAR(batch[2 * r], out[0], 1e-6);
+    EXPECT_NEAR(batch[2 * r + 1], out[1], 1e-6);
+  }
+  EXPECT_EQ(pt_model_batch_rows(model), PT_MAX_BATCH_ROWS);
   EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7, nullptr), nullptr);
   EXPECT_GT(std::strlen(pt_last_error()), 0u);
   pt_model_free(model);

@@ -75,7 +75,22 @@ TEST(Padding, TrainerLearnsWhatOnlyTheRealStepsShow) {
   for (float last : {1.f, 2.f, 3.f, 4.f}) {
     float row[6] = {2, 4, last, 0, 0, 0};
     int64_t length = 3;
-    predictor.predict(row, out, &length);
+    predictor.predict(row, 1, out, &length);
     EXPECT_EQ(std::max_element(out, out + 4) - out, static_cast<int64_t>(last) - 1) << "last token " << last;
+  }
+}
+
+TEST(Padding, ABatchOfRowsOfDifferentLengthsPredictsAsEachRowAlone) {
+  Trainer trainer(parse_spec(kLastTokenSpec), last_token_rows(200), Dataset({"tokens", "last"}, 0));
+  trainer.advance();
+  Predictor predictor(kLastTokenSpec, trainer.column_widths(), trainer.weights(), trainer.fitted_transform());
+  ASSERT_EQ(trainer.column_widths()[0], 6);
+  float rows[3][6] = {{2, 4, 0, 0, 0, 0}, {1, 3, 2, 4, 1, 2}, {3, 0, 0, 0, 0, 0}};
+  int64_t lengths[3] = {2, 6, 1};
+  float batch[3][4], alone[4];
+  predictor.predict(&rows[0][0], 3, &batch[0][0], lengths);
+  for (int r = 0; r < 3; ++r) {
+    predictor.predict(rows[r], 1, alone, &lengths[r]);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(batch[r][i], alone[i], 1e-5) << "row " << r;
   }
 }

@@ -86,8 +86,29 @@ pt_helper_export(const PtStoredModel *model)
 	return exported;
 }
 
+/* The loaded model's output width and the most rows a request may carry, checked: a helper
+ * runs a user's code. */
+static void
+read_predictor_sizes(const PtChannelMessage *reply, int64 *output_width, int *batch_rows)
+{
+	int64		rows;
+
+	if (reply->kind != PT_CHANNEL_RESULT || !pt_channel_part_is(reply, 0, sizeof(int64)) ||
+		!pt_channel_part_is(reply, 1, sizeof(int64)))
+		elog(ERROR, "a helper process sent a malformed answer");
+	memcpy(output_width, reply->parts[0].data, sizeof(int64));
+	memcpy(&rows, reply->parts[1].data, sizeof(int64));
+	if (*output_width <= 0 || *output_width > MAX_OUTPUT_WIDTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model returns " INT64_FORMAT " values for a row", *output_width)));
+	if (rows < 1 || rows > PT_MAX_BATCH_ROWS)
+		elog(ERROR, "a helper process offered to predict " INT64_FORMAT " rows a request", rows);
+	*batch_rows = (int) rows;
+}
+
 PtChildLink *
-pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width)
+pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width, int *batch_rows)
 {
 	PtHelperJob job = stored_model_job(PT_HELPER_PREDICT, model, threads);
 	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, &job);
@@ -96,13 +117,7 @@ pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output
 	{
 		PtChannelMessage reply = pt_child_reply(helper, "could not load the model: ");
 
-		if (reply.kind != PT_CHANNEL_RESULT || !pt_channel_part_is(&reply, 0, sizeof(int64)))
-			elog(ERROR, "a helper process sent a malformed answer");
-		memcpy(output_width, reply.parts[0].data, sizeof(int64));
-		if (*output_width <= 0 || *output_width > MAX_OUTPUT_WIDTH)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the model returns " INT64_FORMAT " values for a row", *output_width)));
+		read_predictor_sizes(&reply, output_width, batch_rows);
 	}
 	PG_CATCH();
 	{
@@ -115,18 +130,19 @@ pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output
 }
 
 void
-pt_helper_predict(PtChildLink *helper, const float *row, int64 input_width, const int64 *lengths, int columns,
-				  float *out, int64 output_width)
+pt_helper_predict(PtChildLink *helper, const float *values, int rows, int64 input_width, const int64 *lengths,
+				  int columns, float *out, int64 output_width)
 {
 	PtChannelMessage reply;
+	size_t		out_size = sizeof(float) * rows * output_width;
 
 	pt_child_send(helper, PT_CHANNEL_REQUEST, (PtChannelPart[]) {
-		{row, sizeof(float) * input_width}, {lengths, lengths ? sizeof(int64) * columns : 0}}, 2);
+		{values, sizeof(float) * rows * input_width}, {lengths, lengths ? sizeof(int64) * rows * columns : 0}}, 2);
 	reply = pt_child_reply(helper, "the model could not predict: ");
 	/* a helper runs a user's code: nothing it sends is copied before its size is checked */
-	if (reply.kind != PT_CHANNEL_RESULT || !pt_channel_part_is(&reply, 0, sizeof(float) * output_width))
+	if (reply.kind != PT_CHANNEL_RESULT || !pt_channel_part_is(&reply, 0, out_size))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the model did not return " INT64_FORMAT " values for the row", output_width)));
-	memcpy(out, reply.parts[0].data, sizeof(float) * output_width);
+				 errmsg("the model did not return " INT64_FORMAT " values for each of %d rows", output_width, rows)));
+	memcpy(out, reply.parts[0].data, out_size);
 }

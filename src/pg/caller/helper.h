@@ -34,9 +34,12 @@ extern void pt_helper_check_model(const char *spec_json, const int64 *column_wid
 /* The model version as TorchScript bytes (pinnacle_export). */
 extern bytea *pt_helper_export(const PtStoredModel *model);
 
-/* A helper that keeps the model loaded and predicts one row per request. */
-extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width);
-extern void pt_helper_predict(PtChildLink *helper, const float *row, int64 input_width, const int64 *lengths,
-							  int columns, float *out, int64 output_width);
+/* A helper that keeps the model loaded and predicts rows, up to *batch_rows a request. */
+extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width,
+											  int *batch_rows);
+/* `rows` rows of input_width floats in, rows x output_width floats out, in one round trip;
+ * `lengths` (rows x columns) for a padded model, else NULL. */
+extern void pt_helper_predict(PtChildLink *helper, const float *values, int rows, int64 input_width,
+							  const int64 *lengths, int columns, float *out, int64 output_width);
 
 #endif

@@ -1,10 +1,8 @@
 /*
  * pinnacle_predict(identifier, VARIADIC inputs) and pinnacle_classify(...): inference for the
- * calling backend. A layer list is our own code and predicts in the backend; an imported
- * TorchScript module is a user's code and predicts in a helper process of the backend (see
- * helper.h), which a cancel kills. A loaded model is kept per backend, keyed by identifier,
- * version and run; each query resolves the identifier once (per call site), so a newer
- * version is picked up by the next statement without a reconnect.
+ * calling backend, one row a call (see predict.h). A loaded model is kept per backend, keyed by
+ * identifier, version and run; each query resolves the identifier once (per call site), so a
+ * newer version is picked up by the next statement without a reconnect.
  */
 #include "postgres.h"
 
@@ -13,48 +11,22 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/lsyscache.h"
-#include "utils/tuplestore.h"
 #include "storage/proc.h"
 #include "utils/memutils.h"
 
-#include "feed.h"
 #include "helper.h"
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
-#include "row_values.h"
+#include "predict.h"
 #include "runtime.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_predict);
 PG_FUNCTION_INFO_V1(pinnacle_classify);
 
-/* Rows a batch prediction fetches from its select at a time. */
-#define FETCH_ROWS 1000
-
 /* The widest column a stored model may claim: catalog values are checked before use. */
 #define MAX_COLUMN_WIDTH (INT64CONST(1) << 28)
-
-typedef struct LoadedModel
-{
-	MemoryContext context;		/* holds this struct and all it points to */
-	char	   *identifier;
-	int32		version;
-	int64		run_id;
-	PtStoredModel stored;		/* as read from the catalog */
-	PtModel    *model;			/* a layer list, loaded here; or NULL */
-	PtChildLink *helper;		/* a TorchScript module's helper; NULL until started */
-	/* the inputs and outputs, for both kinds */
-	int			ninputs;
-	char	  **input_names;
-	int64		input_width;
-	int64		output_width;
-	bool		padded;
-	LocalTransactionId used_in; /* a call site of this transaction may hold it */
-	struct LoadedModel *next;
-} LoadedModel;
 
 /* The backend's loaded models (TopMemoryContext), the most recently used first. */
 static LoadedModel *loaded_models = NULL;
@@ -110,20 +82,6 @@ mark_used(LoadedModel *loaded)
 	loaded->used_in = MyProc->lxid;
 }
 
-/* One call site's state for the length of a query (fn_extra). */
-typedef struct CallSite
-{
-	text	   *identifier_arg;
-	LoadedModel *loaded;
-	int			ninputs;
-	PtColumn   *columns;
-	StringInfoData values;
-	float	   *row;
-	int64	   *lengths;		/* a padded model's: each input's real length */
-	float	   *output;			/* allocated once the model's output width is known */
-	MemoryContext context;		/* the call site's (fn_mcxt) */
-} CallSite;
-
 /* Finds the version (the newest successful one unless given) and its run. */
 static bool
 resolve_version(const char *name, int32 version, int32 *found_version, int64 *run_id)
@@ -159,6 +117,7 @@ load_layer_list(LoadedModel *loaded)
 				 errmsg("could not load model \"%s\" version %d: %s", loaded->identifier, loaded->version,
 						pt_last_error())));
 	loaded->output_width = pt_model_output_width(loaded->model);
+	loaded->batch_rows = (int) pt_model_batch_rows(loaded->model);
 }
 
 /* A TorchScript module predicts in a helper, started when first needed (again after a
@@ -168,7 +127,8 @@ ensure_helper(LoadedModel *loaded)
 {
 	if (loaded->model != NULL || loaded->helper != NULL)
 		return;
-	loaded->helper = pt_helper_start_predictor(&loaded->stored, pinnacle_predict_threads, &loaded->output_width);
+	loaded->helper = pt_helper_start_predictor(&loaded->stored, pinnacle_predict_threads, &loaded->output_width,
+											   &loaded->batch_rows);
 }
 
 /* A stored model version's columns widths, checked against its spec: one positive width per
@@ -248,9 +208,8 @@ read_model(LoadedModel *loaded)
 		load_layer_list(loaded);
 }
 
-/* The loaded model for an identifier argument, from the backend's cache when it is current. */
-static LoadedModel *
-find_model(const char *arg)
+LoadedModel *
+pt_find_model(const char *arg)
 {
 	PtModelRef	ref = pt_parse_model_ref(arg);
 	const char *name = ref.identifier;
@@ -298,30 +257,99 @@ find_model(const char *arg)
 	return loaded;
 }
 
-/* The call site's columns, for inputs of these types, in the model's input order. */
-static void
-init_inputs(CallSite *site, const Oid *types)
+void
+pt_predict_rows_init(PredictRows *rows, LoadedModel *loaded, const Oid *types, int max_rows)
 {
-	LoadedModel *loaded = site->loaded;
-
-	site->ninputs = loaded->ninputs;
-	site->columns = palloc0(sizeof(PtColumn) * site->ninputs);
-	for (int i = 0; i < site->ninputs; i++)
+	ensure_helper(loaded);
+	rows->loaded = loaded;
+	rows->max_rows = Min(max_rows, loaded->batch_rows);
+	rows->rows = 0;
+	rows->columns = palloc0(sizeof(PtColumn) * Max(loaded->ninputs, 1));
+	for (int i = 0; i < loaded->ninputs; i++)
 	{
-		pt_column_init(&site->columns[i], pstrdup(loaded->input_names[i]), types[i], false, NULL);
-		site->columns[i].padded = loaded->padded;
+		pt_column_init(&rows->columns[i], pstrdup(loaded->input_names[i]), types[i], false, NULL);
+		rows->columns[i].width = loaded->stored.column_widths[i];
+		rows->columns[i].padded = loaded->padded;
 	}
-	site->lengths = palloc(sizeof(int64) * site->ninputs);
-	initStringInfo(&site->values);
-	site->row = palloc(sizeof(float) * loaded->input_width);
+	rows->values = palloc(sizeof(float) * rows->max_rows * loaded->input_width);
+	rows->lengths = loaded->padded ? palloc(sizeof(int64) * rows->max_rows * loaded->ninputs) : NULL;
+	rows->output = palloc(sizeof(float) * rows->max_rows * loaded->output_width);
 }
 
-static void
-prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
+void
+pt_predict_rows_add(PredictRows *rows, const Datum *inputs, int64 row_number)
 {
-	LoadedModel *loaded = site->loaded;
+	LoadedModel *loaded = rows->loaded;
+	float	   *next = rows->values + rows->rows * loaded->input_width;
+
+	Assert(rows->rows < rows->max_rows);
+	for (int i = 0; i < loaded->ninputs; i++)
+	{
+		PtColumn   *column = &rows->columns[i];
+		uint32		count = pt_copy_values(next, column, inputs[i], row_number);
+
+		/* a padded model's input is right-padded with zeros to the column's width */
+		if (column->padded)
+		{
+			memset(next + count, 0, (column->width - count) * sizeof(float));
+			rows->lengths[rows->rows * loaded->ninputs + i] = count;
+		}
+		next += column->width;
+	}
+	rows->rows++;
+}
+
+/* Runs a TorchScript module in its helper. A failure there ends the helper (it may still be
+ * running the module), and the next run starts another. */
+static void
+run_in_helper(PredictRows *rows, int count)
+{
+	LoadedModel *loaded = rows->loaded;
+
+	ensure_helper(loaded);
+	PG_TRY();
+	{
+		pt_helper_predict(loaded->helper, rows->values, count, loaded->input_width, rows->lengths, loaded->ninputs,
+						  rows->output, loaded->output_width);
+	}
+	PG_CATCH();
+	{
+		stop_helper(loaded);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+int
+pt_predict_rows_run(PredictRows *rows)
+{
+	LoadedModel *loaded = rows->loaded;
+	int			count = rows->rows;
+
+	rows->rows = 0;
+	if (count == 0)
+		return 0;
+	if (loaded->model == NULL)
+		run_in_helper(rows, count);
+	else if (!pt_model_predict(loaded->model, rows->values, count, rows->lengths, rows->output))
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of(pt_last_error_kind())),
+				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+	return count;
+}
+
+/* One call site's state for the length of a query (fn_extra). */
+typedef struct CallSite
+{
+	text	   *identifier_arg;
+	PredictRows rows;			/* one row a call */
+	Datum	   *inputs;
+} CallSite;
+
+static void
+check_arguments(FunctionCallInfo fcinfo, const LoadedModel *loaded)
+{
 	int			given = PG_NARGS() - 1;
-	Oid		   *types = palloc(sizeof(Oid) * Max(given, 1));
 
 	if (get_fn_expr_variadic(fcinfo->flinfo))
 		ereport(ERROR,
@@ -331,9 +359,6 @@ prepare_inputs(CallSite *site, FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" takes %d inputs, %d given", loaded->identifier, loaded->ninputs, given)));
-	for (int i = 0; i < given; i++)
-		types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
-	init_inputs(site, types);
 }
 
 static CallSite *
@@ -341,6 +366,8 @@ call_site(FunctionCallInfo fcinfo)
 {
 	CallSite   *site = fcinfo->flinfo->fn_extra;
 	text	   *identifier = PG_GETARG_TEXT_PP(0);
+	LoadedModel *loaded;
+	Oid		   *types;
 	MemoryContext old;
 
 	if (site != NULL && VARSIZE_ANY(identifier) == VARSIZE_ANY(site->identifier_arg) &&
@@ -350,126 +377,55 @@ call_site(FunctionCallInfo fcinfo)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	site = palloc0(sizeof(CallSite));
 	site->identifier_arg = (text *) pg_detoast_datum_copy((struct varlena *) identifier);
-	site->context = fcinfo->flinfo->fn_mcxt;
-	site->loaded = find_model(text_to_cstring(identifier));
-	prepare_inputs(site, fcinfo);
+	loaded = pt_find_model(text_to_cstring(identifier));
+	check_arguments(fcinfo, loaded);
+	types = palloc(sizeof(Oid) * Max(loaded->ninputs, 1));
+	for (int i = 0; i < loaded->ninputs; i++)
+		types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
+	pt_predict_rows_init(&site->rows, loaded, types, 1);
+	site->inputs = palloc(sizeof(Datum) * Max(loaded->ninputs, 1));
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = site;
 	return site;
 }
 
-/* A padded model's input of `count` values, right-padded with zeros to the column's width. */
-static void
-pad_input(CallSite *site, int i, uint32 count, float *values)
-{
-	int64		width = site->columns[i].width;
-
-	if (count > width)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("input \"%s\": has %u values, but model \"%s\" was trained on at most " INT64_FORMAT,
-						site->columns[i].name, count, site->loaded->identifier, width)));
-	memset(values + count, 0, (width - count) * sizeof(float));
-	site->lengths[i] = count;
-}
-
-/* Runs the model on the call site's row, in a helper for a TorchScript module. A failure
- * there ends the helper (it may still be running the module), and the next call starts another. */
-static void
-predict_row(CallSite *site)
-{
-	LoadedModel *loaded = site->loaded;
-	bool		ok;
-
-	if (loaded->model == NULL)
-	{
-		ensure_helper(loaded);
-		if (site->output == NULL)
-			site->output = MemoryContextAlloc(site->context, sizeof(float) * loaded->output_width);
-		PG_TRY();
-		{
-			pt_helper_predict(loaded->helper, site->row, loaded->input_width, loaded->padded ? site->lengths : NULL,
-							  site->ninputs, site->output, loaded->output_width);
-		}
-		PG_CATCH();
-		{
-			stop_helper(loaded);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		return;
-	}
-	if (site->output == NULL)
-		site->output = MemoryContextAlloc(site->context, sizeof(float) * loaded->output_width);
-	ok = loaded->padded ? pt_model_predict_padded(loaded->model, site->row, site->lengths, site->output)
-		: pt_model_predict(loaded->model, site->row, site->output);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())),
-				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
-}
-
-/* Converts one row's inputs (in the model's input order; `row_number` names the row in an
- * error, 0 for none) and runs the model; returns the output values. */
+/* pinnacle_predict's and pinnacle_classify's arguments after the identifier, as one row (the
+ * functions are strict: none is NULL); returns the model's output. */
 static const float *
-run_model(CallSite *site, const Datum *inputs, const bool *nulls, int64 row_number)
+predict_arguments(FunctionCallInfo fcinfo, CallSite *site)
 {
-	float	   *next = site->row;
-
-	for (int i = 0; i < site->ninputs; i++)
-	{
-		uint32		count;
-
-		resetStringInfo(&site->values);
-		site->columns[i].width = site->loaded->stored.column_widths[i];
-		pt_append_values(&site->values, &site->columns[i], inputs[i], nulls[i], row_number);
-		memcpy(&count, site->values.data, sizeof(uint32));
-		if (site->columns[i].padded)
-			pad_input(site, i, count, next);
-		memcpy(next, site->values.data + sizeof(uint32), count * sizeof(float));
-		next += site->columns[i].width;
-	}
-	predict_row(site);
-	return site->output;
+	for (int i = 0; i < site->rows.loaded->ninputs; i++)
+		site->inputs[i] = PG_GETARG_DATUM(i + 1);
+	pt_predict_rows_add(&site->rows, site->inputs, 0);
+	pt_predict_rows_run(&site->rows);
+	return site->rows.output;
 }
 
-/* pinnacle_predict's and pinnacle_classify's arguments after the identifier, as one row. */
-static const float *
-run_model_on_arguments(FunctionCallInfo fcinfo, CallSite *site)
+Datum
+pt_float_array(const float *values, int64 count)
 {
-	Datum	   *inputs = palloc(sizeof(Datum) * Max(site->ninputs, 1));
-	bool	   *nulls = palloc0(sizeof(bool) * Max(site->ninputs, 1));
+	Datum	   *datums = palloc(sizeof(Datum) * count);
 
-	for (int i = 0; i < site->ninputs; i++)
-		inputs[i] = PG_GETARG_DATUM(i + 1);
-	return run_model(site, inputs, nulls, 0);
-}
-
-static Datum
-output_array(const float *output, int64 width)
-{
-	Datum	   *values = palloc(sizeof(Datum) * width);
-
-	for (int64 i = 0; i < width; i++)
-		values[i] = Float4GetDatum(output[i]);
-	return PointerGetDatum(construct_array(values, width, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+	for (int64 i = 0; i < count; i++)
+		datums[i] = Float4GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, count, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
 }
 
 Datum
 pinnacle_predict(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
-	const float *output = run_model_on_arguments(fcinfo, site);
+	const float *output = predict_arguments(fcinfo, site);
 
-	PG_RETURN_DATUM(output_array(output, site->loaded->output_width));
+	PG_RETURN_DATUM(pt_float_array(output, site->rows.loaded->output_width));
 }
 
 Datum
 pinnacle_classify(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
-	const float *output = run_model_on_arguments(fcinfo, site);
-	int64		width = site->loaded->output_width;
+	const float *output = predict_arguments(fcinfo, site);
+	int64		width = site->rows.loaded->output_width;
 	int64		best = 0;
 
 	if (width == 1)				/* one logit: a binary classifier */
@@ -483,143 +439,5 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 bytea *
 pt_export_model(const char *identifier)
 {
-	return pt_helper_export(&find_model(identifier)->stored);
-}
-
-/* ---- pinnacle_predict_batch(identifier, select): the model over a query's rows ---- */
-
-PG_FUNCTION_INFO_V1(pinnacle_predict_batch);
-
-/* How the select's columns are used: the model's inputs (by name), and the others, which pass
- * through in order before the prediction. */
-typedef struct BatchColumns
-{
-	int		   *input_attnums;
-	Oid		   *input_types;
-	int			npassed;
-	int		   *passed_attnums;
-} BatchColumns;
-
-static BatchColumns
-batch_columns(TupleDesc select, const LoadedModel *loaded, TupleDesc expected)
-{
-	BatchColumns columns = {.input_attnums = palloc0(sizeof(int) * Max(loaded->ninputs, 1)),
-		.input_types = palloc0(sizeof(Oid) * Max(loaded->ninputs, 1)),
-	.passed_attnums = palloc0(sizeof(int) * Max(select->natts, 1))};
-
-	for (int i = 0; i < loaded->ninputs; i++)
-	{
-		columns.input_attnums[i] = SPI_fnumber(select, loaded->input_names[i]);
-		if (columns.input_attnums[i] <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("pinnacle_predict_batch: the select returns no column \"%s\", an input of model \"%s\"",
-							loaded->input_names[i], loaded->identifier)));
-		columns.input_types[i] = SPI_gettypeid(select, columns.input_attnums[i]);
-	}
-	for (int a = 1; a <= select->natts; a++)
-	{
-		bool		is_input = TupleDescAttr(select, a - 1)->attisdropped;
-
-		for (int i = 0; i < loaded->ninputs && !is_input; i++)
-			is_input = columns.input_attnums[i] == a;
-		if (!is_input)
-			columns.passed_attnums[columns.npassed++] = a;
-	}
-	if (expected->natts != columns.npassed + 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("pinnacle_predict_batch returns %d columns here: the select's %d columns that are not inputs "
-						"of model \"%s\", then prediction real[]; the column definition list has %d",
-						columns.npassed + 1, columns.npassed, loaded->identifier, expected->natts)));
-	for (int j = 0; j < columns.npassed; j++)
-		if (TupleDescAttr(expected, j)->atttypid != SPI_gettypeid(select, columns.passed_attnums[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("pinnacle_predict_batch: column %d of the column definition list is %s, but the select's \"%s\" is %s",
-							j + 1, format_type_be(TupleDescAttr(expected, j)->atttypid),
-							SPI_fname(select, columns.passed_attnums[j]),
-							format_type_be(SPI_gettypeid(select, columns.passed_attnums[j])))));
-	if (TupleDescAttr(expected, columns.npassed)->atttypid != FLOAT4ARRAYOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("pinnacle_predict_batch: the last column of the column definition list is the prediction, real[]")));
-	return columns;
-}
-
-/* Runs the model on every row of the select's cursor into `store`, a batch of rows at a time. */
-static void
-predict_rows(CallSite *site, Portal cursor, const BatchColumns *columns, Tuplestorestate *store, TupleDesc result)
-{
-	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "pinnacle_predict_batch row",
-													  ALLOCSET_DEFAULT_SIZES);
-	Datum	   *inputs = palloc(sizeof(Datum) * Max(site->ninputs, 1));
-	bool	   *input_nulls = palloc(sizeof(bool) * Max(site->ninputs, 1));
-	Datum	   *values = palloc(sizeof(Datum) * result->natts);
-	bool	   *nulls = palloc0(sizeof(bool) * result->natts);
-	int64		row_number = 0;
-
-	for (SPI_cursor_fetch(cursor, true, FETCH_ROWS); SPI_processed > 0; SPI_cursor_fetch(cursor, true, FETCH_ROWS))
-	{
-		SPITupleTable *batch = SPI_tuptable;
-
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			MemoryContext previous = MemoryContextSwitchTo(row_context);
-			HeapTuple	tuple = batch->vals[r];
-
-			for (int i = 0; i < site->ninputs; i++)
-				inputs[i] = SPI_getbinval(tuple, batch->tupdesc, columns->input_attnums[i], &input_nulls[i]);
-			for (int j = 0; j < columns->npassed; j++)
-				values[j] = SPI_getbinval(tuple, batch->tupdesc, columns->passed_attnums[j], &nulls[j]);
-			values[columns->npassed] = output_array(run_model(site, inputs, input_nulls, ++row_number),
-													site->loaded->output_width);
-			tuplestore_putvalues(store, result, values, nulls);
-			MemoryContextSwitchTo(previous);
-			MemoryContextReset(row_context);
-		}
-		SPI_freetuptable(batch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-Datum
-pinnacle_predict_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CallSite	site = {0};
-	SPIPlanPtr	plan;
-	BatchColumns columns;
-	Portal		cursor;
-	MemoryContext caller_context;
-	Tuplestorestate *store;
-	TupleDesc	result;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize) ||
-		rsinfo->expectedDesc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pinnacle_predict_batch must be called in FROM, with a column definition list"),
-				 errhint("SELECT * FROM pinnacle_predict_batch('m', 'SELECT id, features FROM items') "
-						 "AS p(id integer, prediction real[])")));
-	site.loaded = find_model(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	caller_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	result = CreateTupleDescCopy(rsinfo->expectedDesc);
-	store = tuplestore_begin_heap(false, false, work_mem);	/* rows beyond work_mem go to disk */
-	MemoryContextSwitchTo(caller_context);
-
-	pt_spi_connect();
-	site.context = CurrentMemoryContext;
-	plan = pt_check_select(text_to_cstring(PG_GETARG_TEXT_PP(1)), "the select of pinnacle_predict_batch");
-	columns = batch_columns(pt_plan_result(plan), site.loaded, result);
-	init_inputs(&site, columns.input_types);
-	cursor = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	predict_rows(&site, cursor, &columns, store, result);
-	SPI_cursor_close(cursor);
-	SPI_finish();
-
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = result;
-	return (Datum) 0;
+	return pt_helper_export(&pt_find_model(identifier)->stored);
 }

@@ -102,9 +102,18 @@ location(const PtColumn *column, int64 row)
 	return psprintf("input \"%s\"", column->name);
 }
 
-/* Reserves room for `count` floats after the count word and returns where they go. */
+/* Where one row's values of a column go: appended to a message after their count (the feed),
+ * or into a buffer with room for the column's width (predict). */
+typedef struct ValueTarget
+{
+	StringInfo	message;		/* or NULL */
+	float	   *buffer;
+	uint32		count;			/* the values given */
+} ValueTarget;
+
+/* Checks the count against the column's width and returns where `count` floats go. */
 static float *
-reserve_values(StringInfo out, PtColumn *column, uint32 count, int64 row)
+reserve_values(ValueTarget *target, PtColumn *column, uint32 count, int64 row)
 {
 	Size		bytes = sizeof(uint32) + (Size) count * sizeof(float);
 	float	   *values;
@@ -115,22 +124,27 @@ reserve_values(StringInfo out, PtColumn *column, uint32 count, int64 row)
 				 errmsg("%s: an empty value cannot feed a model", location(column, row))));
 	if (column->width < 0)
 		column->width = count;
-	else if (count != column->width && !column->padded)
+	else if ((count != column->width && !column->padded) || (target->buffer != NULL && count > column->width))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: has %u values, but %s " INT64_FORMAT, location(column, row), count,
-						row > 0 ? "the first row had" : "the model was trained on", column->width),
-				 errhint("Every row must give the same number of values.")));
+						target->buffer == NULL ? "the first row had"
+						: column->padded ? "the model was trained on at most" : "the model was trained on",
+						column->width),
+				 column->padded ? 0 : errhint("Every row must give the same number of values.")));
+	target->count = count;
+	if (target->buffer != NULL)
+		return target->buffer;
 
-	enlargeStringInfo(out, bytes);
-	memcpy(out->data + out->len, &count, sizeof(uint32));
-	values = (float *) (out->data + out->len + sizeof(uint32));
-	out->len += bytes;
+	enlargeStringInfo(target->message, bytes);
+	memcpy(target->message->data + target->message->len, &count, sizeof(uint32));
+	values = (float *) (target->message->data + target->message->len + sizeof(uint32));
+	target->message->len += bytes;
 	return values;
 }
 
 static void
-append_array(StringInfo out, PtColumn *column, Datum value, int64 row)
+convert_array(ValueTarget *target, PtColumn *column, Datum value, int64 row)
 {
 	ArrayType  *array = DatumGetArrayTypeP(value);
 	int			count = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
@@ -141,7 +155,7 @@ append_array(StringInfo out, PtColumn *column, Datum value, int64 row)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s: the array contains a NULL", location(column, row))));
 
-	values = reserve_values(out, column, (uint32) count, row);
+	values = reserve_values(target, column, (uint32) count, row);
 	if (column->element_type == FLOAT4OID)
 		memcpy(values, ARR_DATA_PTR(array), count * sizeof(float));
 	else if (column->element_type == FLOAT8OID)
@@ -175,12 +189,12 @@ append_array(StringInfo out, PtColumn *column, Datum value, int64 row)
 }
 
 static void
-append_bytea(StringInfo out, PtColumn *column, Datum value, int64 row)
+convert_bytea(ValueTarget *target, PtColumn *column, Datum value, int64 row)
 {
 	bytea	   *bytes = DatumGetByteaPP(value);
 	uint32		count = VARSIZE_ANY_EXHDR(bytes);
 	const uint8 *source = (const uint8 *) VARDATA_ANY(bytes);
-	float	   *values = reserve_values(out, column, count, row);
+	float	   *values = reserve_values(target, column, count, row);
 
 	for (uint32 i = 0; i < count; i++)
 		values[i] = (float) source[i];
@@ -188,8 +202,8 @@ append_bytea(StringInfo out, PtColumn *column, Datum value, int64 row)
 		pfree(bytes);
 }
 
-void
-pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int64 row)
+static void
+convert_values(ValueTarget *target, PtColumn *column, Datum value, bool isnull, int64 row)
 {
 	if (isnull)
 		ereport(ERROR,
@@ -198,9 +212,26 @@ pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int
 				 errhint("Filter out or fill in NULLs in the select.")));
 
 	if (OidIsValid(column->element_type))
-		append_array(out, column, value, row);
+		convert_array(target, column, value, row);
 	else if (column->type == BYTEAOID)
-		append_bytea(out, column, value, row);
+		convert_bytea(target, column, value, row);
 	else
-		*reserve_values(out, column, 1, row) = scalar_value(column->type, value);
+		*reserve_values(target, column, 1, row) = scalar_value(column->type, value);
+}
+
+void
+pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int64 row)
+{
+	ValueTarget target = {.message = out};
+
+	convert_values(&target, column, value, isnull, row);
+}
+
+uint32
+pt_copy_values(float *buffer, PtColumn *column, Datum value, int64 row)
+{
+	ValueTarget target = {.buffer = buffer};
+
+	convert_values(&target, column, value, false, row);
+	return target.count;
 }

@@ -30,4 +30,9 @@ extern void pt_column_init(PtColumn *column, const char *name, Oid type, bool cl
  * for NULLs and, unless padded, that the width matches the first row's. `row` (1-based) names the row. */
 extern void pt_append_values(StringInfo out, PtColumn *column, Datum value, bool isnull, int64 row);
 
+/* Copies one row's non-NULL value of a column, whose width is fixed, as float32 into `buffer`,
+ * which has room for that width, and returns the value count: the width, or for a padded
+ * column 1 up to it. `row` (1-based, or 0 for predict's arguments) names the row. */
+extern uint32 pt_copy_values(float *buffer, PtColumn *column, Datum value, int64 row);
+
 #endif

@@ -85,40 +85,52 @@ load_model(const PtHelperJob *job)
 						 job->transform_json);
 }
 
+/* The rows a predict request carries: its values fill whole rows, at most `batch_rows` of them,
+ * and its lengths (a padded model's) are one per input column per row; 0 when it does not fit. */
+static int64_t
+request_rows(const PtChannelMessage *request, PtModel *model, int64_t batch_rows)
+{
+	size_t		row_size = sizeof(float) * pt_model_input_width(model);
+	size_t		lengths_per_row = pt_model_padded(model) ? sizeof(int64_t) * pt_model_input_columns(model) : 0;
+	int64_t		rows;
+
+	if (request->kind != PT_CHANNEL_REQUEST || request->nparts != 2 || request->parts[0].size % row_size != 0)
+		return 0;
+	rows = request->parts[0].size / row_size;
+	if (rows < 1 || rows > batch_rows || !pt_channel_part_is(request, 1, lengths_per_row * rows))
+		return 0;
+	return rows;
+}
+
 /* Answers predict requests until the backend closes the channel. */
 static void __attribute__((noreturn))
 serve_predictions(int channel, PtModel *model)
 {
 	int64_t		width = pt_model_output_width(model);
-	float	   *out = calloc(width, sizeof(float));
+	int64_t		batch_rows = pt_model_batch_rows(model);
+	float	   *out = calloc(width * batch_rows, sizeof(float));
+	/* lengths follow the values in a request, at any offset: they are copied to aligned memory */
+	int64_t    *lengths = calloc(batch_rows * pt_model_input_columns(model), sizeof(int64_t));
 	char	   *buffer = NULL;
 	size_t		capacity = 0;
 	PtChannelMessage request;
 
-	if (out == NULL)
+	if (out == NULL || lengths == NULL)
 		_exit(PT_CHILD_EXIT_PARENT_GONE);
-	send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{&width, sizeof(width)}}, 1);
+	send_or_exit(channel, PT_CHANNEL_RESULT,
+				 (PtChannelPart[]) {{&width, sizeof(width)}, {&batch_rows, sizeof(batch_rows)}}, 2);
 	while (pt_channel_receive(channel, &buffer, &capacity, &request))
 	{
-		bool		fits = request.kind == PT_CHANNEL_REQUEST && request.nparts == 2 &&
-			pt_channel_part_is(&request, 0, sizeof(float) * pt_model_input_width(model));
-		/* the request's parts are copied: the module gets memory of its own */
-		float	   *row = fits ? malloc(request.parts[0].size) : NULL;
-		int64_t    *lengths = fits ? malloc(request.parts[1].size + sizeof(int64_t)) : NULL;
-		bool		ok;
+		int64_t		rows = request_rows(&request, model, batch_rows);
 
-		if (row == NULL || lengths == NULL)
+		if (rows == 0)
 			_exit(PT_CHILD_EXIT_PARENT_GONE);
-		memcpy(row, request.parts[0].data, request.parts[0].size);
 		memcpy(lengths, request.parts[1].data, request.parts[1].size);
-		ok = pt_model_padded(model) ? pt_model_predict_padded(model, row, lengths, out)
-			: pt_model_predict(model, row, out);
-		if (ok)
-			send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{out, sizeof(float) * width}}, 1);
+		/* the module never sees the request's memory: predict copies the values into tensors */
+		if (pt_model_predict(model, request.parts[0].data, rows, pt_model_padded(model) ? lengths : NULL, out))
+			send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{out, sizeof(float) * width * rows}}, 1);
 		else
 			send_failure(channel);
-		free(row);
-		free(lengths);
 	}
 	_exit(EXIT_REPORTED);
 }

@@ -10,9 +10,11 @@
  *   PT_HELPER_CHECK_MODEL   the spec's model builds for the column widths,
  *                           fits the target and loads the given weights    (no part)
  *   PT_HELPER_EXPORT        the model version as TorchScript               (the bytes)
- *   PT_HELPER_PREDICT       the model version loaded                       (int64 output width)
- *                           then, for each 'Q' request (float values, int64 lengths):
- *                           an 'R' of output-width floats, or an 'E'
+ *   PT_HELPER_PREDICT       the model version loaded                       (int64 output width,
+ *                                                                           int64 rows a request)
+ *                           then, for each 'Q' request (rows of float values, and a padded
+ *                           model's int64 lengths, one per input column a row): an 'R' of
+ *                           output-width floats a row, or an 'E'
  */
 #ifndef PINNACLE_HELPER_PROCESS_H
 #define PINNACLE_HELPER_PROCESS_H

@@ -14,8 +14,8 @@
  * Supervisor to trainer, one byte:
  *   'S' stop: send a checkpoint of the step reached, then exit
  * A helper answers its task with one 'R' result (parts by task, see helper_process.h) or 'E';
- * a predicting helper then answers each 'Q' request (the row's values, its lengths) with an
- * 'R' (the output values) or an 'E', until its channel closes.
+ * a predicting helper then answers each 'Q' request (a batch of rows: their values, their
+ * lengths) with an 'R' (their output values) or an 'E', until its channel closes.
  * Values are in the host's byte order: both ends are one machine, one binary.
  */
 #ifndef PINNACLE_CHILD_CHANNEL_H
