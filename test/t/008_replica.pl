@@ -3,6 +3,7 @@
 # write nothing, so they work on the standby and in read-only transactions on the primary.
 use strict;
 use warnings;
+use MIME::Base64;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -37,8 +38,10 @@ is($standby->safe_psql('postgres', "SELECT length(pinnacle_export('served')) > 1
 	'pinnacle_export on the standby');
 like($standby->safe_psql('postgres', "SELECT pinnacle_report($run)"), qr/<svg/, 'pinnacle_report on the standby');
 is($standby->safe_psql('postgres',
-		"SELECT count(*) FROM pinnacle_predict_batch('served', 'SELECT x1, x2 FROM points') AS p(prediction real[])"),
-	'5000', 'pinnacle_predict_batch on the standby');
+		"SELECT count(*), max(abs(p.prediction[1] - (pinnacle_predict('served', p.a, p.b))[1])) < 1e-5 "
+		  . "FROM pinnacle_predict_batch('served', 'SELECT x1, x1 AS a, x2, x2 AS b FROM points') "
+		  . "AS p(a real, b real, prediction real[])"),
+	'5000|t', 'pinnacle_predict_batch on the standby, batch after batch, predicts as pinnacle_predict');
 is($standby->safe_psql('postgres',
 		"SELECT pinnacle_predict('served', 0.5::real, -0.5::real) = "
 		  . "pinnacle_predict('served', 0.5::real, -0.5::real) FROM generate_series(1, 3) LIMIT 1"),
@@ -46,6 +49,20 @@ is($standby->safe_psql('postgres',
 is($primary->safe_psql('postgres', "SELECT pinnacle_predict('served', 0.5::real, -0.5::real)"),
 	$standby->safe_psql('postgres', "SELECT pinnacle_predict('served', 0.5::real, -0.5::real)"),
 	'the standby predicts exactly as the primary');
+
+# an imported TorchScript module predicts in a helper process of the standby's backend, a batch
+# of rows a request
+$primary->safe_psql('postgres', "SELECT pinnacle_import('two_inputs', decode('"
+	  . encode_base64(slurp_file('data/two_inputs.pt'), '') . "', 'base64'))");
+$primary->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'scripted', model => { torchscript => 'two_inputs' }, max_iterations => 50)
+	  . ', wait => true)');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres',
+		"SELECT count(*), max(abs(p.prediction[1] - (pinnacle_predict('scripted', p.a, p.b))[1])) < 1e-5 "
+		  . "FROM pinnacle_predict_batch('scripted', 'SELECT x1, x1 AS a, x2, x2 AS b FROM points') "
+		  . "AS p(a real, b real, prediction real[])"),
+	'5000|t', 'a TorchScript module predicts batches on the standby');
 
 my ($ret, $out, $err) = $standby->psql('postgres',
 	'SELECT pinnacle_train(' . spec_json(identifier => 'nope', max_iterations => 5) . ')');

@@ -66,6 +66,9 @@ is(import_and_train('short_output', key => [ 'features', 'label' ], objective =>
 	'a module with a short output on some inputs trains');
 ($ret, $out, $err) = as_role('alice', "SELECT pinnacle_predict('short_output', ARRAY[1000, 0]::real[])");
 like($err, qr/returned 1 values for a row, not 3/, 'its short output is an error, not a read of other memory');
+($ret, $out, $err) = as_role('alice', "SELECT count(*) FROM pinnacle_predict_batch('short_output', "
+	  . "'SELECT ARRAY[1000, 0]::real[] AS features FROM generate_series(1, 3000)') AS p(prediction real[])");
+like($err, qr/returned 1 values for a row, not 3/, 'and so is its short output for a batch of rows');
 
 is(import_and_train('keeps_input'), '', 'a module that keeps its input trains');
 ($ret, $out, $err) = as_role('alice',
@@ -83,6 +86,12 @@ cmp_ok(time - $start, '<', 15, 'within seconds');
 	"SELECT pinnacle_predict('loops_predicting', ARRAY[1000, 0]::real[]) FROM pg_sleep(0) WHERE false; "
 	  . "SELECT array_length(pinnacle_predict('loops_predicting', ARRAY[0.5, 0]::real[]), 1)");
 is($out, '1', 'and the model predicts again on the next statement');
+$start = time;
+($ret, $out, $err) = as_role('alice', "SET statement_timeout = '2s'; SELECT count(*) FROM pinnacle_predict_batch("
+	  . "'loops_predicting', 'SELECT ARRAY[1000, 0]::real[] AS features FROM generate_series(1, 3000)') AS p(prediction real[])");
+like($err, qr/statement timeout/, 'statement_timeout ends a looping pinnacle_predict_batch');
+cmp_ok(time - $start, '<', 15, 'within seconds');
+the_server_is_unharmed('looping batch');
 
 # an output the loss would broadcast (3-D while training) fails the run instead of training on it
 like(import_and_train('wrong_shape_training'), qr/output of shape \[3, \d+, 1\] does not fit the target/,
