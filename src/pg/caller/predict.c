@@ -273,7 +273,8 @@ pt_predict_rows_init(PredictRows *rows, LoadedModel *loaded, const Oid *types, i
 	}
 	rows->values = palloc(sizeof(float) * rows->max_rows * loaded->input_width);
 	rows->lengths = loaded->padded ? palloc(sizeof(int64) * rows->max_rows * loaded->ninputs) : NULL;
-	rows->output = palloc(sizeof(float) * rows->max_rows * loaded->output_width);
+	rows->output_width = loaded->output_width;
+	rows->output = palloc(sizeof(float) * rows->max_rows * rows->output_width);
 }
 
 void
@@ -310,7 +311,7 @@ run_in_helper(PredictRows *rows, int count)
 	PG_TRY();
 	{
 		pt_helper_predict(loaded->helper, rows->values, count, loaded->input_width, rows->lengths, loaded->ninputs,
-						  rows->output, loaded->output_width);
+						  rows->output, rows->output_width);
 	}
 	PG_CATCH();
 	{
@@ -417,7 +418,7 @@ pinnacle_predict(PG_FUNCTION_ARGS)
 	CallSite   *site = call_site(fcinfo);
 	const float *output = predict_arguments(fcinfo, site);
 
-	PG_RETURN_DATUM(pt_float_array(output, site->rows.loaded->output_width));
+	PG_RETURN_DATUM(pt_float_array(output, site->rows.output_width));
 }
 
 Datum
@@ -425,7 +426,7 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 {
 	CallSite   *site = call_site(fcinfo);
 	const float *output = predict_arguments(fcinfo, site);
-	int64		width = site->rows.loaded->output_width;
+	int64		width = site->rows.output_width;
 	int64		best = 0;
 
 	if (width == 1)				/* one logit: a binary classifier */

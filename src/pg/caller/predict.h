@@ -47,6 +47,7 @@ typedef struct PredictRows
 	int			rows;			/* added since the last run */
 	float	   *values;			/* max_rows x input_width */
 	int64	   *lengths;		/* a padded model's: max_rows x inputs; else NULL */
+	int64		output_width;	/* as the outputs were sized: a restarted helper must agree */
 	float	   *output;			/* max_rows x output_width */
 } PredictRows;
 

@@ -163,7 +163,7 @@ static void
 store_row(Batch *batch, HeapTuple tuple, TupleDesc desc, int model_row)
 {
 	int			npassed = batch->columns.npassed;
-	int64		width = batch->rows.loaded->output_width;
+	int64		width = batch->rows.output_width;
 
 	heap_deform_tuple(tuple, desc, batch->fields, batch->field_nulls);
 	for (int j = 0; j < npassed; j++)
