@@ -49,7 +49,9 @@ SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
 FROM pg_stat_activity a
 CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
 JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
-WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%';
+WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%'
+  -- a run that has ended trains no more, though its worker may not have exited yet
+  AND r.status IN ('queued', 'running');
 
 -- The catalog belongs to the extension (DESIGN.md section 7): roles read their own rows
 -- (row-level security), and every change goes through the extension's code, which writes as
