@@ -131,6 +131,18 @@ def deep(archive: bytes, depth: int) -> bytes:
     return out.getvalue()
 
 
+class Prints(torch.nn.Module):
+    """Prints at every step and every prediction: all of it would go to the server log."""
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(100):
+            print("PINNACLE_MODULE_PRINTED")
+        return self.linear(x)
+
+
 def save(module: torch.nn.Module, path: str) -> bytes:
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
@@ -147,7 +159,7 @@ if __name__ == "__main__":
                                   ("keeps_input", KeepsInput()), ("loops_predicting", LoopsPredicting()),
                                   ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading()),
                                   ("wrong_shape_training", WrongShapeTraining()),
-                                  ("allocates_training", AllocatesTraining())]}
+                                  ("allocates_training", AllocatesTraining()), ("prints", Prints())]}
     plain = save(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(out, "plain.pt"))
     with open(os.path.join(out, "deep.pt"), "wb") as f:
         f.write(deep(saved["empty_output"], 20000))

@@ -70,6 +70,13 @@ like($err, qr/returned 1 values for a row, not 3/, 'its short output is an error
 	  . "'SELECT ARRAY[1000, 0]::real[] AS features FROM generate_series(1, 3000)') AS p(prediction real[])");
 like($err, qr/returned 1 values for a row, not 3/, 'and so is its short output for a batch of rows');
 
+is(import_and_train('prints'), '', 'a module that prints at every step trains');
+($ret, $out, $err) = as_role('alice', "SELECT pinnacle_predict('prints', ARRAY[0.5, 0.5]::real[]) IS NOT NULL; "
+	  . "SELECT count(*) FROM pinnacle_predict_batch('prints', "
+	  . "'SELECT ARRAY[0.5, 0.5]::real[] AS features FROM generate_series(1, 3000)') AS p(prediction real[])");
+is($ret, 0, 'and predicts, one row and a batch') or diag($err);
+ok(!$node->log_contains('PINNACLE_MODULE_PRINTED'), "nothing a module prints reaches the server's log");
+
 is(import_and_train('keeps_input'), '', 'a module that keeps its input trains');
 ($ret, $out, $err) = as_role('alice',
 	"SELECT pinnacle_predict('keeps_input', ARRAY[0.5, 0.5]::real[]); SELECT pinnacle_predict('keeps_input', ARRAY[0.5, 0.5]::real[]) IS NOT NULL");

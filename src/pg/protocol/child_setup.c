@@ -9,6 +9,22 @@
 
 #include "child_setup.h"
 
+/* A child's stdout and stderr are the server log's. A user's module can print() or warn
+ * without end (a gigabyte in four calls, from outside), so nothing a child writes there is
+ * kept: its reports go over its channel, and its death is logged by its parent. */
+static void
+silence_output(void)
+{
+	int			null = open("/dev/null", O_WRONLY);
+
+	if (null < 0)
+		return;
+	(void) dup2(null, STDOUT_FILENO);
+	(void) dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+}
+
 void
 pt_child_detach_from_server(pid_t parent)
 {
@@ -28,6 +44,7 @@ pt_child_detach_from_server(pid_t parent)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	(void) setsid();
+	silence_output();
 }
 
 void
