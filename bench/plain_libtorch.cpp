@@ -31,6 +31,8 @@
 
 #include <torch/torch.h>
 
+#include "process_stats.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -51,22 +53,6 @@ double process_seconds() {
   double uptime = 0;
   std::ifstream("/proc/uptime") >> uptime;
   return uptime - static_cast<double>(start_ticks) / sysconf(_SC_CLK_TCK);
-}
-
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-int thread_count() {
-  int n = 0;
-  if (DIR* dir = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(dir))
-      if (entry->d_name[0] != '.') ++n;
-    closedir(dir);
-  }
-  return n;
 }
 
 int32_t read_be32(std::ifstream& in) {

@@ -27,25 +27,11 @@
 
 #include <torch/torch.h>
 
+#include "process_stats.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-int thread_count() {
-  int n = 0;
-  if (DIR* dir = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(dir))
-      if (entry->d_name[0] != '.') ++n;
-    closedir(dir);
-  }
-  return n;
-}
 
 struct Product {
   const char* name;
