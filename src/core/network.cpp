@@ -152,6 +152,13 @@ std::vector<torch::Tensor> Network::parameters() {
   return params;
 }
 
+std::vector<torch::Tensor> Network::buffers() {
+  if (!scripted_) return net_->buffers();
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : module_.buffers()) buffers.push_back(b);
+  return buffers;
+}
+
 void Network::set_training(bool training) {
   if (scripted_)
     module_.train(training);

@@ -36,6 +36,7 @@ class Network {
   // after the inputs ("*args") or as "<input>_lengths" (by name).
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& lengths = {});
   std::vector<torch::Tensor> parameters();
+  std::vector<torch::Tensor> buffers();  // BatchNorm's running statistics, ...
   void set_training(bool training);
   void freeze();  // no gradients: for inference and tracing
 
