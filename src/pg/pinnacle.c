@@ -90,6 +90,8 @@ pt_sqlstate_of(PtErrorKind kind)
 			return ERRCODE_DATA_EXCEPTION;
 		case PT_ERROR_MEMORY:
 			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PT_ERROR_PEER:
+			return ERRCODE_CONNECTION_EXCEPTION;
 		case PT_ERROR_INTERNAL:
 			break;
 	}

@@ -45,7 +45,14 @@ SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
        (p ->> 'rows_per_second')::double precision AS rows_per_second,
        make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
        p -> 'validation' AS last_validation,
-       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids
+       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids,
+       -- data-parallel runs (compute_kwargs.workers): the ranks, each one's rows/s over its
+       -- own rows, and the time rank 0 spent waiting for the gradient sums
+       (p ->> 'world_size')::integer AS world_size,
+       ARRAY(SELECT t::double precision FROM jsonb_array_elements_text(p -> 'rank_rows_per_second') AS t)
+           AS rank_rows_per_second,
+       (p ->> 'allreduce_seconds')::double precision AS allreduce_seconds,
+       (p ->> 'allreduce_bytes_per_step')::bigint AS allreduce_bytes_per_step
 FROM pg_stat_activity a
 CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
 JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint

@@ -57,6 +57,18 @@ pt_parse_spec_or_error(const char *spec_json)
 	return spec;
 }
 
+/* Each rank of a run takes a training slot; a run that needs more than there are would wait
+ * for ever. */
+static void
+check_training_slots(const PtSpec *spec)
+{
+	if (pt_spec_workers(spec) > pinnacle_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spec field \"compute_kwargs.workers\": %d ranks need %d training slots, and pinnacle.max_workers is %d",
+						pt_spec_workers(spec), pt_spec_workers(spec), pinnacle_max_workers)));
+}
+
 /* A new run id, drawn as the extension's owner: no role may draw them itself. */
 static int64
 next_run_id(void)
@@ -418,6 +430,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = memory_limit_bytes(spec);
+	check_training_slots(spec);
 
 	pt_spi_connect();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
