@@ -52,6 +52,42 @@ SELECT r.status, r.metric_values -> 'accuracy' = o.metric_values -> 'accuracy' A
        abs(r.best_value - o.best_value) < 1e-6 AS same_best
 FROM pinnacle.runs r, pinnacle.runs o WHERE r.id = :two AND o.id = :one;
 
+-- with a TorchScript model, and with padded sequences (collate_fn "pad", an LSTM)
+CREATE FUNCTION pg_temp.same_history(a bigint, b bigint, metric text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT bool_and(abs(x::float8 - y::float8) < 1e-5)
+  FROM pinnacle.runs ra, pinnacle.runs rb,
+       jsonb_array_elements_text(ra.metric_values -> metric) WITH ORDINALITY AS p(x, i)
+       JOIN jsonb_array_elements_text(rb.metric_values -> metric) WITH ORDINALITY AS q(y, j) ON i = j
+  WHERE ra.id = a AND rb.id = b
+$$;
+CREATE FUNCTION pg_temp.ts_spec(identifier text, workers int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object(
+    'identifier', identifier, 'select', 'SELECT x1, x2, y FROM linear',
+    'key', '{"inputs": ["x1", "x2"], "target": "y"}'::jsonb, 'signature', '*args',
+    'model', '{"torchscript": "two_inputs"}'::jsonb, 'objective', 'mse', 'optimizer_kwargs', '{"lr": 0.01}'::jsonb,
+    'max_iterations', 200, 'validation_interval', 100, 'validation', '{"split": 0.1, "metrics": ["mse"]}'::jsonb,
+    'compute_kwargs', jsonb_build_object('workers', workers))
+$$;
+SELECT pinnacle_train(pg_temp.ts_spec('dp_ts_one', 1), wait => true) AS one \gset
+SELECT pinnacle_train(pg_temp.ts_spec('dp_ts_two', 2), wait => true) AS two \gset
+SELECT status, pg_temp.same_history(:one, :two, 'mse') AS same_mse_history FROM pinnacle.runs WHERE id = :two;
+CREATE FUNCTION pg_temp.pad_spec(identifier text, workers int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object(
+    'identifier', identifier, 'select', 'SELECT tokens, last_token FROM sequences',
+    'key', '["tokens", "last_token"]'::jsonb, 'collate_fn', 'pad',
+    'model', '{"layers": [{"type": "Embedding", "num_embeddings": 5, "embedding_dim": 8, "padding_idx": 0},
+                          {"type": "LSTM", "hidden_size": 16}, {"type": "Linear", "out_features": 4}]}'::jsonb,
+    'objective', 'cross_entropy', 'optimizer_kwargs', '{"lr": 0.02}'::jsonb,
+    'loader_kwargs', '{"batch_size": 32}'::jsonb, 'max_iterations', 100, 'validation_interval', 50,
+    'validation', '{"split": 0.2, "metrics": ["accuracy"]}'::jsonb,
+    'compute_kwargs', jsonb_build_object('workers', workers, 'seed', 1))
+$$;
+SELECT pinnacle_train(pg_temp.pad_spec('dp_pad_one', 1), wait => true) AS one \gset
+SELECT pinnacle_train(pg_temp.pad_spec('dp_pad_two', 2), wait => true) AS two \gset
+SELECT status, pg_temp.same_history(:one, :two, 'objective') AS same_loss_history,
+       pg_temp.same_history(:one, :two, 'accuracy') AS same_accuracy_history
+FROM pinnacle.runs WHERE id = :two;
+
 -- what cannot work is refused, naming the field; 3 ranks need more than pinnacle.max_workers (2)
 \set VERBOSITY terse
 SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 3));
