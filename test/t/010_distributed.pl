@@ -28,19 +28,6 @@ sub start_two_ranks
 	return ($run, @pids);
 }
 
-sub seconds_until_ended
-{
-	my ($run) = @_;
-	my $start = time;
-	while (time - $start < 60)
-	{
-		my $status = $node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run");
-		return time - $start if $status ne 'running' && $status ne 'queued';
-		usleep(100_000);
-	}
-	return 60;
-}
-
 sub all_gone
 {
 	my (@pids) = @_;
@@ -78,7 +65,7 @@ is($node->safe_psql('postgres', "SELECT pinnacle_wait($second, '60 seconds')"), 
 # a rank killed: interrupted, naming the rank and the signal
 ($run, @ranks) = start_two_ranks('killed');
 ok(kill('KILL', $ranks[1]), 'killed rank 1 with SIGKILL');
-cmp_ok(seconds_until_ended($run), '<', 5, 'the run ends within compute_kwargs.timeout');
+cmp_ok(seconds_until_ended($node, $run), '<', 5, 'the run ends within compute_kwargs.timeout');
 is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run"), 'interrupted',
 	'a killed rank leaves the run interrupted');
 like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $run"),
@@ -97,7 +84,7 @@ is($node->safe_psql('postgres', "SELECT status || ' ' || iterations FROM pinnacl
 # a rank that stops answering: the others give up after compute_kwargs.timeout (5 s)
 ($run, @ranks) = start_two_ranks('stalled');
 ok(kill('STOP', $ranks[1]), 'stopped rank 1 with SIGSTOP');
-my $seconds = seconds_until_ended($run);
+my $seconds = seconds_until_ended($node, $run);
 cmp_ok($seconds, '<', 5 + 5, "a stalled rank ends the run within the timeout and the supervisor's poll ($seconds s)");
 is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run"), 'interrupted',
 	'a stalled rank leaves the run interrupted');
