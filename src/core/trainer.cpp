@@ -187,7 +187,11 @@ Trainer::Event Trainer::advance() {
 // so that the ranks' sum is the loss one rank computes over the whole batch. A rank with no
 // rows in the batch contributes zero.
 torch::Tensor Trainer::step_loss(const torch::Tensor& rows) {
-  if (rows.size(0) == 0) return torch::zeros({});
+  if (rows.size(0) == 0) {
+    // (still one of the ranks summing the denominator, so that the collectives pair up)
+    if (collective_ && !loss_denominator_is_row_count(spec_.objective)) global_denominator(0);
+    return torch::zeros({});
+  }
   torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
   torch::Tensor target = layout_.targets(rows);
   torch::Tensor loss = compute_loss(spec_.objective, output, target);

@@ -139,3 +139,17 @@ TEST(Distributed, WeightedCrossEntropyIsTheMeanOfTheWholeBatch) {
   expect_close(ranks[0]["parameters"], one["parameters"], 1e-5, "weights");
   expect_close(ranks[0]["history"]["accuracy"], one["history"]["accuracy"], 1e-9, "accuracy");
 }
+
+// Batches of 1 row: each step, all ranks but one have no row, and still sum the weights of
+// the batch's targets with the one that has it.
+TEST(Distributed, RanksWithoutRowsInABatchJoinItsSums) {
+  json s = spec(R"({"objective": {"name": "cross_entropy", "weight": [0.3, 1.7]}, "max_iterations": 30,
+                    "validation": {"metrics": ["accuracy"]}, "validation_interval": 10,
+                    "loader_kwargs": {"batch_size": 1},
+                    "model": {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"},
+                                         {"type": "Linear", "out_features": 2}]}})");
+  json one = run_ranks(s, 200, 1)[0];
+  std::vector<json> ranks = run_ranks(s, 200, 3);
+  ASSERT_EQ(ranks.size(), 3u);
+  expect_close(ranks[2]["parameters"], one["parameters"], 1e-5, "weights");
+}
