@@ -88,10 +88,14 @@ SELECT status, pg_temp.same_history(:one, :two, 'objective') AS same_loss_histor
        pg_temp.same_history(:one, :two, 'accuracy') AS same_accuracy_history
 FROM pinnacle.runs WHERE id = :two;
 
+-- streamed rows ("in_memory": false): every rank reads the spill file and computes its share of each batch
+SELECT pinnacle_train(pg_temp.linear_spec('dp_stream_one', 1) || '{"in_memory": false, "prefetch_size": 500}', wait => true) AS one \gset
+SELECT pinnacle_train(pg_temp.linear_spec('dp_stream_two', 2) || '{"in_memory": false, "prefetch_size": 500}', wait => true) AS two \gset
+SELECT status, pg_temp.same_history(:one, :two, 'r2') AS same_r2_history FROM pinnacle.runs WHERE id = :two;
+
 -- what cannot work is refused, naming the field; 3 ranks need more than pinnacle.max_workers (2)
 \set VERBOSITY terse
 SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 3));
 SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 0));
-SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 2) || '{"in_memory": false}');
 SELECT pinnacle_train(jsonb_set(pg_temp.linear_spec('dp_bad', 2), '{compute_kwargs,servers}', '["shard_a"]'));
 SELECT pinnacle_train(jsonb_set(pg_temp.linear_spec('dp_bad', 2), '{compute_kwargs,timeout}', '0'));

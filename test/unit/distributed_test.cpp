@@ -119,6 +119,15 @@ TEST(Distributed, UnevenShardsFinish) {
                          1001, 3);
 }
 
+// Streamed rows ("in_memory": false): every rank reads the spill file, and computes its
+// share of each batch.
+TEST(Distributed, StreamedRowsTrainAsOneRank) {
+  expect_ranks_equal_one(spec(R"({"in_memory": false, "data_prefetch": true, "prefetch_size": 100,
+                                  "prefetch_factor": 3, "loader_kwargs": {"shuffle": true, "seed": 2},
+                                  "transform": {"x1": ["standardize"]}})"),
+                         1000, 2);
+}
+
 TEST(Distributed, TransformIsFittedOverEveryShard) {
   json s = spec(R"({"transform": {"x1": ["standardize"], "x2": ["min_max"]}})");
   json one = run_ranks(s, 1000, 1)[0];
