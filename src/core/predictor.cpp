@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <sstream>
 
+#include "script_export.hpp"
 #include "trainer.hpp"
 
 namespace pinnacle {
@@ -105,6 +107,18 @@ torch::Tensor Predictor::checked_output(const torch::Tensor& output, int64_t row
 }
 
 std::string Predictor::export_torchscript(const ExportMetadata& metadata) {
+  // without a transform or padding, the model exports scripted, with parameters Python can
+  // fine-tune; the others are traced
+  if (transformer_.empty() && !layout_.padded) {
+    auto scripted = model_.is_torchscript()
+                        ? std::optional(script_module(model_.module(), spec_.signature, spec_.key.inputs))
+                        : script_layer_list(model_.layers(), raw_input_widths_.size());
+    if (scripted) {
+      std::ostringstream out;
+      scripted->save(out, export_files(metadata));
+      return out.str();
+    }
+  }
   std::vector<torch::Tensor> example;
   for (int64_t width : raw_input_widths_) example.push_back(torch::zeros({2, width}));
   size_t columns = example.size();
