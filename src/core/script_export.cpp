@@ -21,9 +21,17 @@ std::string number(double value) {
   return text;
 }
 
+// An empty module of type `name`, with the "training" flag that nn.Module has (Dropout reads it,
+// and Python's .train() and .eval() set it).
+torch::jit::Module new_module(const std::string& name) {
+  torch::jit::Module module("__torch__.pinnacle." + name);
+  if (!module.hasattr("training")) module.register_attribute("training", c10::BoolType::get(), true);
+  return module;
+}
+
 // One layer as a scripted module of type `name` whose forward returns `body` (of x).
 torch::jit::Module layer(const std::string& name, const std::string& body) {
-  torch::jit::Module module("__torch__.pinnacle." + name);
+  torch::jit::Module module = new_module(name);
   module.define("def forward(self, x):\n    return " + body + "\n");
   return module;
 }
@@ -31,7 +39,7 @@ torch::jit::Module layer(const std::string& name, const std::string& body) {
 std::optional<torch::jit::Module> script_layer(const torch::nn::Module& module) {
   using namespace torch::nn;
   if (const auto* linear = dynamic_cast<const LinearImpl*>(&module)) {
-    torch::jit::Module scripted("__torch__.pinnacle.Linear");
+    torch::jit::Module scripted = new_module("Linear");
     scripted.register_parameter("weight", trainable(linear->weight), false);
     bool bias = linear->bias.defined();
     if (bias) scripted.register_parameter("bias", trainable(linear->bias), false);
@@ -42,11 +50,11 @@ std::optional<torch::jit::Module> script_layer(const torch::nn::Module& module) 
   if (dynamic_cast<const ReLUImpl*>(&module)) return layer("ReLU", "torch.relu(x)");
   if (dynamic_cast<const TanhImpl*>(&module)) return layer("Tanh", "torch.tanh(x)");
   if (dynamic_cast<const SigmoidImpl*>(&module)) return layer("Sigmoid", "torch.sigmoid(x)");
-  if (dynamic_cast<const SiLUImpl*>(&module)) return layer("SiLU", "torch.ops.aten.silu(x)");
+  if (dynamic_cast<const SiLUImpl*>(&module)) return layer("SiLU", "torch.silu(x)");
   if (const auto* gelu = dynamic_cast<const GELUImpl*>(&module))
-    return layer("GELU", "torch.ops.aten.gelu(x, approximate=\"" + gelu->options.approximate() + "\")");
+    return layer("GELU", "torch.gelu(x, approximate=\"" + gelu->options.approximate() + "\")");
   if (const auto* leaky = dynamic_cast<const LeakyReLUImpl*>(&module))
-    return layer("LeakyReLU", "torch.ops.aten.leaky_relu(x, " + number(leaky->options.negative_slope()) + ")");
+    return layer("LeakyReLU", "torch.leaky_relu(x, " + number(leaky->options.negative_slope()) + ")");
   if (const auto* dropout = dynamic_cast<const DropoutImpl*>(&module))
     return layer("Dropout", "torch.dropout(x, " + number(dropout->options.p()) + ", self.training)");
   if (const auto* flatten = dynamic_cast<const FlattenImpl*>(&module))
@@ -59,7 +67,7 @@ std::optional<torch::jit::Module> script_layer(const torch::nn::Module& module) 
 // column and returns `call` of them (x0, x1, ...).
 torch::jit::Module export_module(const torch::jit::Module& model, size_t input_columns,
                                  const std::function<std::string(const std::vector<std::string>&)>& call) {
-  torch::jit::Module root("__torch__.pinnacle.Export");
+  torch::jit::Module root = new_module("Export");
   root.register_module("model", model);
   std::vector<std::string> names;
   std::string arguments;
@@ -75,7 +83,7 @@ torch::jit::Module export_module(const torch::jit::Module& model, size_t input_c
 }  // namespace
 
 std::optional<torch::jit::Module> script_layer_list(const torch::nn::Sequential& net, size_t input_columns) {
-  torch::jit::Module model("__torch__.pinnacle.Sequential");
+  torch::jit::Module model = new_module("Sequential");
   std::ostringstream forward;
   forward << "def forward(self, x):\n";
   for (const auto& child : net->named_children()) {

@@ -3,7 +3,8 @@
 // the trained parameters with requires_grad on. A layer list becomes one scripted module per
 // layer, named as in torch.nn.Sequential ("model.0.weight", ...); an imported TorchScript module
 // is kept as it is, control flow and all. Only layers with a scripted form here are covered; the
-// caller traces the others.
+// caller traces the others. (In define()'s source, torch.<op> names the aten op; torch.ops and
+// torch.nn.functional are not resolved there.)
 #pragma once
 
 #include <optional>
