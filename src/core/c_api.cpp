@@ -382,6 +382,14 @@ bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const i
   PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
+const char* pt_model_weights(PtModel* model, size_t* size) noexcept {
+  PT_ENTRY(nullptr, {
+    model->exported = model->predictor.weights();
+    *size = model->exported.size();
+    return model->exported.data();
+  });
+}
+
 const char* pt_model_export(PtModel* model, const char* metadata_json, const char* weights, size_t weights_size,
                             size_t* size) noexcept {
   PT_ENTRY(nullptr, {

@@ -190,6 +190,10 @@ bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
  * list of Linear layers and elementwise activations takes a path without torch. */
 bool pt_model_predict(PtModel *model, const float *values, int64_t rows, const int64_t *lengths,
 					  float *out) PT_NOEXCEPT;
+/* The model's weights as this core saves them (a layer list's torch::save archive, a TorchScript
+ * module's own archive): pinnacle_import stores these for an archive's version rather than the
+ * archive's bytes, so that a backend only ever loads weights this code wrote. */
+const char *pt_model_weights(PtModel *model, size_t *size) PT_NOEXCEPT;
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
  * tensor per input column), with `metadata_json` (the version's spec, transform, column widths,
  * version and metrics) and its stored `weights` as extra files of the archive, so that

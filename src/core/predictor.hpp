@@ -45,6 +45,9 @@ class Predictor {
   // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
   // input column, as stored (then, for a padded model, one tensor of lengths per input
   // column), and returns what predict returns.
+  // The weights, saved anew (Network::save).
+  std::string weights() const { return model_.save(); }
+
   // `metadata` goes into the archive as extra files (see ExportMetadata).
   std::string export_torchscript(const ExportMetadata& metadata);
 

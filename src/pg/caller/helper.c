@@ -96,6 +96,18 @@ pt_helper_export(const PtStoredModel *model, const char *metadata_json)
 	return exported;
 }
 
+bytea *
+pt_helper_import_weights(const PtStoredModel *model)
+{
+	PtHelperJob job = stored_model_job(PT_HELPER_IMPORT, model, 1);
+	bytea	   *weights;
+
+	run_task(&job, "pinnacle_import: the archive's model does not load: ", &weights, 1);
+	if (weights == NULL)
+		elog(ERROR, "a helper process sent a malformed answer");
+	return weights;
+}
+
 /* The loaded model's output width and the most rows a request may carry, checked: a helper
  * runs a user's code. */
 static void

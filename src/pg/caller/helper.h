@@ -36,6 +36,10 @@ extern void pt_helper_check_model(const char *spec_json, const int64 *column_wid
 /* The model version as TorchScript bytes with its metadata (pinnacle_export). */
 extern bytea *pt_helper_export(const PtStoredModel *model, const char *metadata_json);
 
+/* An imported version's weights, loaded as predict loads them and saved anew (by our code: what
+ * a backend loads for a layer list must be tensors, never an archive's code). */
+extern bytea *pt_helper_import_weights(const PtStoredModel *model);
+
 /* A helper that keeps the model loaded and predicts rows, up to *batch_rows a request. */
 extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width,
 											  int *batch_rows);

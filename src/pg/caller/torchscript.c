@@ -24,68 +24,66 @@
 PG_FUNCTION_INFO_V1(pinnacle_import);
 PG_FUNCTION_INFO_V1(pinnacle_export);
 
-/* The spec and column widths of an archive's metadata, checked: nothing in an archive is
- * trusted. Call inside SPI; the results live in the caller's memory context. */
-static void
-read_metadata(Datum metadata, char **spec_json, int64 **widths, int *columns, MemoryContext context)
+/* The stored model an archive's metadata describes, with the archive's weights: its spec,
+ * fitted transform and column widths, checked (nothing in an archive is trusted). Call inside
+ * SPI; the strings live in the current memory context. */
+static PtStoredModel
+read_metadata(Datum metadata, bytea *weights)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {metadata};
+	PtStoredModel model = {.weights = VARDATA(weights), .weights_size = VARSIZE(weights) - VARHDRSZ};
 	Datum	   *datums;
 	bool	   *nulls;
 	bool		isnull;
 	PtSpec	   *spec;
+	int64	   *widths;
 
-	if (SPI_execute_with_args("SELECT m ->> 'spec', ARRAY(SELECT w::bigint FROM jsonb_array_elements_text("
-							  "m -> 'column_widths') AS w) FROM (SELECT $1::jsonb AS m) AS metadata",
+	if (SPI_execute_with_args("SELECT m ->> 'spec', coalesce(m ->> 'transform', '{}'), "
+							  "ARRAY(SELECT w::bigint FROM jsonb_array_elements_text(m -> 'column_widths') AS w) "
+							  "FROM (SELECT $1::jsonb AS m) AS metadata",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the archive's metadata");
-	*spec_json = MemoryContextStrdup(context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	spec = pt_parse_spec_or_error(*spec_json);
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
-					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &datums, &nulls, columns);
-	if (*columns != pt_spec_column_count(spec))
+	model.spec_json = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	model.transform_json = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	spec = pt_parse_spec_or_error(model.spec_json);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &datums, &nulls, &model.columns);
+	if (model.columns != pt_spec_column_count(spec))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("pinnacle_import: the archive stores %d column widths for %d key columns", *columns,
+				 errmsg("pinnacle_import: the archive stores %d column widths for %d key columns", model.columns,
 						pt_spec_column_count(spec))));
-	*widths = MemoryContextAlloc(context, sizeof(int64) * Max(*columns, 1));
-	for (int i = 0; i < *columns; i++)
+	widths = palloc(sizeof(int64) * Max(model.columns, 1));
+	for (int i = 0; i < model.columns; i++)
 	{
-		(*widths)[i] = nulls[i] ? 0 : DatumGetInt64(datums[i]);
-		if ((*widths)[i] <= 0)
+		widths[i] = nulls[i] ? 0 : DatumGetInt64(datums[i]);
+		if (widths[i] <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("pinnacle_import: the archive stores a column width of " INT64_FORMAT, (*widths)[i])));
+					 errmsg("pinnacle_import: the archive stores a column width of " INT64_FORMAT, widths[i])));
 	}
+	model.column_widths = widths;
+	return model;
 }
 
-/* An archive of pinnacle_export: its model version, checked to build for its widths and load its
- * weights (in a helper), is added as the next version of `identifier`. Call inside SPI. */
+/* An archive of pinnacle_export: its model version, loaded in a helper as predict would load it,
+ * is added as the next version of `identifier`, with its weights as that helper saved them. Call
+ * inside SPI. */
 static void
-import_version(text *identifier, bytea *metadata_json, bytea *weights)
+import_version(text *identifier, bytea *metadata_json, bytea *archive_weights)
 {
 	Datum		metadata = PointerGetDatum(metadata_json);	/* text and bytea share a layout */
-	char	   *spec_json;
-	int64	   *widths;
-	int			columns;
-	bool		torchscript;
+	PtStoredModel model = read_metadata(metadata, archive_weights);
 	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, NAMEOID};
 	Datum		values[4];
 	PtActingRole caller;
 	bool		isnull;
 	int32		version;
 
-	read_metadata(metadata, &spec_json, &widths, &columns, CurrentMemoryContext);
-	/* a TorchScript model's weights are its whole trained module */
-	torchscript = pt_spec_torchscript(pt_parse_spec_or_error(spec_json)) != NULL;
-	pt_helper_check_model(spec_json, widths, columns, torchscript ? VARDATA(weights) : NULL,
-						  torchscript ? VARSIZE(weights) - VARHDRSZ : 0, VARDATA(weights), VARSIZE(weights) - VARHDRSZ,
-						  (int64) pinnacle_memory_limit_mb * 1024 * 1024);
-
 	values[0] = PointerGetDatum(identifier);
 	values[1] = metadata;
-	values[2] = PointerGetDatum(weights);
+	values[2] = PointerGetDatum(pt_helper_import_weights(&model));
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(pt_acting_role_name()));
 	caller = pt_act_as_extension_owner();
 	if (SPI_execute_with_args("SELECT pinnacle.import_version($1, $2::jsonb, $3, $4)", 4, types, values, NULL, false,

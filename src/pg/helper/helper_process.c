@@ -176,6 +176,10 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 			model = load_model(job);
 			exported = model ? pt_model_export(model, job->metadata_json, job->weights, job->weights_size, &size) : NULL;
 			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
+		case PT_HELPER_IMPORT:
+			model = load_model(job);
+			exported = model ? pt_model_weights(model, &size) : NULL;
+			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
 		case PT_HELPER_PREDICT:
 			model = load_model(job);
 			if (model == NULL)

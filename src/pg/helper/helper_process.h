@@ -12,6 +12,7 @@
  *   PT_HELPER_CHECK_MODEL   the spec's model builds for the column widths,
  *                           fits the target and loads the given weights    (no part)
  *   PT_HELPER_EXPORT        the model version as TorchScript               (the bytes)
+ *   PT_HELPER_IMPORT        an imported version loads as for predict       (its weights saved anew)
  *   PT_HELPER_PREDICT       the model version loaded                       (int64 output width,
  *                                                                           int64 rows a request)
  *                           then, for each 'Q' request (rows of float values, and a padded
@@ -30,6 +31,7 @@ typedef enum PtHelperTask
 	PT_HELPER_CHECK_MODULE,
 	PT_HELPER_CHECK_MODEL,
 	PT_HELPER_EXPORT,
+	PT_HELPER_IMPORT,
 	PT_HELPER_PREDICT
 } PtHelperTask;
 
@@ -44,9 +46,9 @@ typedef struct PtHelperJob
 	int			columns;
 	const char *module;			/* CHECK_MODULE, CHECK_MODEL: TorchScript bytes or NULL */
 	size_t		module_size;
-	const char *weights;		/* CHECK_MODEL (NULL for none), EXPORT, PREDICT */
+	const char *weights;		/* CHECK_MODEL (NULL for none), EXPORT, IMPORT, PREDICT */
 	size_t		weights_size;
-	const char *transform_json; /* EXPORT, PREDICT */
+	const char *transform_json; /* EXPORT, IMPORT, PREDICT */
 	const char *metadata_json;	/* EXPORT: the version's metadata, saved in the archive */
 } PtHelperJob;
 
