@@ -2,7 +2,7 @@
 # Builds a released version of pinnacle_train (a git tag, e.g. v0.1.0) once, into a cached
 # PostgreSQL installation of its own: a copy of PostgreSQL 15's bin, lib and share folders with
 # that version's library, control file and scripts installed. The upgrade test
-# (test/t/011_upgrade.pl) starts a server from it and then installs this version over it, as a
+# (test/t/012_upgrade.pl) starts a server from it and then installs this version over it, as a
 # package upgrade would. Prints the installation's root folder (its usr/ inside).
 # The cache folder is keyed by the tag's commit, so the build runs only when that is missing.
 set -euo pipefail
