@@ -163,8 +163,9 @@ FROM pinnacle.models m ORDER BY m.identifier, m.version DESC;
 UPDATE pinnacle.models m SET deployed = true
 FROM pinnacle.deployments d WHERE d.identifier = m.identifier AND d.version = m.version;
 
--- Whether run `candidate`'s best value beats run `incumbent`'s, each listening to `listen`.
--- A run without a best value (no validation ran) beats none; any beats a run without one.
+-- Whether run `candidate`'s best value beats run `incumbent`'s, in the direction of the metric
+-- their specs listen to. A run without a best value beats none; any beats a run without one, and
+-- a run that listens to another metric than the incumbent cannot be compared with it: it wins.
 CREATE FUNCTION pinnacle.run_is_better(candidate bigint, incumbent bigint) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT c.best_value IS NOT NULL
