@@ -23,7 +23,10 @@ if [ ! -f "$cache/done" ]; then
   # PostgreSQL finds its lib and share folders relative to its binaries: keep their layout
   cp -a "$pg_root" "$cache/tree$(dirname "$pg_root")/"
   cp -a "$pg_share" "$cache/tree$(dirname "$pg_share")/"
-  rm -f "$cache/tree$pg_lib/pinnacle_train.so" "$cache/tree$pg_share"/extension/pinnacle_train*
+  # whatever version the system has installed is not part of it (its bitcode included: the
+  # release is built without, and JIT inlining must not find another version's)
+  rm -rf "$cache/tree$pg_lib/pinnacle_train.so" "$cache/tree$pg_lib/bitcode/pinnacle_train"* \
+    "$cache/tree$pg_share"/extension/pinnacle_train*
   git archive "$commit" | tar -x -C "$cache/src"
   start=$(date +%s)
   # the core's compile dominates (about 10 minutes on 2 busy cores, measured); without
