@@ -19,7 +19,7 @@ const std::vector<std::string> kTopLevelFields = {
     "in_memory",      "data_prefetch",    "prefetch_size",
     "prefetch_factor", "download",        "compute_kwargs",
     "validation",     "uuid",             "artifacts",
-    "db"};
+    "db",             "deploy"};
 
 // Fields the TorchTrainer has that the server fills in itself.
 const std::vector<std::string> kOutputFields = {"uuid", "artifacts", "db", "metric_values"};
@@ -438,6 +438,8 @@ TrainSpec parse_spec(const std::string& text) {
     if (root.contains(field) && spec.in_memory)
       throw SpecError(field, "applies to streamed rows (\"in_memory\": false); in-memory rows need no prefetching");
   if (root.contains("download")) spec.download = read_bool(root["download"], "download");
+  // "deploy" is applied by the catalog when the version is recorded (pinnacle.models' trigger)
+  if (root.contains("deploy")) read_choice(root["deploy"], "deploy", {"always", "if_better", "manual"});
   if (root.contains("compute_kwargs")) spec.compute = read_compute(root["compute_kwargs"]);
   if (root.contains("validation")) spec.validation = read_validation(root["validation"]);
   if (root.contains("listen")) spec.listen = read_string(root["listen"], "listen");

@@ -35,6 +35,7 @@ pinnacle_import(PG_FUNCTION_ARGS)
 	/* a module is a user's code: it is loaded in a helper process, never here */
 	pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module));
 	pt_spi_connect();
+	pt_check_schema();
 	values[2] = CStringGetTextDatum(pt_acting_role_name());
 	/* the catalog is the extension's: stored as its owner, for this role; a module of another
 	 * role with this name is not replaced */

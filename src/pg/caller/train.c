@@ -140,8 +140,9 @@ find_resume_point(const PtSpec *spec)
 			{
 				PtModelRef	ref = pt_parse_model_ref(pt_spec_resume_model(spec));
 
+				/* a bare identifier is its deployed version */
 				if (!first_checkpoint("SELECT run_id, iteration FROM pinnacle.models WHERE identifier = $1 "
-									  "AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+									  "AND CASE WHEN $2 = 0 THEN deployed ELSE version = $2 END",
 									  CStringGetTextDatum(ref.identifier), TEXTOID, ref.version, &point))
 					ereport(ERROR,
 							(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -433,6 +434,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	check_training_slots(spec);
 
 	pt_spi_connect();
+	pt_check_schema();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	check_identifier_owner(pt_spec_identifier(spec));
 	resume = find_resume_point(spec);
