@@ -224,6 +224,19 @@ bool pt_torchscript_check(const char* bytes, size_t size) noexcept {
   PT_ENTRY(false, pinnacle::load_torchscript(std::string(bytes, size)); return true;);
 }
 
+bool pt_torchscript_export_metadata(const char* bytes, size_t size, const char** metadata_json, size_t* metadata_size,
+                                    const char** weights, size_t* weights_size) noexcept {
+  static thread_local pinnacle::ExportMetadata read;
+  PT_ENTRY(false, {
+    read = pinnacle::read_export_files(std::string(bytes, size));
+    *metadata_json = read.metadata_json.data();
+    *metadata_size = read.metadata_json.size();
+    *weights = read.weights.data();
+    *weights_size = read.weights.size();
+    return true;
+  });
+}
+
 PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows) noexcept {
   PT_ENTRY(nullptr, {
     // built in place: a Dataset is not moved once it exists
@@ -371,9 +384,10 @@ bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const i
   PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
-const char* pt_model_export(PtModel* model, size_t* size) noexcept {
+const char* pt_model_export(PtModel* model, const char* metadata_json, const char* weights, size_t weights_size,
+                            size_t* size) noexcept {
   PT_ENTRY(nullptr, {
-    model->exported = model->predictor.export_torchscript();
+    model->exported = model->predictor.export_torchscript({metadata_json, std::string(weights, weights_size)});
     *size = model->exported.size();
     return model->exported.data();
   });

@@ -97,6 +97,11 @@ int64_t pt_spec_estimate_training_bytes(const PtSpec *spec, const int64_t *colum
 
 /* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
 bool pt_torchscript_check(const char *bytes, size_t size) PT_NOEXCEPT;
+/* The metadata and stored weights an export carries (pt_model_export), for pinnacle_import to add
+ * the archive as a model version; *metadata_size is 0 for an archive without them. The buffers
+ * stay valid until the thread's next call. */
+bool pt_torchscript_export_metadata(const char *bytes, size_t size, const char **metadata_json, size_t *metadata_size,
+									const char **weights, size_t *weights_size) PT_NOEXCEPT;
 
 /* ---- rows received from the feed ---- */
 /* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
@@ -186,8 +191,11 @@ bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
 bool pt_model_predict(PtModel *model, const float *values, int64_t rows, const int64_t *lengths,
 					  float *out) PT_NOEXCEPT;
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
- * tensor per input column); NULL on failure. */
-const char *pt_model_export(PtModel *model, size_t *size) PT_NOEXCEPT;
+ * tensor per input column), with `metadata_json` (the version's spec, transform, column widths,
+ * version and metrics) and its stored `weights` as extra files of the archive, so that
+ * pinnacle_import can add it as a version elsewhere; NULL on failure. */
+const char *pt_model_export(PtModel *model, const char *metadata_json, const char *weights, size_t weights_size,
+							size_t *size) PT_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -220,20 +220,28 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION pinnacle.redeploy_top(text) FROM PUBLIC;
 
--- A new version deploys by its run's "deploy" policy when its run succeeds; an identifier's
--- first version always does, so that a bare identifier names a version as soon as one exists.
--- (On the run's update, not on the model's insert: pg_restore inserts models, and must not
--- deploy anything while it does.)
-CREATE FUNCTION pinnacle.deploy_new_version() RETURNS trigger
+-- A new version deploys by its run's "deploy" policy; an identifier's first version always
+-- does, so that a bare identifier names a version as soon as one exists.
+CREATE FUNCTION pinnacle.deploy_by_policy(run_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    policy text := coalesce(new.spec ->> 'deploy', 'always');
-    current_run bigint := (SELECT m.run_id FROM pinnacle.models m WHERE m.identifier = new.identifier AND m.deployed);
+    run pinnacle.runs := (SELECT r FROM pinnacle.runs r WHERE r.id = deploy_by_policy.run_id);
+    policy text := coalesce(run.spec ->> 'deploy', 'always');
+    current_run bigint := (SELECT m.run_id FROM pinnacle.models m WHERE m.identifier = run.identifier AND m.deployed);
 BEGIN
     IF current_run IS NULL OR policy = 'always'
-       OR (policy = 'if_better' AND pinnacle.run_is_better(new.id, current_run)) THEN
-        PERFORM pinnacle.push_deployment(new.identifier, new.version, 'deploy: ' || policy);
+       OR (policy = 'if_better' AND pinnacle.run_is_better(run.id, current_run)) THEN
+        PERFORM pinnacle.push_deployment(run.identifier, run.version, 'deploy: ' || policy);
     END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.deploy_by_policy(bigint) FROM PUBLIC;
+
+-- A run deploys when it succeeds (on the run's update, not on the model's insert: pg_restore
+-- inserts models, and must not deploy anything while it does).
+CREATE FUNCTION pinnacle.deploy_new_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pinnacle.deploy_by_policy(new.id);
     RETURN NULL;
 END $$;
 CREATE TRIGGER deploy_new_version AFTER UPDATE OF status ON pinnacle.runs
@@ -371,3 +379,37 @@ BEGIN
 END $$;
 CREATE TRIGGER drop_all_snapshots AFTER TRUNCATE ON pinnacle.runs
     FOR EACH STATEMENT EXECUTE FUNCTION pinnacle.drop_all_snapshots();
+
+-- pinnacle_import of an archive that pinnacle_export wrote (its metadata and weights checked by
+-- the caller, for `role`): the next version of `identifier`, recorded as a succeeded run of the
+-- archive's spec under this identifier, with the archive's metrics and its weights as the
+-- version's checkpoint (without optimizer state), deployed by the spec's policy.
+CREATE FUNCTION pinnacle.import_version(identifier text, metadata jsonb, weights bytea, role name) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    version integer := pinnacle.next_version(identifier, role);
+    iteration bigint := coalesce((metadata ->> 'iteration')::bigint, 0);
+    run_id bigint;
+BEGIN
+    INSERT INTO pinnacle.runs AS r (identifier, version, spec, status, owner, finished_at, iterations,
+                                   best_iteration, best_value, stop_reason, metric_values)
+    VALUES (identifier, version, jsonb_set(metadata -> 'spec', '{identifier}', to_jsonb(identifier)), 'succeeded',
+            role, clock_timestamp(), coalesce((metadata ->> 'iterations')::bigint, iteration),
+            (metadata ->> 'best_iteration')::bigint, (metadata ->> 'best_value')::double precision,
+            'imported', coalesce(metadata -> 'metric_values', '{}'))
+    RETURNING r.id INTO run_id;
+    INSERT INTO pinnacle.checkpoints (run_id, iteration, weights, optimizer_state, is_best)
+    VALUES (run_id, iteration, weights, '', true);
+    INSERT INTO pinnacle.models (identifier, version, run_id, iteration, column_widths, transform, owner)
+    VALUES (identifier, version, run_id, iteration,
+            ARRAY(SELECT w::bigint FROM jsonb_array_elements_text(metadata -> 'column_widths') AS w),
+            coalesce(metadata -> 'transform', '{}'), role);
+    PERFORM pinnacle.deploy_by_policy(run_id);
+    RETURN version;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.import_version(text, jsonb, bytea, name) FROM PUBLIC;
+
+COMMENT ON FUNCTION pinnacle_import(text, bytea) IS
+    'Stores a TorchScript module (torch.jit.script + torch.jit.save) for specs with "model": {"torchscript": identifier}; an archive of pinnacle_export (which carries its model version''s metadata) becomes the next version of model identifier instead.';
+COMMENT ON FUNCTION pinnacle_export(text) IS
+    'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads (forward takes one tensor per input column); the archive carries the version''s metadata and weights (extra files pinnacle/metadata.json and pinnacle/weights) for pinnacle_import in another database.';

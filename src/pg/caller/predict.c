@@ -438,8 +438,38 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(best);
 }
 
+/* What pinnacle_import needs to add the version elsewhere: its spec, fitted transform, column
+ * widths, version and metrics (the weights travel beside it). */
+static char *
+export_metadata(const LoadedModel *loaded)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(loaded->identifier), Int32GetDatum(loaded->version)};
+	MemoryContext caller_context = CurrentMemoryContext;
+	char	   *metadata;
+
+	pt_spi_connect();
+	if (SPI_execute_with_args("SELECT jsonb_build_object('pinnacle_train', '" PT_SCHEMA_VERSION "', "
+							  "'identifier', m.identifier, 'version', m.version, 'uuid', m.uuid, "
+							  "'spec', r.spec, 'transform', m.transform, 'column_widths', m.column_widths, "
+							  "'iteration', m.iteration, 'iterations', r.iterations, "
+							  "'best_iteration', r.best_iteration, 'best_value', r.best_value, "
+							  "'metric_values', r.metric_values)::text "
+							  "FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id "
+							  "WHERE m.identifier = $1 AND m.version = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" version %d is gone", loaded->identifier, loaded->version)));
+	metadata = MemoryContextStrdup(caller_context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return metadata;
+}
+
 bytea *
 pt_export_model(const char *identifier)
 {
-	return pt_helper_export(&pt_find_model(identifier)->stored);
+	LoadedModel *loaded = pt_find_model(identifier);
+
+	return pt_helper_export(&loaded->stored, export_metadata(loaded));
 }
