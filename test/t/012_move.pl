@@ -60,6 +60,19 @@ is($meta_line, "m 1 [1, 1, 1] ['x1', 'x2']", 'Python reads the version\'s metada
 my $sql_value = $node->safe_psql('postgres', "SELECT (pinnacle_predict('m\@1', 0.25::real, -0.5::real))[1]");
 ok(abs($value - $sql_value) < 1e-5, "and the module predicts as pinnacle_predict ($value, $sql_value)");
 
+# a trained TorchScript module moves too: its trained module is its weights, so the target
+# database needs no copy of the module it was trained from
+my $module = unpack('H*', slurp_file('data/two_inputs.pt'));
+$node->safe_psql('postgres', "SELECT pinnacle_import('two_inputs', decode('$module', 'hex'))");
+$node->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'scripted', model => { torchscript => 'two_inputs' }, max_iterations => 40)
+	  . ', wait => true)');
+my $scripted = $node->safe_psql('postgres', "SELECT encode(pinnacle_export('scripted'), 'hex')");
+$node->safe_psql('target', "SELECT pinnacle_import('scripted', decode('$scripted', 'hex'))");
+is($node->safe_psql('target', $predict->('scripted')), $node->safe_psql('postgres', $predict->('scripted')),
+	'a trained TorchScript module predicts in the other database exactly as in its own');
+is($node->safe_psql('target', 'SELECT count(*) FROM pinnacle.modules'), '0', 'without its module there');
+
 # an identifier of another role is not taken over; a plain module still imports as a module
 $node->safe_psql('target', 'CREATE ROLE mallory; GRANT EXECUTE ON FUNCTION pinnacle_import(text, bytea) TO mallory');
 ($ret, $out, $err) = $node->psql('target', "SET ROLE mallory; SELECT pinnacle_import('moved', decode('$archive', 'hex'))");
