@@ -9,7 +9,7 @@ DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sq
 # run's supervisor, in the trainer process, and what they share.
 PG_FILES = pinnacle extension_owner \
 	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
-	caller/predict caller/predict_batch caller/model_ref caller/report caller/torchscript caller/runtime caller/helper \
+	caller/predict caller/predict_batch caller/model_ref caller/models caller/report caller/torchscript caller/runtime caller/helper \
 	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
 	trainer/trainer_process helper/helper_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \
@@ -26,7 +26,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trai
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download search
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download deploy drop_model search
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config

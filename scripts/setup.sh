@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-15-cron
-  libtorch-dev nlohmann-json3-dev libopenblas0-pthread
+  libtorch-dev nlohmann-json3-dev libopenblas0-pthread libgloo-dev
   libgtest-dev googletest
   libipc-run-perl
   python3-torch python3-psycopg2

@@ -23,11 +23,14 @@ if ! (cd "$scratch" && as_pg_user "$PG_REGRESS" --inputdir=. --outputdir=. --tem
   exit 1
 fi
 
+echo "== the last release, for the upgrade test (built once into a cache folder, then reused)"
+old_install=$(bash scripts/build_release.sh v0.1.0)
+
 echo "== TAP tests (prove, PostgreSQL::Test::Cluster)"
 mkdir "$scratch/tap"
 cp -r test/t test/perl test/data "$scratch/tap/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tap"
-if ! (cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" \
+if ! (cd "$scratch/tap" && as_pg_user env PATH="$PG_BIN:$PATH" PG_REGRESS="$PG_REGRESS" PINNACLE_OLD_INSTALL="$old_install" \
   prove -I "$PGXS_DIR/../test/perl" -I perl t/*.pl) 2>&1 | tee "$scratch/prove.out"; then
   # CI keeps only the end of the output: the servers' logs first, then what failed, then prove's summary
   tail -n 30 "$scratch"/tap/tmp_check/log/*.log

@@ -19,6 +19,9 @@ SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM
   "objective": "mse"}', '{"method": "grid", "space": {"select": ["SELECT 1"]}}');
 SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM search_points",
   "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]},
+  "objective": "mse"}', '{"method": "grid", "space": {"deploy": ["always", "manual"]}}');
+SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM search_points",
+  "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]},
   "objective": "mse"}', '{"method": "grid", "space": {"optimizer_kwargs.lr": {"log_uniform": [0.001, 0.1]}}}');
 SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM search_points",
   "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]},
@@ -56,8 +59,32 @@ SELECT snapshot AS grid_snapshot FROM pinnacle.runs WHERE search_id = :grid AND 
 SELECT count(*) AS kept, (SELECT count(*) FROM pinnacle.runs WHERE search_id = :grid AND snapshot IS NOT NULL) AS snapshots,
        bool_and(r.train_rows + r.validation_rows = (SELECT count(*) FROM :grid_snapshot)) AS every_trial_saw_them
 FROM :grid_snapshot, pinnacle.runs r WHERE r.search_id = :grid;
--- each succeeded trial made a model version
-SELECT count(*) AS versions FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id WHERE r.search_id = :grid;
+-- each succeeded trial made a model version; trials run with "deploy": "manual", and the
+-- search deployed the best trial's version (the spec's policy: "always" by default)
+SELECT count(*) AS versions, count(*) FILTER (WHERE m.deployed) AS deployed,
+       bool_and(m.deployed = (r.id = s.best_run_id)) AS best_is_deployed,
+       bool_and(r.spec ->> 'deploy' = 'manual') AS trials_manual
+FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id JOIN pinnacle.searches s ON s.id = r.search_id
+WHERE r.search_id = :grid;
+-- the spec's deploy policy is the search's: "if_better" leaves a better deployed version in
+-- place, "always" deploys the best trial
+SELECT pinnacle_search('{"identifier": "s_grid", "select": "SELECT x1, x2, y FROM search_points",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"}, {"type": "Linear", "out_features": 1}]},
+  "objective": "mse", "max_iterations": 20, "validation_interval": 20, "validation": {"split": 0.2},
+  "deploy": "if_better"}', '{"method": "grid", "space": {"optimizer_kwargs.lr": [0.0001, 0.00005]}}', wait => true)
+  AS if_better \gset
+SELECT r.search_id = :grid AS deployed_from_first_search FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id
+WHERE m.identifier = 's_grid' AND m.deployed;
+SELECT pinnacle_search('{"identifier": "s_grid", "select": "SELECT x1, x2, y FROM search_points",
+  "key": {"inputs": ["x1", "x2"], "target": "y"},
+  "model": {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"}, {"type": "Linear", "out_features": 1}]},
+  "objective": "mse", "max_iterations": 20, "validation_interval": 20, "validation": {"split": 0.2}}',
+  '{"method": "grid", "space": {"optimizer_kwargs.lr": [0.0001, 0.00005]}}', wait => true) AS always \gset
+SELECT r.id = s.best_run_id AS deployed_best_of_last_search, d.reason = 'search ' || :always || ': best trial' AS reason_names_it
+FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id JOIN pinnacle.searches s ON s.id = :always
+JOIN LATERAL (SELECT reason FROM pinnacle.deployments WHERE identifier = 's_grid' ORDER BY id DESC LIMIT 1) AS d ON true
+WHERE m.identifier = 's_grid' AND m.deployed;
 
 -- random: seeded samples of distributions and lists; wait => false returns at once
 SELECT pinnacle_search('{"identifier": "s_random", "select": "SELECT x1, x2, y FROM search_points",

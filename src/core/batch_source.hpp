@@ -1,5 +1,6 @@
 // Where the training loop's batches come from, whatever holds the rows:
-//   ShuffledBatches      rows in memory (a Dataset), reshuffled each epoch
+//   ShuffledBatches      rows in memory (a Dataset), reshuffled each epoch; on a rank of a
+//                        data-parallel run, that rank's part of each global batch
 //   ChunkedBatchReader   rows spilled to a file ("in_memory": false), see spill.hpp
 //   MappedBatches        another source's batches through a function (a transform)
 // Every source hands out (batch x row width) float32 rows, rolls over into the next epoch by
@@ -26,20 +27,37 @@ class BatchSource {
   virtual torch::Tensor next_batch() = 0;
 };
 
-// The rows of `rows`, which must outlive it, in a new seeded order every epoch.
+// Which rows of the training set a rank holds: row i lives on rank i mod world, as its row
+// i / world. One rank holds them all.
+struct Shard {
+  int64_t global_rows = 0;  // of every rank together
+  int rank = 0;
+  int world = 1;
+};
+
+// The rows of `rows`, which must outlive it, in a new seeded order every epoch. On a rank of
+// a data-parallel run the whole set's rows are ordered and cut into batches exactly as on
+// one rank, and each rank takes its own rows of each batch, so that N ranks step through the
+// same global batches as one.
 class ShuffledBatches : public BatchSource {
  public:
   ShuffledBatches(const Dataset& rows, const LoaderSpec& loader);
+  ShuffledBatches(const Dataset& rows, const LoaderSpec& loader, Shard shard);
   torch::Tensor next_batch() override;
+  // The rows of the latest batch on every rank together.
+  int64_t global_batch_rows() const { return global_batch_rows_; }
 
  private:
   void start_epoch();
+  torch::Tensor local_rows(const int64_t* global_index, int64_t count) const;
 
   const Dataset& rows_;
   LoaderSpec loader_;
+  Shard shard_;
   std::mt19937_64 rng_;
   std::vector<int64_t> order_;
   size_t cursor_ = 0;
+  int64_t global_batch_rows_ = 0;
 };
 
 class MappedBatches : public BatchSource {

@@ -35,6 +35,10 @@ struct PtTrainer {
   std::string transform;
 };
 
+struct PtRendezvous {
+  pinnacle::Rendezvous rendezvous;
+};
+
 struct PtModel {
   pinnacle::Predictor predictor;
   std::string exported;
@@ -71,6 +75,8 @@ R guarded(typename same_type<R>::type failure, F&& body) noexcept {
       return body();
     } catch (const std::bad_alloc& e) {
       fail(PT_ERROR_MEMORY, "out of memory (std::bad_alloc)");
+    } catch (const pinnacle::PeerLost& e) {
+      fail(PT_ERROR_PEER, e.what());
     } catch (const pinnacle::SpecError& e) {
       fail(is_allocation_failure(e.what()) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, e.what());
     } catch (const c10::Error& e) {
@@ -156,6 +162,8 @@ bool pt_spec_column_is_padded(const PtSpec* spec, int column) noexcept {
 }
 bool pt_spec_in_memory(const PtSpec* spec) noexcept { return spec->spec.in_memory; }
 int pt_spec_threads(const PtSpec* spec) noexcept { return spec->spec.compute.threads; }
+int pt_spec_workers(const PtSpec* spec) noexcept { return spec->spec.compute.workers; }
+int pt_spec_timeout(const PtSpec* spec) noexcept { return spec->spec.compute.timeout; }
 const char* pt_spec_listen(const PtSpec* spec) noexcept { return spec->spec.listen.c_str(); }
 int64_t pt_spec_max_iterations(const PtSpec* spec) noexcept { return spec->spec.max_iterations.value_or(-1); }
 PtResume pt_spec_resume(const PtSpec* spec) noexcept {
@@ -217,6 +225,19 @@ bool pt_torchscript_check(const char* bytes, size_t size) noexcept {
   PT_ENTRY(false, pinnacle::load_torchscript(std::string(bytes, size)); return true;);
 }
 
+bool pt_torchscript_export_metadata(const char* bytes, size_t size, const char** metadata_json, size_t* metadata_size,
+                                    const char** weights, size_t* weights_size) noexcept {
+  static thread_local pinnacle::ExportMetadata read;
+  PT_ENTRY(false, {
+    read = pinnacle::read_export_files(std::string(bytes, size));
+    *metadata_json = read.metadata_json.data();
+    *metadata_size = read.metadata_json.size();
+    *weights = read.weights.data();
+    *weights_size = read.weights.size();
+    return true;
+  });
+}
+
 PtData* pt_data_new(const PtSpec* spec, int64_t memory_limit, bool training_rows) noexcept {
   PT_ENTRY(nullptr, {
     // built in place: a Dataset is not moved once it exists
@@ -235,13 +256,26 @@ bool pt_data_append(PtData* data, const char* body, size_t size) noexcept {
 int64_t pt_data_rows(const PtData* data) noexcept { return data->rows.received_rows(); }
 int64_t pt_data_memory_bytes(const PtData* data) noexcept { return data->rows.memory_bytes(); }
 
+PtRendezvous* pt_rendezvous_open(int rank, int world, const char* address, int port, const char* run_key,
+                                 int timeout_seconds) noexcept {
+  PT_ENTRY(nullptr, {
+    pinnacle::RankSpec spec{rank, world, address, port, run_key, std::chrono::seconds(timeout_seconds)};
+    return new PtRendezvous{pinnacle::Rendezvous(spec)};
+  });
+}
+
+int pt_rendezvous_port(const PtRendezvous* rendezvous) noexcept { PT_ENTRY(-1, return rendezvous->rendezvous.port();); }
+
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
-                          size_t module_size) noexcept {
+                          size_t module_size, PtRendezvous* rendezvous) noexcept {
   PT_ENTRY(nullptr, {
     std::unique_ptr<PtData> owned_train(train), owned_validation(validation);
+    std::unique_ptr<PtRendezvous> owned_rendezvous(rendezvous);
     std::string module_bytes = module ? std::string(module, module_size) : std::string();
+    std::unique_ptr<pinnacle::Collective> collective;
+    if (owned_rendezvous) collective = std::make_unique<pinnacle::Collective>(owned_rendezvous->rendezvous);
     return new PtTrainer{Trainer(spec->spec, std::move(owned_train->rows), std::move(owned_validation->rows),
-                                 module_bytes),
+                                 module_bytes, std::move(collective)),
                          {}, {}, {}, {}};
   });
 }
@@ -272,6 +306,11 @@ PtEvent pt_trainer_advance(PtTrainer* trainer) noexcept {
 int64_t pt_trainer_iteration(const PtTrainer* trainer) noexcept { return trainer->trainer.iteration(); }
 int64_t pt_trainer_steps_this_run(const PtTrainer* trainer) noexcept { return trainer->trainer.steps_this_run(); }
 int64_t pt_trainer_samples_seen(const PtTrainer* trainer) noexcept { return trainer->trainer.samples_seen(); }
+int64_t pt_trainer_local_samples_seen(const PtTrainer* trainer) noexcept {
+  return trainer->trainer.local_samples_seen();
+}
+double pt_trainer_allreduce_seconds(const PtTrainer* trainer) noexcept { return trainer->trainer.allreduce_seconds(); }
+int64_t pt_trainer_allreduce_bytes(const PtTrainer* trainer) noexcept { return trainer->trainer.allreduce_bytes(); }
 int64_t pt_trainer_train_rows(const PtTrainer* trainer) noexcept { return trainer->trainer.train_rows(); }
 int64_t pt_trainer_validation_rows(const PtTrainer* trainer) noexcept { return trainer->trainer.validation_rows(); }
 double pt_trainer_last_loss(const PtTrainer* trainer) noexcept { return trainer->trainer.last_loss(); }
@@ -357,9 +396,10 @@ bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const i
   PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
-const char* pt_model_export(PtModel* model, size_t* size) noexcept {
+const char* pt_model_export(PtModel* model, const char* metadata_json, const char* weights, size_t weights_size,
+                            size_t* size) noexcept {
   PT_ENTRY(nullptr, {
-    model->exported = model->predictor.export_torchscript();
+    model->exported = model->predictor.export_torchscript({metadata_json, std::string(weights, weights_size)});
     *size = model->exported.size();
     return model->exported.data();
   });

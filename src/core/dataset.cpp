@@ -192,6 +192,20 @@ Dataset Dataset::split_off(SpilledRows& spilled, double fraction, uint64_t seed)
   return held;
 }
 
+Dataset Dataset::shard(int rank, int world) const {
+  if (spilled()) throw std::logic_error("a spilled dataset is read by one rank");
+  Dataset part(names_, memory_limit_);
+  part.widths_ = widths_;
+  part.row_width_ = row_width_;
+  part.values_.reserve(((rows_ + world - 1) / world) * row_width_);
+  for (int64_t r = rank; r < rows_; r += world) {
+    const float* row = values_.data() + r * row_width_;
+    part.values_.insert(part.values_.end(), row, row + row_width_);
+    ++part.rows_;
+  }
+  return part;
+}
+
 Dataset Dataset::split_off(double fraction, uint64_t seed) {
   std::vector<bool> is_held = pick_held_out(rows_, fraction, seed);
   int64_t held_out = std::count(is_held.begin(), is_held.end(), true);

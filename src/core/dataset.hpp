@@ -110,6 +110,9 @@ class Dataset {
   // Replaces every row (rows x sum(widths), then any lengths), e.g. by their transformed values.
   void replace_rows(const torch::Tensor& rows, std::vector<int64_t> widths);
 
+  // A rank's rows of a data-parallel run: row i for every i with i mod world == rank, in order.
+  Dataset shard(int rank, int world) const;
+
   // Moves a seeded random `fraction` of the rows into a new dataset.
   Dataset split_off(double fraction, uint64_t seed);
   // The same rows of a spilled set (the same fraction and seed pick the same rows as in

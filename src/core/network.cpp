@@ -152,6 +152,13 @@ std::vector<torch::Tensor> Network::parameters() {
   return params;
 }
 
+std::vector<torch::Tensor> Network::buffers() {
+  if (!scripted_) return net_->buffers();
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : module_.buffers()) buffers.push_back(b);
+  return buffers;
+}
+
 void Network::set_training(bool training) {
   if (scripted_)
     module_.train(training);
@@ -188,7 +195,8 @@ void Network::load(const std::string& bytes) {
 }
 
 std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
-                                 const std::vector<torch::Tensor>& example) {
+                                 const std::vector<torch::Tensor>& example,
+                                 const torch::jit::ExtraFilesMap& extra_files) {
   torch::NoGradGuard no_grad;
   std::vector<c10::IValue> example_stack(example.begin(), example.end());
   auto traced_fn = [&](torch::jit::Stack in) -> torch::jit::Stack {
@@ -207,8 +215,29 @@ std::string trace_to_torchscript(const std::function<torch::Tensor(const std::ve
       c10::QualifiedName(*module.type()->name(), "forward"), graph);
   module.type()->addMethod(forward);
   std::ostringstream out;
-  module.save(out);
+  module.save(out, extra_files);
   return out.str();
+}
+
+namespace {
+// Python reads them with torch.jit.load(f, _extra_files={"pinnacle/metadata.json": ""}).
+const char kMetadataFile[] = "pinnacle/metadata.json";
+const char kWeightsFile[] = "pinnacle/weights";
+}  // namespace
+
+torch::jit::ExtraFilesMap export_files(const ExportMetadata& metadata) {
+  if (metadata.metadata_json.empty()) return {};
+  return {{kMetadataFile, metadata.metadata_json}, {kWeightsFile, metadata.weights}};
+}
+
+ExportMetadata read_export_files(const std::string& bytes) {
+  torch::jit::ExtraFilesMap files = {{kMetadataFile, ""}, {kWeightsFile, ""}};
+  std::istringstream in(bytes);
+  torch::jit::load(in, c10::nullopt, files);  // fills the files the archive has, leaves the others empty
+  ExportMetadata metadata{files[kMetadataFile], files[kWeightsFile]};
+  if (!metadata.metadata_json.empty() && metadata.weights.empty())
+    throw std::runtime_error("the archive's " + std::string(kMetadataFile) + " comes without its " + kWeightsFile);
+  return metadata;
 }
 
 }  // namespace pinnacle

@@ -36,6 +36,7 @@ class Network {
   // after the inputs ("*args") or as "<input>_lengths" (by name).
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs, const std::vector<torch::Tensor>& lengths = {});
   std::vector<torch::Tensor> parameters();
+  std::vector<torch::Tensor> buffers();  // BatchNorm's running statistics, ...
   void set_training(bool training);
   void freeze();  // no gradients: for inference and tracing
 
@@ -65,8 +66,20 @@ class Network {
 torch::jit::Module load_torchscript(const std::string& bytes);
 
 // Traces `fn` on `example` inputs into a TorchScript module whose forward takes those inputs;
-// its bytes load with Python's torch.jit.load.
+// its bytes load with Python's torch.jit.load. `extra_files` are saved in the archive beside it.
 std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
-                                 const std::vector<torch::Tensor>& example);
+                                 const std::vector<torch::Tensor>& example,
+                                 const torch::jit::ExtraFilesMap& extra_files = {});
+
+// What an export carries for pinnacle_import to add it as a model version elsewhere (DESIGN.md
+// section 10): the version's metadata (JSON: spec, transform, column widths, version, metrics)
+// and its stored weights, byte for byte, as extra files of the TorchScript archive.
+struct ExportMetadata {
+  std::string metadata_json;  // empty: the archive carries none (a module for "torchscript")
+  std::string weights;
+};
+torch::jit::ExtraFilesMap export_files(const ExportMetadata& metadata);
+// Reads them back from an archive that loads as TorchScript.
+ExportMetadata read_export_files(const std::string& bytes);
 
 }  // namespace pinnacle

@@ -65,4 +65,16 @@ torch::Tensor compute_loss(const ObjectiveSpec& objective, const torch::Tensor& 
   throw std::logic_error("unknown objective " + name);
 }
 
+bool loss_denominator_is_row_count(const ObjectiveSpec& objective) {
+  return !objective.wants_class_index() ||
+         (!objective.options.contains("weight") && !objective.options.contains("ignore_index"));
+}
+
+double loss_denominator(const ObjectiveSpec& objective, const torch::Tensor& target) {
+  if (loss_denominator_is_row_count(objective)) return static_cast<double>(target.size(0));
+  torch::Tensor counted = target.masked_select(target != objective.options.value("ignore_index", int64_t{-100}));
+  if (!objective.options.contains("weight")) return static_cast<double>(counted.numel());
+  return float_list(objective.options["weight"]).index_select(0, counted).sum().item<double>();
+}
+
 }  // namespace pinnacle

@@ -27,6 +27,7 @@ typedef struct PtSpec PtSpec;
 typedef struct PtData PtData;
 typedef struct PtTrainer PtTrainer;
 typedef struct PtModel PtModel;
+typedef struct PtRendezvous PtRendezvous;
 
 /* The message of the latest failure on this thread, and what caused it. */
 const char *pt_last_error(void) PT_NOEXCEPT;
@@ -35,7 +36,8 @@ typedef enum PtErrorKind
 	PT_ERROR_INTERNAL = 0,		/* a bug of ours */
 	PT_ERROR_SPEC,				/* the spec, the model or a module does not fit (a user's error) */
 	PT_ERROR_DATA,				/* the rows or a stored value are unusable (NaN loss, bad JSON, ...) */
-	PT_ERROR_MEMORY				/* an allocation failed: the process's memory limit was reached */
+	PT_ERROR_MEMORY,			/* an allocation failed: the process's memory limit was reached */
+	PT_ERROR_PEER				/* another rank of a data-parallel run died or stopped answering */
 } PtErrorKind;
 PtErrorKind pt_last_error_kind(void) PT_NOEXCEPT;
 
@@ -59,6 +61,8 @@ const char *pt_spec_column_name(const PtSpec *spec, int column) PT_NOEXCEPT;
 bool pt_spec_column_is_class_index(const PtSpec *spec, int column) PT_NOEXCEPT;
 bool pt_spec_column_is_padded(const PtSpec *spec, int column) PT_NOEXCEPT; /* collate_fn "pad": any length */
 int pt_spec_threads(const PtSpec *spec) PT_NOEXCEPT;
+int pt_spec_workers(const PtSpec *spec) PT_NOEXCEPT;  /* data-parallel ranks (compute_kwargs.workers) */
+int pt_spec_timeout(const PtSpec *spec) PT_NOEXCEPT;  /* compute_kwargs.timeout, seconds */
 const char *pt_spec_listen(const PtSpec *spec) PT_NOEXCEPT; /* the metric "best" follows */
 int64_t pt_spec_max_iterations(const PtSpec *spec) PT_NOEXCEPT; /* -1: unbounded */
 /* Continued training: where the starting checkpoint comes from. */
@@ -93,6 +97,11 @@ int64_t pt_spec_estimate_training_bytes(const PtSpec *spec, const int64_t *colum
 
 /* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
 bool pt_torchscript_check(const char *bytes, size_t size) PT_NOEXCEPT;
+/* The metadata and stored weights an export carries (pt_model_export), for pinnacle_import to add
+ * the archive as a model version; *metadata_size is 0 for an archive without them. The buffers
+ * stay valid until the thread's next call. */
+bool pt_torchscript_export_metadata(const char *bytes, size_t size, const char **metadata_json, size_t *metadata_size,
+									const char **weights, size_t *weights_size) PT_NOEXCEPT;
 
 /* ---- rows received from the feed ---- */
 /* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
@@ -114,10 +123,19 @@ typedef enum PtEvent
 	PT_FINISHED = 2
 } PtEvent;
 
-/* Takes ownership of both data sets (validation may hold no rows); `module` is the TorchScript
- * module's bytes when the spec names one, else NULL. */
+/* ---- data-parallel ranks (compute_kwargs.workers) ---- */
+/* Opens the run's c10d store for rank `rank` of `world`: rank 0 serves it at address:port
+ * (port 0: a free port, see pt_rendezvous_port), the others connect to it. `run_key` keeps
+ * one run's keys apart from another's; a collective waits `timeout_seconds` for the others. */
+PtRendezvous *pt_rendezvous_open(int rank, int world, const char *address, int port, const char *run_key,
+								 int timeout_seconds) PT_NOEXCEPT;
+int			pt_rendezvous_port(const PtRendezvous *rendezvous) PT_NOEXCEPT;
+
+/* Takes ownership of both data sets (validation may hold no rows) and of `rendezvous` (NULL
+ * for a run of one rank; else this rank joins the others before it returns); `module` is
+ * the TorchScript module's bytes when the spec names one, else NULL. */
 PtTrainer *pt_trainer_new(const PtSpec *spec, PtData *train, PtData *validation, const char *module,
-						  size_t module_size) PT_NOEXCEPT;
+						  size_t module_size, PtRendezvous *rendezvous) PT_NOEXCEPT;
 void pt_trainer_free(PtTrainer *trainer) PT_NOEXCEPT;
 /* Continues from a checkpoint (see Trainer::resume); history_json may be NULL. */
 bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_size,
@@ -126,7 +144,10 @@ bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_s
 PtEvent pt_trainer_advance(PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_iteration(const PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_steps_this_run(const PtTrainer *trainer) PT_NOEXCEPT;
-int64_t pt_trainer_samples_seen(const PtTrainer *trainer) PT_NOEXCEPT;
+int64_t pt_trainer_samples_seen(const PtTrainer *trainer) PT_NOEXCEPT;       /* every rank's */
+int64_t pt_trainer_local_samples_seen(const PtTrainer *trainer) PT_NOEXCEPT; /* this rank's */
+double pt_trainer_allreduce_seconds(const PtTrainer *trainer) PT_NOEXCEPT;   /* waiting for the ranks' sums */
+int64_t pt_trainer_allreduce_bytes(const PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_train_rows(const PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_validation_rows(const PtTrainer *trainer) PT_NOEXCEPT;
 double pt_trainer_last_loss(const PtTrainer *trainer) PT_NOEXCEPT;
@@ -178,8 +199,11 @@ bool pt_model_padded(const PtModel *model) PT_NOEXCEPT;
 bool pt_model_predict(PtModel *model, const float *values, int64_t rows, const int64_t *lengths,
 					  float *out) PT_NOEXCEPT;
 /* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
- * tensor per input column); NULL on failure. */
-const char *pt_model_export(PtModel *model, size_t *size) PT_NOEXCEPT;
+ * tensor per input column), with `metadata_json` (the version's spec, transform, column widths,
+ * version and metrics) and its stored `weights` as extra files of the archive, so that
+ * pinnacle_import can add it as a version elsewhere; NULL on failure. */
+const char *pt_model_export(PtModel *model, const char *metadata_json, const char *weights, size_t weights_size,
+							size_t *size) PT_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -103,7 +103,7 @@ torch::Tensor Predictor::checked_output(const torch::Tensor& output, int64_t row
   return output.to(torch::kFloat32).contiguous();
 }
 
-std::string Predictor::export_torchscript() {
+std::string Predictor::export_torchscript(const ExportMetadata& metadata) {
   std::vector<torch::Tensor> example;
   for (int64_t width : raw_input_widths_) example.push_back(torch::zeros({2, width}));
   size_t columns = example.size();
@@ -114,7 +114,7 @@ std::string Predictor::export_torchscript() {
         std::vector<torch::Tensor> inputs(args.begin(), args.begin() + columns);
         return run(inputs, std::vector<torch::Tensor>(args.begin() + columns, args.end()));
       },
-      example);
+      example, export_files(metadata));
 }
 
 }  // namespace pinnacle

@@ -45,7 +45,8 @@ class Predictor {
   // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
   // input column, as stored (then, for a padded model, one tensor of lengths per input
   // column), and returns what predict returns.
-  std::string export_torchscript();
+  // `metadata` goes into the archive as extra files (see ExportMetadata).
+  std::string export_torchscript(const ExportMetadata& metadata);
 
  private:
   torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths);

@@ -19,7 +19,7 @@ class SearchError : public std::runtime_error {
 // Fields a trial may not change: every trial must see the same rows, the same validation
 // split (seeded by compute_kwargs.seed) and be ranked by the same metric, as one identifier.
 const std::vector<std::string> kFixedPaths = {"identifier", "select", "key", "validation", "listen",
-                                              "download", "optimizer_state", "init_from", "compute_kwargs.seed",
+                                              "download", "deploy", "optimizer_state", "init_from", "compute_kwargs.seed",
                                               "metric_values", "uuid", "artifacts", "db"};
 
 // every trial is a run, and a role's runs are bounded far below this anyway
@@ -228,6 +228,8 @@ std::string plan_search_text(const std::string& spec, const std::string& search)
   for (size_t i = 0; i < plan.trials.size(); ++i) {
     // the search reads its rows once, into the snapshot tables of its first trial's run
     plan.trials[i].spec["download"] = i == 0;
+    // the search deploys its best trial by the spec's policy once every trial has ended
+    plan.trials[i].spec["deploy"] = "manual";
     out["trials"].push_back({{"params", plan.trials[i].params}, {"spec", plan.trials[i].spec}});
   }
   return out.dump();

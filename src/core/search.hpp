@@ -30,6 +30,7 @@ SearchPlan plan_search(const json& spec, const json& search);
 // The plan as JSON text, for the C interface: {"method", "rungs", "listen", "higher_is_better",
 // "trials": [{"params", "spec"}]}. The first trial's spec has "download": true, the others
 // false: the search's rows are kept once, in the snapshot tables of the first trial's run.
+// Every trial has "deploy": "manual": the search deploys its best trial by the spec's policy.
 std::string plan_search_text(const std::string& spec, const std::string& search);
 
 // Sets `value` at the dotted `path` of `spec`: a missing object on the way is created, a

@@ -19,7 +19,7 @@ const std::vector<std::string> kTopLevelFields = {
     "in_memory",      "data_prefetch",    "prefetch_size",
     "prefetch_factor", "download",        "compute_kwargs",
     "validation",     "uuid",             "artifacts",
-    "db"};
+    "db",             "deploy"};
 
 // Fields the TorchTrainer has that the server fills in itself.
 const std::vector<std::string> kOutputFields = {"uuid", "artifacts", "db", "metric_values"};
@@ -75,6 +75,8 @@ bool read_bool(const json& value, const std::string& field) {
 
 // A trainer's intra-op threads: more is not a machine this runs on, and each is an OS thread.
 constexpr int kMaxThreads = 64;
+constexpr int kMaxWorkers = 64;
+constexpr int kMaxTimeout = 86400;
 // An identifier is a name, shown in messages and indexed in the catalog.
 constexpr size_t kMaxIdentifierLength = 200;
 
@@ -238,7 +240,11 @@ void check_optimizer_kwargs(const OptimizerSpec& optimizer) {
 
 ComputeSpec read_compute(const json& value) {
   require_object(value, "compute_kwargs");
-  reject_unknown_fields(value, "compute_kwargs", {"threads", "seed", "deterministic", "device", "memory_limit"});
+  if (value.contains("servers"))
+    throw SpecError("compute_kwargs.servers", "training across PostgreSQL servers is not available in this version; "
+                                              "use compute_kwargs.workers for ranks on this server");
+  reject_unknown_fields(value, "compute_kwargs",
+                        {"threads", "seed", "deterministic", "device", "memory_limit", "workers", "timeout"});
   ComputeSpec compute;
   if (value.contains("threads")) {
     int64_t threads = read_int(value["threads"], "compute_kwargs.threads", 1);
@@ -250,6 +256,18 @@ ComputeSpec read_compute(const json& value) {
   if (value.contains("deterministic")) compute.deterministic = read_bool(value["deterministic"], "compute_kwargs.deterministic");
   if (value.contains("device")) compute.device = read_choice(value["device"], "compute_kwargs.device", {"cpu", "cuda"});
   if (value.contains("memory_limit")) compute.memory_limit = read_int(value["memory_limit"], "compute_kwargs.memory_limit", 1);
+  if (value.contains("workers")) {
+    int64_t workers = read_int(value["workers"], "compute_kwargs.workers", 1);
+    if (workers > kMaxWorkers)
+      throw SpecError("compute_kwargs.workers", "must be at most " + std::to_string(kMaxWorkers));
+    compute.workers = static_cast<int>(workers);
+  }
+  if (value.contains("timeout")) {
+    int64_t timeout = read_int(value["timeout"], "compute_kwargs.timeout", 1);
+    if (timeout > kMaxTimeout)
+      throw SpecError("compute_kwargs.timeout", "must be at most " + std::to_string(kMaxTimeout) + " seconds");
+    compute.timeout = static_cast<int>(timeout);
+  }
   return compute;
 }
 
@@ -420,6 +438,8 @@ TrainSpec parse_spec(const std::string& text) {
     if (root.contains(field) && spec.in_memory)
       throw SpecError(field, "applies to streamed rows (\"in_memory\": false); in-memory rows need no prefetching");
   if (root.contains("download")) spec.download = read_bool(root["download"], "download");
+  // "deploy" is applied by the catalog when the version is recorded (pinnacle.models' trigger)
+  if (root.contains("deploy")) read_choice(root["deploy"], "deploy", {"always", "if_better", "manual"});
   if (root.contains("compute_kwargs")) spec.compute = read_compute(root["compute_kwargs"]);
   if (root.contains("validation")) spec.validation = read_validation(root["validation"]);
   if (root.contains("listen")) spec.listen = read_string(root["listen"], "listen");
@@ -436,6 +456,9 @@ TrainSpec parse_spec(const std::string& text) {
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
   check_padding(spec);
+  if (spec.compute.workers > 1 && !spec.in_memory)
+    throw SpecError("compute_kwargs.workers", "data-parallel ranks share the rows in memory; "
+                                              "\"in_memory\": false streams them and runs on one rank");
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())
     throw SpecError("key", spec.objective.name + " needs a target column: use [input, target]");

@@ -62,6 +62,8 @@ struct ComputeSpec {
   bool deterministic = false;
   std::string device = "cpu";
   int64_t memory_limit = 0;  // bytes; 0: the server's default applies
+  int workers = 1;           // data-parallel ranks (trainer processes) on this server
+  int timeout = 60;          // seconds a rank waits for the others before the run is interrupted
 };
 
 // Where a continued run takes its starting weights and optimizer state from.

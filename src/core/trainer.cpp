@@ -42,20 +42,27 @@ void apply_compute_settings(const ComputeSpec& compute) {
   at::globalContext().setDeterministicAlgorithms(compute.deterministic, /*warn_only=*/false);
 }
 
-Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript)
+Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript,
+                 std::unique_ptr<Collective> collective)
     : spec_(std::move(spec)),
+      collective_(std::move(collective)),
       train_(checked_training_rows(std::move(train))),
       validation_(validation_set(std::move(validation))),
       train_rows_(train_.spilled() ? spilled_rows().training_rows() : train_.rows()),
       widths_(train_.widths()),
       transformer_(spec_.transform, spec_.key.columns(), spec_.key.inputs.size()),
-      layout_(Layout::of(spec_, transform_rows())) {
+      layout_(Layout::of(spec_, prepare_rows())) {
   if (spec_.loader.drop_last && train_rows_ < spec_.loader.batch_size)
     throw std::runtime_error("loader_kwargs.drop_last: the " + std::to_string(train_rows_) +
                              " training rows do not fill one batch of " + std::to_string(spec_.loader.batch_size));
   apply_compute_settings(spec_.compute);
   batches_ = training_batches();
   model_ = build_network(spec_, transformer_, layout_, torchscript);
+  if (collective_) {  // every rank starts from rank 0's weights (and BatchNorm statistics)
+    std::vector<torch::Tensor> state = model_.parameters();
+    for (const torch::Tensor& buffer : model_.buffers()) state.push_back(buffer);
+    collective_->broadcast(state);
+  }
   optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
   model_.set_training(true);
 }
@@ -70,28 +77,43 @@ Dataset Trainer::validation_set(Dataset validation) {
   return train_.split_off(spec_.validation.split, spec_.compute.seed);
 }
 
-// Fits the transform on the training rows and applies it to both sets; returns the widths
-// the model sees.
-std::vector<int64_t> Trainer::transform_rows() {
+// Fits the transform on the training rows (every rank on all of them), keeps this rank's
+// shard of both sets, and transforms what it keeps; returns the widths the model sees.
+std::vector<int64_t> Trainer::prepare_rows() {
   if (validation_.rows() > 0 && validation_.widths() != widths_)
     throw std::runtime_error("the validation rows do not have the training rows' array widths");
+  validation_rows_ = validation_.rows();
+  if (!transformer_.empty()) fit_transform();
+  if (collective_) {
+    train_ = train_.shard(collective_->rank(), collective_->world());
+    validation_ = validation_.shard(collective_->rank(), collective_->world());
+  }
   if (transformer_.empty()) return widths_;
   std::vector<int64_t> transformed = transformer_.output_widths(widths_);
-  if (train_.spilled()) {  // fitted on a pass over the spill file; applied batch by batch
+  // streamed rows are transformed batch by batch (training_batches)
+  if (!train_.spilled()) train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
+  if (validation_rows_ > 0) validation_.replace_rows(transformer_.apply(validation_.all(), widths_), transformed);
+  return transformed;
+}
+
+void Trainer::fit_transform() {
+  if (train_.spilled())  // a pass over the spill file
     transformer_.fit([this](const Transformer::ChunkVisitor& visit) { for_each_chunk(spilled_rows(), visit); },
                      widths_);
-  } else {
+  else
     transformer_.fit(train_.all(), widths_);
-    train_.replace_rows(transformer_.apply(train_.all(), widths_), transformed);
-  }
-  if (validation_.rows() > 0) validation_.replace_rows(transformer_.apply(validation_.all(), widths_), transformed);
-  return transformed;
 }
 
 // Rows in memory are transformed already. Streamed rows come in chunks of prefetch_size
 // rows, read ahead by prefetch_factor chunks when data_prefetch is on (else one) and never
 // more than the memory limit holds, and are transformed batch by batch.
 std::unique_ptr<BatchSource> Trainer::training_batches() {
+  if (collective_) {
+    auto batches = std::make_unique<ShuffledBatches>(train_, spec_.loader,
+                                                     Shard{train_rows_, collective_->rank(), collective_->world()});
+    global_batches_ = batches.get();
+    return batches;
+  }
   if (!train_.spilled()) return std::make_unique<ShuffledBatches>(train_, spec_.loader);
   int64_t chunk_bytes = spec_.prefetch_size * train_.row_width() * static_cast<int64_t>(sizeof(float));
   int64_t ahead = spec_.data_prefetch ? spec_.prefetch_factor : 1;
@@ -137,15 +159,15 @@ Trainer::Event Trainer::advance() {
 
   torch::Tensor rows = batches_->next_batch();
   optimizer_->zero_grad();
-  torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
-  torch::Tensor loss = compute_loss(spec_.objective, output, layout_.targets(rows));
+  torch::Tensor loss = step_loss(rows);
+  if (collective_) sum_gradients(loss);
   last_loss_ = loss.item<double>();
   ++iteration_;
-  samples_seen_ += rows.size(0);
+  samples_seen_ += global_batches_ ? global_batches_->global_batch_rows() : rows.size(0);
+  local_samples_seen_ += rows.size(0);
   if (!std::isfinite(last_loss_))
     throw std::runtime_error(std::string("loss became ") + (std::isnan(last_loss_) ? "NaN" : "infinite") +
                              " at step " + std::to_string(iteration_));
-  loss.backward();
   optimizer_->step();
   interval_loss_sum_ += last_loss_;
   ++interval_steps_;
@@ -160,12 +182,62 @@ Trainer::Event Trainer::advance() {
   return Event::Validated;
 }
 
+// The batch's loss, its gradients computed. On a rank of several, its share of the global
+// batch's loss: the mean over its rows weighted by their part of the global denominator,
+// so that the ranks' sum is the loss one rank computes over the whole batch. A rank with no
+// rows in the batch contributes zero.
+torch::Tensor Trainer::step_loss(const torch::Tensor& rows) {
+  if (rows.size(0) == 0) return torch::zeros({});
+  torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
+  torch::Tensor target = layout_.targets(rows);
+  torch::Tensor loss = compute_loss(spec_.objective, output, target);
+  if (collective_) {
+    double local = loss_denominator(spec_.objective, target);
+    double global = loss_denominator_is_row_count(spec_.objective)
+                        ? static_cast<double>(global_batches_->global_batch_rows())
+                        : global_denominator(local);
+    loss = loss * (local / global);
+  }
+  // (a NaN loss is caught after the step's sums, so that every rank stops at the same step)
+  if (loss.requires_grad()) loss.backward();
+  return loss.detach();
+}
+
+// Sums the ranks' gradients, and their losses, in one collective: every rank then takes
+// the same step, and sees the same loss.
+void Trainer::sum_gradients(torch::Tensor& loss) {
+  std::vector<torch::Tensor> parameters = model_.parameters();
+  std::vector<torch::Tensor> sums;
+  for (torch::Tensor& p : parameters) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // no rows here this step
+    sums.push_back(p.grad());
+  }
+  loss = loss.reshape({1}).to(torch::kFloat32).clone();
+  sums.push_back(loss);
+  collective_->sum(sums);
+  loss = loss.reshape({});
+}
+
+double Trainer::global_denominator(double local) {
+  torch::Tensor total = torch::tensor({local}, torch::kFloat64);
+  collective_->sum({total});
+  return total.item<double>();
+}
+
+// Every rank's rows of a validation set, in the set's order.
+torch::Tensor Trainer::gather_rows(const torch::Tensor& local) {
+  return collective_->gather_interleaved(local, collective_->gather_counts(local.size(0)));
+}
+
 std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& data) {
   torch::NoGradGuard no_grad;
   model_.set_training(false);
   torch::Tensor rows = data.all();
   std::vector<torch::Tensor> outputs;
-  for (int64_t start = 0; start < data.rows(); start += kEvaluationBatch) {
+  // (once at least: a rank's shard of a small set may hold no rows, and its empty output
+  // still joins the gathering)
+  for (int64_t start = 0; start == 0 || start < data.rows(); start += kEvaluationBatch) {
     int64_t n = std::min(kEvaluationBatch, data.rows() - start);
     torch::Tensor batch = rows.narrow(0, start, n);
     outputs.push_back(model_.forward(layout_.inputs(batch), layout_.lengths(batch)));
@@ -173,6 +245,10 @@ std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& dat
   model_.set_training(true);
   torch::Tensor output = torch::cat(outputs);
   torch::Tensor target = layout_.targets(rows);
+  if (collective_) {  // the metrics of the whole set, the same on every rank
+    output = gather_rows(output);
+    target = gather_rows(target);
+  }
   std::vector<std::pair<std::string, double>> values = {
       {"objective", compute_loss(spec_.objective, output, target).item<double>()}};
   for (const auto& name : spec_.validation.metrics)
@@ -191,7 +267,7 @@ void Trainer::validate() {
   interval_steps_ = 0;
 
   // Without validation rows, the training loss of the interval stands in for "objective".
-  last_metrics_ = validation_.rows() > 0 ? evaluate(validation_)
+  last_metrics_ = validation_rows_ > 0 ? evaluate(validation_)
                                          : std::vector<std::pair<std::string, double>>{{"objective", train_objective}};
   last_metrics_.emplace_back("train_objective", train_objective);
 

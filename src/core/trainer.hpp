@@ -15,6 +15,7 @@
 
 #include "batch_source.hpp"
 #include "dataset.hpp"
+#include "distributed.hpp"
 #include "layout.hpp"
 #include "network.hpp"
 #include "spec.hpp"
@@ -30,7 +31,11 @@ class Trainer {
   // `validation` may be empty when the spec has no validation rows of its own;
   // a `validation.split` is taken from `train` here.
   // `torchscript` holds the module's bytes when the spec's model is "torchscript".
-  Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript = "");
+  // With a `collective`, this is one rank of a data-parallel run: every rank is given the
+  // same rows, keeps its shard of them (row i on rank i mod world), and steps through the
+  // same global batches, its gradients summed with the others'.
+  Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::string& torchscript = "",
+          std::unique_ptr<Collective> collective = nullptr);
 
   // Continues from a checkpoint: its weights and optimizer state (for Adam its moments and
   // step count), its iteration number and the metric history before it. max_iterations
@@ -44,7 +49,12 @@ class Trainer {
 
   int64_t iteration() const { return iteration_; }
   int64_t steps_this_run() const { return iteration_ - start_iteration_; }
-  int64_t samples_seen() const { return samples_seen_; }
+  int64_t samples_seen() const { return samples_seen_; }  // of every rank
+  int64_t local_samples_seen() const { return local_samples_seen_; }
+  int rank() const { return collective_ ? collective_->rank() : 0; }
+  int world() const { return collective_ ? collective_->world() : 1; }
+  double allreduce_seconds() const { return collective_ ? collective_->sum_seconds() : 0; }
+  int64_t allreduce_bytes() const { return collective_ ? collective_->sum_bytes() : 0; }
   double last_loss() const { return last_loss_; }
 
   // The values of the latest validation, in a stable order.
@@ -61,23 +71,30 @@ class Trainer {
   const std::vector<int64_t>& column_widths() const { return widths_; }
   json fitted_transform() const { return transformer_.fitted(); }
   int64_t train_rows() const { return train_rows_; }
-  int64_t validation_rows() const { return validation_.rows(); }
+  int64_t validation_rows() const { return validation_rows_; }
 
  private:
   void validate();
   std::vector<std::pair<std::string, double>> evaluate(const Dataset& data);
   bool improves(double value) const;
+  torch::Tensor step_loss(const torch::Tensor& rows);
+  void sum_gradients(torch::Tensor& loss);
+  double global_denominator(double local);
+  torch::Tensor gather_rows(const torch::Tensor& local);
 
   TrainSpec spec_;
+  std::unique_ptr<Collective> collective_;  // null on one rank
   Dataset train_;
   // the streamed rows' file once all rows are in; before validation_, which may be split off
   // it, and layout_, which fits the transform on it
   std::optional<SpilledRows> spilled_;
   SpilledRows& spilled_rows();
   Dataset validation_;
-  int64_t train_rows_ = 0;
+  int64_t train_rows_ = 0;       // of every rank
+  int64_t validation_rows_ = 0;  // of every rank
   Dataset validation_set(Dataset validation);
-  std::vector<int64_t> transform_rows();
+  std::vector<int64_t> prepare_rows();
+  void fit_transform();
   std::unique_ptr<BatchSource> training_batches();
 
   std::vector<int64_t> widths_;
@@ -87,10 +104,12 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 
   std::unique_ptr<BatchSource> batches_;
+  const ShuffledBatches* global_batches_ = nullptr;  // batches_ on a rank of several
 
   int64_t iteration_ = 0;
   int64_t start_iteration_ = 0;
   int64_t samples_seen_ = 0;
+  int64_t local_samples_seen_ = 0;
   double last_loss_ = 0;
   double interval_loss_sum_ = 0;
   int64_t interval_steps_ = 0;

@@ -79,6 +79,27 @@ pt_spi_connect(void)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 }
 
+void
+pt_check_schema(void)
+{
+	/* a schema once seen current stays so: an extension cannot be downgraded in place */
+	static bool current = false;
+	char	   *version;
+
+	if (current)
+		return;
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pinnacle_train'", true, 1) !=
+		SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the version of extension pinnacle_train");
+	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(version, PT_SCHEMA_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pinnacle_train's schema in this database is version %s and its library version %s: "
+						"run ALTER EXTENSION pinnacle_train UPDATE", version, PT_SCHEMA_VERSION)));
+	current = true;
+}
+
 int
 pt_sqlstate_of(PtErrorKind kind)
 {
@@ -90,6 +111,8 @@ pt_sqlstate_of(PtErrorKind kind)
 			return ERRCODE_DATA_EXCEPTION;
 		case PT_ERROR_MEMORY:
 			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PT_ERROR_PEER:
+			return ERRCODE_CONNECTION_EXCEPTION;
 		case PT_ERROR_INTERNAL:
 			break;
 	}

@@ -26,6 +26,14 @@ extern bool pt_client_connection_lost(void);
 /* SPI_connect, or an ERROR. */
 extern void pt_spi_connect(void);
 
+/* The schema version this library needs (the control file's default_version). */
+#define PT_SCHEMA_VERSION "0.2.0"
+
+/* An ERROR unless the database's pinnacle_train schema is the one this library was built for:
+ * after new binaries are installed, every SQL entry point refuses to run until ALTER EXTENSION
+ * pinnacle_train UPDATE. Call inside SPI, before reading the catalog. */
+extern void pt_check_schema(void);
+
 /* The SQLSTATE of a core failure: a user's spec or data error is not an internal error. */
 extern int	pt_sqlstate_of(PtErrorKind kind);
 

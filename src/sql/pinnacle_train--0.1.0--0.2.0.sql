@@ -45,7 +45,14 @@ SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
        (p ->> 'rows_per_second')::double precision AS rows_per_second,
        make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
        p -> 'validation' AS last_validation,
-       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids
+       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids,
+       -- data-parallel runs (compute_kwargs.workers): the ranks, each one's rows/s over its
+       -- own rows, and the time rank 0 spent waiting for the gradient sums
+       (p ->> 'world_size')::integer AS world_size,
+       ARRAY(SELECT t::double precision FROM jsonb_array_elements_text(p -> 'rank_rows_per_second') AS t)
+           AS rank_rows_per_second,
+       (p ->> 'allreduce_seconds')::double precision AS allreduce_seconds,
+       (p ->> 'allreduce_bytes_per_step')::bigint AS allreduce_bytes_per_step
 FROM pg_stat_activity a
 CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
 JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
@@ -120,6 +127,292 @@ CREATE FUNCTION pinnacle_predict_batch(identifier text, "select" text) RETURNS S
     AS 'MODULE_PATHNAME', 'pinnacle_predict_batch' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION pinnacle_predict_batch(text, text) IS
     'The output of model identifier[@version] for every row of a read-only select, in the caller''s snapshot and privileges: SELECT * FROM pinnacle_predict_batch(''m'', ''SELECT id, features FROM items'') AS p(id integer, prediction real[]).';
+
+-- Deployed versions (DESIGN.md section 10). A bare identifier means its deployed version:
+-- exactly one per identifier, the top of the identifier's deployment stack. A deploy pushes a
+-- version onto the stack; a rollback pops it, and so does dropping a deployed version.
+ALTER TABLE pinnacle.models ADD COLUMN deployed boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN pinnacle.models.deployed IS
+    'The version a bare identifier means (pinnacle_predict(''m'', ...)): exactly one per identifier, set by the run''s "deploy" policy or pinnacle_deploy.';
+CREATE UNIQUE INDEX models_one_deployed ON pinnacle.models (identifier) WHERE deployed;
+
+CREATE SEQUENCE pinnacle.deployments_id_seq;
+CREATE TABLE pinnacle.deployments (
+    id              bigint PRIMARY KEY DEFAULT nextval('pinnacle.deployments_id_seq'),
+    identifier      text NOT NULL,
+    version         integer NOT NULL,
+    reason          text NOT NULL,
+    owner           name NOT NULL,
+    deployed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    FOREIGN KEY (identifier, version) REFERENCES pinnacle.models (identifier, version) ON DELETE CASCADE
+);
+ALTER SEQUENCE pinnacle.deployments_id_seq OWNED BY pinnacle.deployments.id;
+CREATE INDEX ON pinnacle.deployments (identifier, id);
+COMMENT ON TABLE pinnacle.deployments IS
+    'Each identifier''s deployment stack: its newest row is the deployed version; a rollback removes that row and deploys the one below.';
+GRANT SELECT ON pinnacle.deployments TO PUBLIC;
+ALTER TABLE pinnacle.deployments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pinnacle.deployments USING (owner = current_user);
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.deployments_id_seq', '');
+
+-- Models of 0.1.0 kept their newest version as the one a bare identifier named.
+INSERT INTO pinnacle.deployments (identifier, version, reason, owner, deployed_at)
+SELECT DISTINCT ON (m.identifier) m.identifier, m.version, 'upgrade', m.owner, m.created_at
+FROM pinnacle.models m ORDER BY m.identifier, m.version DESC;
+UPDATE pinnacle.models m SET deployed = true
+FROM pinnacle.deployments d WHERE d.identifier = m.identifier AND d.version = m.version;
+
+-- Whether run `candidate`'s best value beats run `incumbent`'s, each listening to `listen`.
+-- A run without a best value (no validation ran) beats none; any beats a run without one.
+CREATE FUNCTION pinnacle.run_is_better(candidate bigint, incumbent bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.best_value IS NOT NULL
+       AND (i.best_value IS NULL
+            OR coalesce(c.spec ->> 'listen', 'objective') IS DISTINCT FROM coalesce(i.spec ->> 'listen', 'objective')
+            OR CASE WHEN coalesce(c.spec ->> 'listen', 'objective') IN ('accuracy', 'precision', 'recall', 'f1', 'r2')
+                    THEN c.best_value > i.best_value ELSE c.best_value < i.best_value END)
+    FROM pinnacle.runs c, pinnacle.runs i WHERE c.id = candidate AND i.id = incumbent
+$$;
+
+-- Sets models.deployed on `version` of `identifier` alone (the old flag is cleared first: the
+-- unique index is checked row by row).
+CREATE FUNCTION pinnacle.mark_deployed(identifier text, version integer) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE pinnacle.models m SET deployed = false
+    WHERE m.identifier = mark_deployed.identifier AND m.deployed AND m.version <> mark_deployed.version;
+    UPDATE pinnacle.models m SET deployed = true
+    WHERE m.identifier = mark_deployed.identifier AND m.version = mark_deployed.version AND NOT m.deployed;
+$$;
+REVOKE EXECUTE ON FUNCTION pinnacle.mark_deployed(text, integer) FROM PUBLIC;
+
+-- Makes `version` the deployed one, pushing it onto the stack (unless it is already on top).
+CREATE FUNCTION pinnacle.push_deployment(identifier text, version integer, reason text) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pinnacle.mark_deployed(identifier, version);
+    INSERT INTO pinnacle.deployments (identifier, version, reason, owner)
+    SELECT m.identifier, m.version, reason, m.owner FROM pinnacle.models m
+    WHERE m.identifier = push_deployment.identifier AND m.version = push_deployment.version
+      AND m.version IS DISTINCT FROM (SELECT d.version FROM pinnacle.deployments d
+                                      WHERE d.identifier = push_deployment.identifier ORDER BY d.id DESC LIMIT 1);
+    RETURN version;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.push_deployment(text, integer, text) FROM PUBLIC;
+
+-- Deploys what the stack's top now says after rows were removed from it: the version deployed
+-- before, or, with an empty stack, the newest version. NULL when no version is left.
+CREATE FUNCTION pinnacle.redeploy_top(identifier text) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    top integer := (SELECT d.version FROM pinnacle.deployments d
+                    WHERE d.identifier = redeploy_top.identifier ORDER BY d.id DESC LIMIT 1);
+BEGIN
+    IF top IS NULL THEN
+        top := (SELECT max(m.version) FROM pinnacle.models m WHERE m.identifier = redeploy_top.identifier);
+        IF top IS NULL THEN
+            RETURN NULL;
+        END IF;
+        RETURN pinnacle.push_deployment(identifier, top, 'fallback');
+    END IF;
+    PERFORM pinnacle.mark_deployed(identifier, top);
+    RETURN top;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.redeploy_top(text) FROM PUBLIC;
+
+-- A new version deploys by its run's "deploy" policy; an identifier's first version always
+-- does, so that a bare identifier names a version as soon as one exists.
+CREATE FUNCTION pinnacle.deploy_by_policy(run_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run pinnacle.runs := (SELECT r FROM pinnacle.runs r WHERE r.id = deploy_by_policy.run_id);
+    policy text := coalesce(run.spec ->> 'deploy', 'always');
+    current_run bigint := (SELECT m.run_id FROM pinnacle.models m WHERE m.identifier = run.identifier AND m.deployed);
+BEGIN
+    IF current_run IS NULL OR policy = 'always'
+       OR (policy = 'if_better' AND pinnacle.run_is_better(run.id, current_run)) THEN
+        PERFORM pinnacle.push_deployment(run.identifier, run.version, 'deploy: ' || policy);
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.deploy_by_policy(bigint) FROM PUBLIC;
+
+-- A run deploys when it succeeds (on the run's update, not on the model's insert: pg_restore
+-- inserts models, and must not deploy anything while it does).
+CREATE FUNCTION pinnacle.deploy_new_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pinnacle.deploy_by_policy(new.id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER deploy_new_version AFTER UPDATE OF status ON pinnacle.runs
+    FOR EACH ROW WHEN (new.status = 'succeeded' AND old.status <> 'succeeded' AND new.version IS NOT NULL)
+    EXECUTE FUNCTION pinnacle.deploy_new_version();
+
+-- The identifier's row, locked: deploys and drops of one identifier happen one at a time, and
+-- only its owner (or a superuser) makes them.
+CREATE FUNCTION pinnacle.lock_owned_identifier(identifier text, role name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    claimed_by name;
+BEGIN
+    SELECT i.owner INTO claimed_by FROM pinnacle.identifiers i WHERE i.identifier = lock_owned_identifier.identifier FOR UPDATE;
+    IF claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM pinnacle.models m WHERE m.identifier = lock_owned_identifier.identifier) THEN
+        RAISE EXCEPTION 'model "%" does not exist', identifier
+            USING ERRCODE = 'undefined_object', HINT = 'pinnacle.models lists the trained models.';
+    END IF;
+    IF claimed_by <> role AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = role) THEN
+        RAISE EXCEPTION 'model "%" belongs to role %', identifier, claimed_by USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.lock_owned_identifier(text, name) FROM PUBLIC;
+
+-- pinnacle_deploy for `role` (the C function passes the caller's role and runs this as the
+-- extension's owner). Target: a version number, 'latest', 'best' (by the newest version's
+-- listen, among the versions that listen to it) or 'rollback'. Returns the deployed version.
+CREATE FUNCTION pinnacle.deploy(identifier text, target text, role name) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    chosen integer;
+    current integer;
+BEGIN
+    PERFORM pinnacle.lock_owned_identifier(identifier, role);
+    current := (SELECT m.version FROM pinnacle.models m WHERE m.identifier = deploy.identifier AND m.deployed);
+    IF target = 'rollback' THEN
+        -- pop the current version (with copies of it right below, left there by drops)
+        DELETE FROM pinnacle.deployments d WHERE d.identifier = deploy.identifier
+            AND d.id > coalesce((SELECT max(y.id) FROM pinnacle.deployments y
+                                 WHERE y.identifier = deploy.identifier AND y.version <> current), 0);
+        IF NOT EXISTS (SELECT 1 FROM pinnacle.deployments d WHERE d.identifier = deploy.identifier) THEN
+            RAISE EXCEPTION 'model "%" has no version deployed before version %', identifier, current
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'pinnacle.deployments lists the deployments; pinnacle_deploy(identifier, version) deploys any version.';
+        END IF;
+        RETURN pinnacle.redeploy_top(identifier);
+    ELSIF target = 'latest' THEN
+        chosen := (SELECT max(m.version) FROM pinnacle.models m WHERE m.identifier = deploy.identifier);
+    ELSIF target = 'best' THEN
+        SELECT m.version INTO chosen
+        FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id
+        WHERE m.identifier = deploy.identifier AND r.best_value IS NOT NULL
+          AND coalesce(r.spec ->> 'listen', 'objective') =
+              (SELECT coalesce(n.spec ->> 'listen', 'objective') FROM pinnacle.models l JOIN pinnacle.runs n ON n.id = l.run_id
+               WHERE l.identifier = deploy.identifier ORDER BY l.version DESC LIMIT 1)
+        ORDER BY CASE WHEN coalesce(r.spec ->> 'listen', 'objective') IN ('accuracy', 'precision', 'recall', 'f1', 'r2')
+                      THEN -r.best_value ELSE r.best_value END, m.version DESC
+        LIMIT 1;
+        IF chosen IS NULL THEN
+            RAISE EXCEPTION 'no version of model "%" has a best value to compare', identifier
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    ELSIF target ~ '^\s*[0-9]+\s*$' THEN
+        chosen := target::integer;
+        IF NOT EXISTS (SELECT 1 FROM pinnacle.models m WHERE m.identifier = deploy.identifier AND m.version = chosen) THEN
+            RAISE EXCEPTION 'model "%" has no version %', identifier, chosen USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'pinnacle_deploy: target must be a version number, ''latest'', ''best'' or ''rollback'', not "%"', target
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN pinnacle.push_deployment(identifier, chosen, 'pinnacle_deploy: ' || target);
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.deploy(text, text, name) FROM PUBLIC;
+
+CREATE FUNCTION pinnacle_deploy(identifier text, target text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'pinnacle_deploy' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION pinnacle_deploy(text, text) IS
+    'Deploys a version of model identifier (the one a bare identifier means from the next statement on): a version number, ''latest'', ''best'' or ''rollback'' (the version deployed before the current one). Returns the deployed version.';
+
+-- pinnacle_drop_model for `role`: drops one version, or every version and run of the identifier
+-- (which then belongs to no role), with their checkpoints, metrics and snapshot tables. A
+-- dropped deployed version gives way to the one deployed before it. Returns the versions dropped.
+CREATE FUNCTION pinnacle.drop_model(identifier text, version integer, role name) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    dropped integer;
+    was_deployed boolean;
+    dropped_run bigint;
+BEGIN
+    PERFORM pinnacle.lock_owned_identifier(identifier, role);
+    IF version IS NULL THEN
+        IF EXISTS (SELECT 1 FROM pinnacle.runs r WHERE r.identifier = drop_model.identifier AND r.status IN ('queued', 'running')) THEN
+            RAISE EXCEPTION 'model "%" has a run in progress', identifier
+                USING ERRCODE = 'object_in_use', HINT = 'pinnacle_cancel(run_id) stops it; pinnacle.progress lists it.';
+        END IF;
+        DELETE FROM pinnacle.models m WHERE m.identifier = drop_model.identifier;
+        GET DIAGNOSTICS dropped = ROW_COUNT;
+        -- the runs' delete trigger drops their snapshot tables; checkpoints and metrics cascade
+        DELETE FROM pinnacle.runs r WHERE r.identifier = drop_model.identifier;
+        DELETE FROM pinnacle.identifiers i WHERE i.identifier = drop_model.identifier;
+        RETURN dropped;
+    END IF;
+    DELETE FROM pinnacle.models m WHERE m.identifier = drop_model.identifier AND m.version = drop_model.version
+        RETURNING m.deployed, m.run_id INTO was_deployed, dropped_run;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" has no version %', identifier, version USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM pinnacle.runs r WHERE r.id = dropped_run;
+    IF was_deployed THEN
+        PERFORM pinnacle.redeploy_top(identifier);
+    END IF;
+    RETURN 1;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.drop_model(text, integer, name) FROM PUBLIC;
+
+CREATE FUNCTION pinnacle_drop_model(identifier text, version integer DEFAULT NULL) RETURNS integer
+    AS 'MODULE_PATHNAME', 'pinnacle_drop_model' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pinnacle_drop_model(text, integer) IS
+    'Drops version `version` of model identifier, or with NULL every version and run of it, with their checkpoints, metrics and snapshot tables; the owner only. Returns the versions dropped.';
+
+-- TRUNCATE pinnacle.runs (a superuser's, CASCADE) takes every snapshot table with it, as
+-- deleting a run takes its own: none is left behind without a run.
+CREATE FUNCTION pinnacle.drop_all_snapshots() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    snapshot regclass;
+BEGIN
+    FOR snapshot IN SELECT c.oid::regclass FROM pg_class c
+                    WHERE c.relnamespace = 'pinnacle'::regnamespace AND c.relkind = 'r'
+                      AND c.relname ~ '^run_[0-9]+_(train|validation)$' LOOP
+        EXECUTE format('DROP TABLE %s', snapshot);
+    END LOOP;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER drop_all_snapshots AFTER TRUNCATE ON pinnacle.runs
+    FOR EACH STATEMENT EXECUTE FUNCTION pinnacle.drop_all_snapshots();
+
+-- pinnacle_import of an archive that pinnacle_export wrote (its metadata and weights checked by
+-- the caller, for `role`): the next version of `identifier`, recorded as a succeeded run of the
+-- archive's spec under this identifier, with the archive's metrics and its weights as the
+-- version's checkpoint (without optimizer state), deployed by the spec's policy.
+CREATE FUNCTION pinnacle.import_version(identifier text, metadata jsonb, weights bytea, role name) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    version integer := pinnacle.next_version(identifier, role);
+    iteration bigint := coalesce((metadata ->> 'iteration')::bigint, 0);
+    run_id bigint;
+BEGIN
+    INSERT INTO pinnacle.runs AS r (identifier, version, spec, status, owner, finished_at, iterations,
+                                   best_iteration, best_value, stop_reason, metric_values)
+    VALUES (identifier, version, jsonb_set(metadata -> 'spec', '{identifier}', to_jsonb(identifier)), 'succeeded',
+            role, clock_timestamp(), coalesce((metadata ->> 'iterations')::bigint, iteration),
+            (metadata ->> 'best_iteration')::bigint, (metadata ->> 'best_value')::double precision,
+            'imported', coalesce(metadata -> 'metric_values', '{}'))
+    RETURNING r.id INTO run_id;
+    INSERT INTO pinnacle.checkpoints (run_id, iteration, weights, optimizer_state, is_best)
+    VALUES (run_id, iteration, weights, '', true);
+    INSERT INTO pinnacle.models (identifier, version, run_id, iteration, column_widths, transform, owner)
+    VALUES (identifier, version, run_id, iteration,
+            ARRAY(SELECT w::bigint FROM jsonb_array_elements_text(metadata -> 'column_widths') AS w),
+            coalesce(metadata -> 'transform', '{}'), role);
+    PERFORM pinnacle.deploy_by_policy(run_id);
+    RETURN version;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.import_version(text, jsonb, bytea, name) FROM PUBLIC;
+
+COMMENT ON FUNCTION pinnacle_import(text, bytea) IS
+    'Stores a TorchScript module (torch.jit.script + torch.jit.save) for specs with "model": {"torchscript": identifier}; an archive of pinnacle_export (which carries its model version''s metadata) becomes the next version of model identifier instead.';
+COMMENT ON FUNCTION pinnacle_export(text) IS
+    'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads (forward takes one tensor per input column); the archive carries the version''s metadata and weights (extra files pinnacle/metadata.json and pinnacle/weights) for pinnacle_import in another database.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Hyperparameter search (DESIGN.md section 11). A search is a set of trials; each trial is a
@@ -236,6 +529,26 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION pinnacle.search_best_trial(bigint) FROM PUBLIC;
 
+-- Trials run with "deploy": "manual"; the search deploys its best trial's version by the
+-- spec's own policy: "always" (the default), "if_better" (than the version deployed now) or
+-- "manual". A trial that was deployed only as the identifier's first version gives way to the
+-- best trial whatever the policy: no search leaves an arbitrary trial deployed.
+CREATE FUNCTION pinnacle.deploy_best_trial(search_id bigint, best_run bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s pinnacle.searches := (SELECT x FROM pinnacle.searches x WHERE x.id = deploy_best_trial.search_id);
+    policy text := coalesce(s.spec ->> 'deploy', 'always');
+    deployed_run bigint := (SELECT m.run_id FROM pinnacle.models m WHERE m.identifier = s.identifier AND m.deployed);
+BEGIN
+    IF policy = 'always' OR deployed_run IS NULL
+       OR deployed_run IN (SELECT t.run_id FROM pinnacle.search_trials t WHERE t.search_id = s.id)
+       OR (policy = 'if_better' AND pinnacle.run_is_better(best_run, deployed_run)) THEN
+        PERFORM pinnacle.push_deployment(s.identifier, (SELECT r.version FROM pinnacle.runs r WHERE r.id = best_run),
+                                         format('search %s: best trial', s.id));
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.deploy_best_trial(bigint, bigint) FROM PUBLIC;
+
 -- The search ends with its last trial: succeeded with a best trial, else cancelled when a
 -- trial was cancelled (not by halving), interrupted when one was interrupted, or failed.
 CREATE FUNCTION pinnacle.finish_search(search_id bigint) RETURNS void
@@ -253,6 +566,9 @@ BEGIN
                       WHEN interrupted THEN 'interrupted' ELSE 'failed' END,
         best_run_id = best.run_id, best_value = best.best_value, finished_at = clock_timestamp()
     WHERE s.id = finish_search.search_id;
+    IF best.run_id IS NOT NULL AND NOT user_cancelled THEN
+        PERFORM pinnacle.deploy_best_trial(search_id, best.run_id);
+    END IF;
 END $$;
 REVOKE EXECUTE ON FUNCTION pinnacle.finish_search(bigint) FROM PUBLIC;
 
@@ -390,7 +706,7 @@ END $$;
 COMMENT ON FUNCTION pinnacle_cancel_search(bigint) IS
     'Stops every queued or running trial of a search; they and the search end ''cancelled''.';
 
--- Progress of every queued and running run, with the search it is a trial of.
+-- Progress of every running run, as above, with the search it is a trial of.
 CREATE OR REPLACE VIEW pinnacle.progress AS
 SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
        (p ->> 'iteration')::bigint AS iteration,
@@ -400,6 +716,11 @@ SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
        make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
        p -> 'validation' AS last_validation,
        ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids,
+       (p ->> 'world_size')::integer AS world_size,
+       ARRAY(SELECT t::double precision FROM jsonb_array_elements_text(p -> 'rank_rows_per_second') AS t)
+           AS rank_rows_per_second,
+       (p ->> 'allreduce_seconds')::double precision AS allreduce_seconds,
+       (p ->> 'allreduce_bytes_per_step')::bigint AS allreduce_bytes_per_step,
        r.search_id
 FROM pg_stat_activity a
 CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published

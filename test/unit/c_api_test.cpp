@@ -53,7 +53,7 @@ TEST(CApi, TrainingFailureIsAValueNotAnException) {
   PtData* train = pt_data_new(spec, 0, true);
   std::string body = rows_message(16, 7.0f);  // class 7 with two outputs
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0);
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0, nullptr);
   ASSERT_NE(trainer, nullptr);
   EXPECT_EQ(pt_trainer_advance(trainer), PT_FAILED);
   EXPECT_NE(std::string(pt_last_error()).find("out of bounds"), std::string::npos);
@@ -67,7 +67,7 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
   PtData* train = pt_data_new(spec, 0, true);
   std::string body = rows_message(32, 1.0f);
   ASSERT_TRUE(pt_data_append(train, body.data(), body.size()));
-  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0);
+  PtTrainer* trainer = pt_trainer_new(spec, train, pt_data_new(spec, 0, false), nullptr, 0, nullptr);
   ASSERT_NE(trainer, nullptr);
   PtEvent event;
   int validations = 0;

@@ -108,6 +108,16 @@ TEST(Spec, DownloadIsABoolean) {
   EXPECT_NE(error_of(spec).find("spec field \"download\": must be true or false"), std::string::npos);
 }
 
+TEST(Spec, DeployIsAPolicy) {
+  json spec = minimal();
+  for (const char* policy : {"always", "if_better", "manual"}) {
+    spec["deploy"] = policy;
+    EXPECT_NO_THROW(parse_spec(spec.dump())) << policy;
+  }
+  spec["deploy"] = "sometimes";
+  EXPECT_NE(error_of(spec).find("spec field \"deploy\""), std::string::npos);
+}
+
 TEST(Spec, ContinuedTraining) {
   json spec = minimal();
   EXPECT_EQ(parse_spec(spec.dump()).resume.from, ResumeSpec::From::nothing);

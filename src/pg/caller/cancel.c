@@ -33,6 +33,7 @@ pinnacle_cancel(PG_FUNCTION_ARGS)
 	PGPROC	   *supervisor;
 
 	pt_spi_connect();
+	pt_check_schema();
 	if (SPI_execute_with_args("SELECT status, worker_pid FROM pinnacle.runs WHERE id = $1", 1, types, values,
 							  NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pinnacle.runs");

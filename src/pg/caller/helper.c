@@ -9,13 +9,13 @@
 /* Outputs wider than this are not believed: a helper runs a user's code. */
 #define MAX_OUTPUT_WIDTH (INT64CONST(1) << 28)
 
-/* Runs one task in a new helper and returns its result's first part as bytea (NULL for a
- * result without parts). Any ERROR on the way, an interrupt's included, kills the helper. */
-static bytea *
-run_task(PtHelperJob *job, const char *context)
+/* Runs one task in a new helper and returns the first `nparts` parts of its result as bytea
+ * (NULL for a part it did not send). Any ERROR on the way, an interrupt's included, kills the
+ * helper. */
+static void
+run_task(PtHelperJob *job, const char *context, bytea **parts, uint32 nparts)
 {
 	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, job);
-	bytea	   *result = NULL;
 
 	PG_TRY();
 	{
@@ -23,11 +23,14 @@ run_task(PtHelperJob *job, const char *context)
 
 		if (reply.kind != PT_CHANNEL_RESULT)
 			elog(ERROR, "a helper process sent a message of kind %u instead of its result", reply.kind);
-		if (reply.nparts > 0)
+		for (uint32 i = 0; i < nparts; i++)
 		{
-			result = palloc(VARHDRSZ + reply.parts[0].size);
-			SET_VARSIZE(result, VARHDRSZ + reply.parts[0].size);
-			memcpy(VARDATA(result), reply.parts[0].data, reply.parts[0].size);
+			parts[i] = NULL;
+			if (i >= reply.nparts)
+				continue;
+			parts[i] = palloc(VARHDRSZ + reply.parts[i].size);
+			SET_VARSIZE(parts[i], VARHDRSZ + reply.parts[i].size);
+			memcpy(VARDATA(parts[i]), reply.parts[i].data, reply.parts[i].size);
 		}
 	}
 	PG_FINALLY();
@@ -36,7 +39,6 @@ run_task(PtHelperJob *job, const char *context)
 		pfree(helper);
 	}
 	PG_END_TRY();
-	return result;
 }
 
 static int64
@@ -46,12 +48,17 @@ helper_memory_limit(void)
 }
 
 void
-pt_helper_check_module(const char *bytes, size_t size)
+pt_helper_check_module(const char *bytes, size_t size, bytea **metadata_json, bytea **weights)
 {
 	PtHelperJob job = {.task = PT_HELPER_CHECK_MODULE, .threads = 1, .memory_limit = helper_memory_limit(),
 	.module = bytes, .module_size = size};
+	bytea	   *parts[2];
 
-	(void) run_task(&job, "pinnacle_import: ");
+	run_task(&job, "pinnacle_import: ", parts, 2);
+	if (parts[0] == NULL || parts[1] == NULL)
+		elog(ERROR, "a helper process sent a malformed answer");
+	*metadata_json = parts[0];
+	*weights = parts[1];
 }
 
 void
@@ -62,7 +69,7 @@ pt_helper_check_model(const char *spec_json, const int64 *column_widths, int col
 		.spec_json = spec_json, .column_widths = column_widths, .columns = columns, .module = module,
 	.module_size = module_size, .weights = weights, .weights_size = weights_size};
 
-	(void) run_task(&job, "invalid pinnacle_train spec: ");
+	run_task(&job, "invalid pinnacle_train spec: ", NULL, 0);
 }
 
 static PtHelperJob
@@ -76,10 +83,13 @@ stored_model_job(PtHelperTask task, const PtStoredModel *model, int threads)
 }
 
 bytea *
-pt_helper_export(const PtStoredModel *model)
+pt_helper_export(const PtStoredModel *model, const char *metadata_json)
 {
 	PtHelperJob job = stored_model_job(PT_HELPER_EXPORT, model, 1);
-	bytea	   *exported = run_task(&job, "could not export the model: ");
+	bytea	   *exported;
+
+	job.metadata_json = metadata_json;
+	run_task(&job, "could not export the model: ", &exported, 1);
 
 	if (exported == NULL)
 		elog(ERROR, "a helper process exported nothing");

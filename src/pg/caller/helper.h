@@ -22,8 +22,10 @@ typedef struct PtStoredModel
 	const char *transform_json;
 } PtStoredModel;
 
-/* ERROR unless the bytes are a TorchScript module with a forward method. */
-extern void pt_helper_check_module(const char *bytes, size_t size);
+/* ERROR unless the bytes are a TorchScript module with a forward method. An archive that
+ * pinnacle_export wrote also gives its model version's metadata (JSON) and weights; a plain
+ * module gives two empty byteas. */
+extern void pt_helper_check_module(const char *bytes, size_t size, bytea **metadata_json, bytea **weights);
 
 /* ERROR unless the spec's model builds for these widths, fits the target and, when given,
  * loads the starting weights; within `memory_limit` bytes. */
@@ -31,8 +33,8 @@ extern void pt_helper_check_model(const char *spec_json, const int64 *column_wid
 								  const char *module, size_t module_size, const char *weights, size_t weights_size,
 								  int64 memory_limit);
 
-/* The model version as TorchScript bytes (pinnacle_export). */
-extern bytea *pt_helper_export(const PtStoredModel *model);
+/* The model version as TorchScript bytes with its metadata (pinnacle_export). */
+extern bytea *pt_helper_export(const PtStoredModel *model, const char *metadata_json);
 
 /* A helper that keeps the model loaded and predicts rows, up to *batch_rows a request. */
 extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width,

@@ -7,7 +7,7 @@
 typedef struct PtModelRef
 {
 	char	   *identifier;
-	int32		version;		/* 0: the newest successful version */
+	int32		version;		/* 0: the deployed version */
 } PtModelRef;
 
 extern PtModelRef pt_parse_model_ref(const char *text);

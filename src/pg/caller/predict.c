@@ -2,7 +2,7 @@
  * pinnacle_predict(identifier, VARIADIC inputs) and pinnacle_classify(...): inference for the
  * calling backend, one row a call (see predict.h). A loaded model is kept per backend, keyed by
  * identifier, version and run; each query resolves the identifier once (per call site), so a
- * newer version is picked up by the next statement without a reconnect.
+ * newly deployed version is picked up by the next statement without a reconnect.
  */
 #include "postgres.h"
 
@@ -82,7 +82,8 @@ mark_used(LoadedModel *loaded)
 	loaded->used_in = MyProc->lxid;
 }
 
-/* Finds the version (the newest successful one unless given) and its run. */
+/* Finds the version (the deployed one unless given) and its run. Read at each statement's first
+ * call, so a version another backend deploys is used from this backend's next statement on. */
 static bool
 resolve_version(const char *name, int32 version, int32 *found_version, int64 *run_id)
 {
@@ -91,8 +92,7 @@ resolve_version(const char *name, int32 version, int32 *found_version, int64 *ru
 	bool		isnull;
 
 	if (SPI_execute_with_args("SELECT version, run_id FROM pinnacle.models "
-							  "WHERE identifier = $1 AND ($2 = 0 OR version = $2) "
-							  "ORDER BY version DESC LIMIT 1",
+							  "WHERE identifier = $1 AND CASE WHEN $2 = 0 THEN deployed ELSE version = $2 END",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pinnacle.models");
 	if (SPI_processed == 0)
@@ -219,6 +219,7 @@ pt_find_model(const char *arg)
 	LoadedModel *loaded;
 
 	pt_spi_connect();
+	pt_check_schema();
 	if (!resolve_version(name, version, &found_version, &run_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -437,8 +438,38 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(best);
 }
 
+/* What pinnacle_import needs to add the version elsewhere: its spec, fitted transform, column
+ * widths, version and metrics (the weights travel beside it). */
+static char *
+export_metadata(const LoadedModel *loaded)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(loaded->identifier), Int32GetDatum(loaded->version)};
+	MemoryContext caller_context = CurrentMemoryContext;
+	char	   *metadata;
+
+	pt_spi_connect();
+	if (SPI_execute_with_args("SELECT jsonb_build_object('pinnacle_train', '" PT_SCHEMA_VERSION "', "
+							  "'identifier', m.identifier, 'version', m.version, 'uuid', m.uuid, "
+							  "'spec', r.spec, 'transform', m.transform, 'column_widths', m.column_widths, "
+							  "'iteration', m.iteration, 'iterations', r.iterations, "
+							  "'best_iteration', r.best_iteration, 'best_value', r.best_value, "
+							  "'metric_values', r.metric_values)::text "
+							  "FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id "
+							  "WHERE m.identifier = $1 AND m.version = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" version %d is gone", loaded->identifier, loaded->version)));
+	metadata = MemoryContextStrdup(caller_context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return metadata;
+}
+
 bytea *
 pt_export_model(const char *identifier)
 {
-	return pt_helper_export(&pt_find_model(identifier)->stored);
+	LoadedModel *loaded = pt_find_model(identifier);
+
+	return pt_helper_export(&loaded->stored, export_metadata(loaded));
 }

@@ -29,6 +29,7 @@ pinnacle_report(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	pt_spi_connect();
+	pt_check_schema();
 	if (SPI_execute_with_args("SELECT metric_values::text, best_iteration, identifier, status "
 							  "FROM pinnacle.runs WHERE id = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)

@@ -2,11 +2,13 @@
  * pinnacle_import(identifier, torchscript) and pinnacle_export(identifier): TorchScript in and
  * out. An imported module is checked to be TorchScript before it is stored; a spec trains it
  * with "model": {"torchscript": identifier}. An exported model loads with torch.jit.load and
- * gives what pinnacle_predict gives.
+ * gives what pinnacle_predict gives; its archive carries the version's metadata and weights, so
+ * that pinnacle_import of it in another database adds a version that predicts the same.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -22,20 +24,89 @@
 PG_FUNCTION_INFO_V1(pinnacle_import);
 PG_FUNCTION_INFO_V1(pinnacle_export);
 
-Datum
-pinnacle_import(PG_FUNCTION_ARGS)
+/* The spec and column widths of an archive's metadata, checked: nothing in an archive is
+ * trusted. Call inside SPI; the results live in the caller's memory context. */
+static void
+read_metadata(Datum metadata, char **spec_json, int64 **widths, int *columns, MemoryContext context)
 {
-	text	   *identifier = PG_GETARG_TEXT_PP(0);
-	bytea	   *module = PG_GETARG_BYTEA_PP(1);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {metadata};
+	Datum	   *datums;
+	bool	   *nulls;
+	bool		isnull;
+	PtSpec	   *spec;
+
+	if (SPI_execute_with_args("SELECT m ->> 'spec', ARRAY(SELECT w::bigint FROM jsonb_array_elements_text("
+							  "m -> 'column_widths') AS w) FROM (SELECT $1::jsonb AS m) AS metadata",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the archive's metadata");
+	*spec_json = MemoryContextStrdup(context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	spec = pt_parse_spec_or_error(*spec_json);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &datums, &nulls, columns);
+	if (*columns != pt_spec_column_count(spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("pinnacle_import: the archive stores %d column widths for %d key columns", *columns,
+						pt_spec_column_count(spec))));
+	*widths = MemoryContextAlloc(context, sizeof(int64) * Max(*columns, 1));
+	for (int i = 0; i < *columns; i++)
+	{
+		(*widths)[i] = nulls[i] ? 0 : DatumGetInt64(datums[i]);
+		if ((*widths)[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("pinnacle_import: the archive stores a column width of " INT64_FORMAT, (*widths)[i])));
+	}
+}
+
+/* An archive of pinnacle_export: its model version, checked to build for its widths and load its
+ * weights (in a helper), is added as the next version of `identifier`. Call inside SPI. */
+static void
+import_version(text *identifier, bytea *metadata_json, bytea *weights)
+{
+	Datum		metadata = PointerGetDatum(metadata_json);	/* text and bytea share a layout */
+	char	   *spec_json;
+	int64	   *widths;
+	int			columns;
+	bool		torchscript;
+	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, NAMEOID};
+	Datum		values[4];
+	PtActingRole caller;
+	bool		isnull;
+	int32		version;
+
+	read_metadata(metadata, &spec_json, &widths, &columns, CurrentMemoryContext);
+	/* a TorchScript model's weights are its whole trained module */
+	torchscript = pt_spec_torchscript(pt_parse_spec_or_error(spec_json)) != NULL;
+	pt_helper_check_model(spec_json, widths, columns, torchscript ? VARDATA(weights) : NULL,
+						  torchscript ? VARSIZE(weights) - VARHDRSZ : 0, VARDATA(weights), VARSIZE(weights) - VARHDRSZ,
+						  (int64) pinnacle_memory_limit_mb * 1024 * 1024);
+
+	values[0] = PointerGetDatum(identifier);
+	values[1] = metadata;
+	values[2] = PointerGetDatum(weights);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(pt_acting_role_name()));
+	caller = pt_act_as_extension_owner();
+	if (SPI_execute_with_args("SELECT pinnacle.import_version($1, $2::jsonb, $3, $4)", 4, types, values, NULL, false,
+							  1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not record the imported model version");
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_act_as(caller);
+	ereport(NOTICE,
+			(errmsg("pinnacle_import: model \"%s\" version %d", text_to_cstring(identifier), version)));
+}
+
+/* A plain module, for specs with "model": {"torchscript": identifier}. */
+static void
+store_module(text *identifier, bytea *module)
+{
 	Oid			types[3] = {TEXTOID, BYTEAOID, TEXTOID};
-	Datum		values[3] = {PointerGetDatum(identifier), PointerGetDatum(module)};
+	Datum		values[3] = {PointerGetDatum(identifier), PointerGetDatum(module),
+	CStringGetTextDatum(pt_acting_role_name())};
 	PtActingRole caller;
 	bool		stored;
 
-	/* a module is a user's code: it is loaded in a helper process, never here */
-	pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module));
-	pt_spi_connect();
-	values[2] = CStringGetTextDatum(pt_acting_role_name());
 	/* the catalog is the extension's: stored as its owner, for this role; a module of another
 	 * role with this name is not replaced */
 	caller = pt_act_as_extension_owner();
@@ -48,6 +119,24 @@ pinnacle_import(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("pinnacle_import: module \"%s\" belongs to another role", text_to_cstring(identifier))));
+}
+
+Datum
+pinnacle_import(PG_FUNCTION_ARGS)
+{
+	text	   *identifier = PG_GETARG_TEXT_PP(0);
+	bytea	   *module = PG_GETARG_BYTEA_PP(1);
+	bytea	   *metadata_json;
+	bytea	   *weights;
+
+	/* a module is a user's code: it is loaded in a helper process, never here */
+	pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module), &metadata_json, &weights);
+	pt_spi_connect();
+	pt_check_schema();
+	if (VARSIZE(metadata_json) > VARHDRSZ)
+		import_version(identifier, metadata_json, weights);
+	else
+		store_module(identifier, module);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -58,6 +58,18 @@ pt_parse_spec_or_error(const char *spec_json)
 	return spec;
 }
 
+/* Each rank of a run takes a training slot; a run that needs more than there are would wait
+ * for ever. */
+void
+pt_check_training_slots(const PtSpec *spec)
+{
+	if (pt_spec_workers(spec) > pinnacle_max_workers)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spec field \"compute_kwargs.workers\": %d ranks need %d training slots, and pinnacle.max_workers is %d",
+						pt_spec_workers(spec), pt_spec_workers(spec), pinnacle_max_workers)));
+}
+
 /* A new run id, drawn as the extension's owner: no role may draw them itself. */
 int64
 pt_next_run_id(void)
@@ -122,8 +134,9 @@ find_resume_point(const PtSpec *spec)
 			{
 				PtModelRef	ref = pt_parse_model_ref(pt_spec_resume_model(spec));
 
+				/* a bare identifier is its deployed version */
 				if (!first_checkpoint("SELECT run_id, iteration FROM pinnacle.models WHERE identifier = $1 "
-									  "AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+									  "AND CASE WHEN $2 = 0 THEN deployed ELSE version = $2 END",
 									  CStringGetTextDatum(ref.identifier), TEXTOID, ref.version, &point))
 					ereport(ERROR,
 							(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -412,8 +425,10 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = pt_memory_limit_bytes(spec);
+	pt_check_training_slots(spec);
 
 	pt_spi_connect();
+	pt_check_schema();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	pt_check_identifier_owner(pt_spec_identifier(spec));
 	resume = find_resume_point(spec);

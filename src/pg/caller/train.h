@@ -18,6 +18,8 @@ typedef struct PtResumePoint
 	int64		iteration;
 } PtResumePoint;
 
+/* ERROR when the spec's ranks need more training slots than pinnacle.max_workers. */
+extern void pt_check_training_slots(const PtSpec *spec);
 /* A new run id, drawn as the extension's owner. Inside SPI. */
 extern int64 pt_next_run_id(void);
 /* ERROR unless the identifier is new or the calling role's. Inside SPI. */

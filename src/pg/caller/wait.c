@@ -36,6 +36,7 @@ read_status(int64 run_id)
 	char	   *status;
 
 	pt_spi_connect();
+	pt_check_schema();
 	/* not read_only: in READ COMMITTED that takes a new snapshot for each read */
 	if (SPI_execute_with_args("SELECT status FROM pinnacle.runs WHERE id = $1", 1, types, values, NULL,
 							  false, 1) != SPI_OK_SELECT)

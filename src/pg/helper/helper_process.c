@@ -78,6 +78,22 @@ check_model(int channel, const PtHelperJob *job)
 	finish(channel, true, NULL, 0);
 }
 
+/* The bytes are TorchScript; an archive pinnacle_export wrote also carries its model version,
+ * sent back as two parts (metadata JSON, weights), both empty for a plain module. */
+static void __attribute__((noreturn))
+check_module(int channel, const PtHelperJob *job)
+{
+	const char *metadata = NULL;
+	const char *weights = NULL;
+	size_t		metadata_size = 0;
+	size_t		weights_size = 0;
+	bool		ok = pt_torchscript_check(job->module, job->module_size) &&
+		pt_torchscript_export_metadata(job->module, job->module_size, &metadata, &metadata_size, &weights,
+									   &weights_size);
+
+	finish(channel, ok, (PtChannelPart[]) {{metadata, metadata_size}, {weights, weights_size}}, 2);
+}
+
 static PtModel *
 load_model(const PtHelperJob *job)
 {
@@ -153,12 +169,12 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 	switch (job->task)
 	{
 		case PT_HELPER_CHECK_MODULE:
-			finish(channel, pt_torchscript_check(job->module, job->module_size), NULL, 0);
+			check_module(channel, job);
 		case PT_HELPER_CHECK_MODEL:
 			check_model(channel, job);
 		case PT_HELPER_EXPORT:
 			model = load_model(job);
-			exported = model ? pt_model_export(model, &size) : NULL;
+			exported = model ? pt_model_export(model, job->metadata_json, job->weights, job->weights_size, &size) : NULL;
 			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
 		case PT_HELPER_PREDICT:
 			model = load_model(job);

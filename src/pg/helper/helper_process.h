@@ -6,7 +6,9 @@
  * cancel, and its death is an ERROR.
  *
  * Tasks, and the parts of their 'R' result:
- *   PT_HELPER_CHECK_MODULE  the bytes load as TorchScript with a forward   (no part)
+ *   PT_HELPER_CHECK_MODULE  the bytes load as TorchScript with a forward   (an export's metadata
+ *                                                                           JSON and weights, or
+ *                                                                           two empty parts)
  *   PT_HELPER_CHECK_MODEL   the spec's model builds for the column widths,
  *                           fits the target and loads the given weights    (no part)
  *   PT_HELPER_EXPORT        the model version as TorchScript               (the bytes)
@@ -45,6 +47,7 @@ typedef struct PtHelperJob
 	const char *weights;		/* CHECK_MODEL (NULL for none), EXPORT, PREDICT */
 	size_t		weights_size;
 	const char *transform_json; /* EXPORT, PREDICT */
+	const char *metadata_json;	/* EXPORT: the version's metadata, saved in the archive */
 } PtHelperJob;
 
 /* The helper's main function (a PtChildMain, `arg` a PtHelperJob); it never returns. */

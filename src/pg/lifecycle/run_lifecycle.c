@@ -30,7 +30,8 @@ pt_run_status_is_final(const char *status)
 const char *
 pt_run_status_for_error(int sqlerrcode)
 {
-	if (sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+	/* a shutdown, or a rank of a data-parallel run lost (pt_sqlstate_of(PT_ERROR_PEER)) */
+	if (sqlerrcode == ERRCODE_ADMIN_SHUTDOWN || sqlerrcode == ERRCODE_CONNECTION_EXCEPTION)
 		return PT_STATUS_INTERRUPTED;
 	if (sqlerrcode == ERRCODE_QUERY_CANCELED)
 		return PT_STATUS_CANCELLED;
@@ -91,22 +92,41 @@ pt_run_unlock_role(Oid role)
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
-bool
-pt_run_try_training_slot(void)
+static LOCKTAG
+training_slot_tag(int slot)
 {
-	bool		taken = false;
+	LOCKTAG		tag;
+
+	/* server-wide: pinnacle.max_workers counts the runs of every database */
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, 0, (uint32) slot, LOCK_KIND_TRAINING_SLOT);
+	return tag;
+}
+
+/* All `count` slots or none: a run holding some while it waits for the rest could starve
+ * another that waits for those. */
+bool
+pt_run_try_training_slots(int count)
+{
+	int			taken[1024];
+	int			ntaken = 0;
 
 	pt_store_begin();
-	for (int slot = 0; slot < pinnacle_max_workers && !taken; slot++)
+	for (int slot = 0; slot < pinnacle_max_workers && ntaken < count; slot++)
 	{
-		LOCKTAG		tag;
+		LOCKTAG		tag = training_slot_tag(slot);
 
-		/* server-wide: pinnacle.max_workers counts the runs of every database */
-		SET_LOCKTAG_ADVISORY(tag, InvalidOid, 0, (uint32) slot, LOCK_KIND_TRAINING_SLOT);
-		taken = LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+		if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
+			taken[ntaken++] = slot;
 	}
+	if (ntaken < count)
+		for (int i = 0; i < ntaken; i++)
+		{
+			LOCKTAG		tag = training_slot_tag(taken[i]);
+
+			LockRelease(&tag, ExclusiveLock, true);
+		}
 	pt_store_commit();
-	return taken;
+	return ntaken == count;
 }
 
 /* pinnacle.run_is_live(run_id), for pinnacle.mark_lost_runs() */

@@ -37,8 +37,9 @@ extern bool pt_run_is_live(int64 run_id);
 extern void pt_run_lock_role(Oid role);
 extern void pt_run_unlock_role(Oid role);
 
-/* A training slot (pinnacle.max_workers) for the rest of this process's life, if one is free. */
-extern bool pt_run_try_training_slot(void);
+/* `count` training slots (pinnacle.max_workers), one per rank, for the rest of this process's
+ * life, if that many are free; else none. */
+extern bool pt_run_try_training_slots(int count);
 
 /* ---- transitions, each in its own transaction (supervisor only) ---- */
 

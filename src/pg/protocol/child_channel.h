@@ -5,12 +5,14 @@
  *
  * A framed message: uint32 kind, uint32 part count, uint64 size of the parts, then each part
  * as uint64 length and bytes. Trainer to supervisor, kinds and their parts:
+ *   'Z' rendezvous  int32 port (rank 0 of several, before it waits for the others)
  *   'T' started     PtTrainerRows
  *   'P' progress    PtTrainerState
  *   'V' validated   PtTrainerState, history JSON, weights, optimizer state
  *   'C' checkpoint  PtTrainerState, history JSON, weights, optimizer state (the answer to 'S')
  *   'F' finished    PtTrainerState, history JSON, stop reason, fitted transform JSON, int64 widths
  *   'E' failed      int32 PtErrorKind, message
+ * The other ranks of a data-parallel run send only 'P' and 'E': rank 0 reports for the run.
  * Supervisor to trainer, one byte:
  *   'S' stop: send a checkpoint of the step reached, then exit
  * A helper answers its task with one 'R' result (parts by task, see helper_process.h) or 'E';
@@ -25,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define PT_CHANNEL_RENDEZVOUS 'Z'
 #define PT_CHANNEL_STARTED 'T'
 #define PT_CHANNEL_PROGRESS 'P'
 #define PT_CHANNEL_VALIDATED 'V'
@@ -50,10 +53,13 @@ typedef struct PtTrainerState
 {
 	int64_t		iteration;
 	int64_t		steps_this_run;
-	int64_t		samples_seen;
+	int64_t		samples_seen;	/* of every rank */
+	int64_t		local_samples_seen; /* of this rank */
 	int64_t		best_iteration;
 	double		last_loss;
 	double		best_value;
+	double		allreduce_seconds;	/* waiting for the ranks' gradient sums, since the start */
+	int64_t		allreduce_bytes;
 	int32_t		last_was_best;
 	int32_t		metric_count;	/* of the latest validation */
 	char		metric_names[PT_CHANNEL_MAX_METRICS][PT_CHANNEL_METRIC_NAME];

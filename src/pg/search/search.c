@@ -87,6 +87,7 @@ plan_trials(Search *search)
 		Trial	   *trial = &search->trials[i];
 
 		trial->spec = pt_parse_spec_or_error(trial->spec_json);
+		pt_check_training_slots(trial->spec);
 		trial->memory_limit = pt_memory_limit_bytes(trial->spec);
 		trial->run_id = pt_next_run_id();
 	}
@@ -241,6 +242,7 @@ pinnacle_search(PG_FUNCTION_ARGS)
 	(void) pt_parse_spec_or_error(search.spec_json);
 
 	pt_spi_connect();
+	pt_check_schema();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
 	plan_trials(&search);
 	pt_check_identifier_owner(pt_spec_identifier(search.trials[0].spec));

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/wait.h>
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -37,6 +38,8 @@
 
 PGDLLEXPORT void pinnacle_worker_main(Datum main_arg);
 
+#define PT_MAX_RANKS 64			/* compute_kwargs.workers at most */
+
 typedef struct Supervisor
 {
 	PtSessionHeader *header;
@@ -47,8 +50,10 @@ typedef struct Supervisor
 	PtData	   *train;
 	PtData	   *validation;
 	bool		rows_received;
-	PtChildLink *trainer;		/* NULL until it is forked */
-	PtTrainerState latest;		/* the trainer's latest report */
+	int			world;			/* compute_kwargs.workers: trainer processes, one per rank */
+	PtChildLink *ranks[PT_MAX_RANKS];	/* NULL until forked; ranks[0] reports the run */
+	PtTrainerState rank_latest[PT_MAX_RANKS];	/* each rank's latest report */
+	PtTrainerState latest;		/* rank 0's latest report */
 	TimestampTz latest_at;		/* when it came */
 	char	   *stop_reason;	/* of a finished run */
 	TimestampTz started;
@@ -102,11 +107,11 @@ check_for_stop(Supervisor *sv)
 				 errmsg("training was cancelled: the waiting caller went away")));
 	if (!shutdown_requested)
 		return;
-	if (sv->trainer == NULL)
+	if (sv->ranks[0] == NULL)
 		interrupted_by_shutdown();
 	if (sv->stop_deadline == 0)
 	{
-		pt_child_send_byte(sv->trainer, PT_CHANNEL_STOP);
+		pt_child_send_byte(sv->ranks[0], PT_CHANNEL_STOP);
 		sv->stop_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_GRACE_MS);
 	}
 	else if (GetCurrentTimestamp() >= sv->stop_deadline)
@@ -225,6 +230,24 @@ append_validation(StringInfo out, const PtTrainerState *state, bool as_json)
 		appendStringInfoChar(out, '}');
 }
 
+/* Each rank's trainer pid and rows/s (of its own rows), and the time the ranks spent in
+ * their gradient sums, with the bytes of one step's. */
+static void
+append_ranks(StringInfo json, Supervisor *sv)
+{
+	double		elapsed = Max(seconds_between(sv->training_started, sv->latest_at), 1e-3);
+
+	appendStringInfoString(json, ", \"trainer_pids\": [");
+	for (int r = 0; r < sv->world && sv->ranks[r] != NULL; r++)
+		appendStringInfo(json, "%s%d", r ? ", " : "", (int) sv->ranks[r]->pid);
+	appendStringInfoString(json, "], \"rank_rows_per_second\": [");
+	for (int r = 0; r < sv->world && sv->ranks[r] != NULL; r++)
+		appendStringInfo(json, "%s%.0f", r ? ", " : "", sv->rank_latest[r].local_samples_seen / elapsed);
+	appendStringInfo(json, "], \"allreduce_seconds\": %.3f, \"allreduce_bytes_per_step\": " INT64_FORMAT,
+					 sv->latest.allreduce_seconds,
+					 sv->latest.steps_this_run > 0 ? sv->latest.allreduce_bytes / sv->latest.steps_this_run : 0);
+}
+
 /* Publishes progress as JSON in this supervisor's pg_stat_activity entry (pinnacle.progress). */
 static void
 publish_progress(Supervisor *sv)
@@ -233,8 +256,9 @@ publish_progress(Supervisor *sv)
 	Progress	p = measure_progress(sv);
 
 	initStringInfo(&json);
-	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT ", \"trainer_pids\": [%d]",
-					 sv->header->run_id, p.iteration, (int) sv->trainer->pid);
+	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT ", \"world_size\": %d",
+					 sv->header->run_id, p.iteration, sv->world);
+	append_ranks(&json, sv);
 	if (p.last_iteration > 0)
 		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
 						 p.last_iteration, Max(p.eta_seconds, 0));
@@ -289,13 +313,13 @@ send_summary(Supervisor *sv, const char *status)
 	pt_session_send_notice(&sv->replies, line.data);
 }
 
-/* Waits for one of the pinnacle.max_workers training slots, held until this process exits. */
+/* Waits for a pinnacle.max_workers training slot per rank, held until this process exits. */
 static void
-acquire_training_slot(Supervisor *sv)
+acquire_training_slots(Supervisor *sv)
 {
 	bool		queued = false;
 
-	while (!pt_run_try_training_slot())
+	while (!pt_run_try_training_slots(sv->world))
 	{
 		if (!queued)
 		{
@@ -312,10 +336,24 @@ acquire_training_slot(Supervisor *sv)
 		pt_run_set_queued(sv->header->run_id, false);
 }
 
-/* Forks the trainer with the rows, the module and the starting checkpoint; the supervisor
- * keeps none of them (the trainer's copies are its own). */
+/* The port rank 0's store listens on, which it reports before it waits for the others. */
+static int
+await_rendezvous_port(Supervisor *sv)
+{
+	PtChannelMessage message = pt_child_reply(sv->ranks[0], "");
+	int32		port;
+
+	if (message.kind != PT_CHANNEL_RENDEZVOUS || !pt_channel_part_is(&message, 0, sizeof(port)))
+		elog(ERROR, "the trainer process of rank 0 sent no rendezvous port");
+	memcpy(&port, message.parts[0].data, sizeof(port));
+	return port;
+}
+
+/* Forks the trainers, one per rank, with the rows, the module and the starting checkpoint;
+ * the supervisor keeps none of them (each trainer's copies are its own, copy-on-write).
+ * Rank 0 goes first: the others join the store it opens. */
 static void
-start_trainer(Supervisor *sv)
+start_trainers(Supervisor *sv)
 {
 	bytea	   *module = pt_store_load_module(sv->spec);
 	PtTrainerJob job = {
@@ -326,8 +364,11 @@ start_trainer(Supervisor *sv)
 		.module_size = module ? VARSIZE_ANY_EXHDR(module) : 0,
 		.threads = pt_spec_threads(sv->spec),
 		.memory_limit = sv->header->memory_limit,
+		.world = sv->world,
+		.timeout = pt_spec_timeout(sv->spec),
 	};
 
+	snprintf(job.run_key, sizeof(job.run_key), "pinnacle_run_" INT64_FORMAT, sv->header->run_id);
 	if (sv->header->resume_run_id != 0)
 	{
 		PtStoredCheckpoint checkpoint = pt_store_load_checkpoint(sv->header->resume_run_id,
@@ -340,13 +381,25 @@ start_trainer(Supervisor *sv)
 		job.resume_iteration = checkpoint.iteration;
 		job.resume_history = checkpoint.history_json;
 	}
-	sv->trainer = pt_child_start("trainer", pt_trainer_main, &job);
+	sv->ranks[0] = pt_child_start("trainer", pt_trainer_main, &job);
+	pt_run_set_trainer(sv->header->run_id, (int) sv->ranks[0]->pid);
+	if (sv->world > 1)
+		job.port = await_rendezvous_port(sv);
+	for (job.rank = 1; job.rank < sv->world; job.rank++)
+		sv->ranks[job.rank] = pt_child_start("trainer", pt_trainer_main, &job);
 	pt_data_free(sv->train);
 	pt_data_free(sv->validation);
 	sv->train = sv->validation = NULL;
-	pt_run_set_trainer(sv->header->run_id, (int) sv->trainer->pid);
 	sv->training_started = sv->last_notice = GetCurrentTimestamp();
 	publish_progress(sv);
+}
+
+static void
+end_trainers(Supervisor *sv)
+{
+	for (int r = 0; r < sv->world; r++)
+		if (sv->ranks[r] != NULL)
+			pt_child_end(sv->ranks[r]);
 }
 
 static PtCheckpointReport
@@ -385,14 +438,68 @@ record_success(Supervisor *sv, const PtChannelMessage *message)
 	pt_store_success(sv->header->run_id, pt_spec_identifier(sv->spec), &report);
 }
 
+/* A trainer's end as an ERROR (interrupted for SIGKILL and SIGTERM, else failed), once it
+ * was described. */
 static void
-raise_trainer_failure(const PtChannelMessage *message)
+raise_exit(Supervisor *sv, const char *status, char *error)
+{
+	/* libtorch aborts where an allocation fails outside its error handling */
+	if (sv->header->memory_limit > 0 && strstr(error, "(Aborted)") != NULL)
+		error = psprintf("%s; it may have needed more memory than compute_kwargs.memory_limit (" INT64_FORMAT
+						 " kB) allows", error, (sv->header->memory_limit + 1023) / 1024);
+	ereport(ERROR,
+			(errcode(strcmp(status, PT_STATUS_INTERRUPTED) == 0 ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_SYSTEM_ERROR),
+			 errmsg("%s", error)));
+}
+
+/* A trainer that exited without reporting its end; the error names the signal or code. */
+static void
+raise_trainer_exit(Supervisor *sv, PtChildLink *trainer)
+{
+	char	   *error;
+	const char *status = pt_child_describe_exit(trainer, &error);
+
+	raise_exit(sv, status, error);
+}
+
+/* Rank `reporter` lost the others. When another rank died by a signal, its end says more
+ * and is raised instead; its channel closes within a second of the loss. (A rank that only
+ * lost the others too reports that and exits by itself.) */
+static void
+raise_lost_rank(Supervisor *sv, int reporter)
+{
+	for (int tries = 0; tries < 10; tries++)
+	{
+		for (int r = 0; r < sv->world; r++)
+		{
+			PtChannelMessage ignored;
+			char	   *error;
+			const char *status;
+
+			if (r == reporter || sv->ranks[r] == NULL || sv->ranks[r]->pid == 0)
+				continue;
+			while (pt_child_next(sv->ranks[r], &ignored, 0))
+				;
+			if (!sv->ranks[r]->closed)
+				continue;
+			status = pt_child_describe_exit(sv->ranks[r], &error);
+			if (WIFSIGNALED(sv->ranks[r]->exit_status))
+				raise_exit(sv, status, psprintf("rank %d: %s", r, error));
+		}
+		pg_usleep(100 * 1000L);
+	}
+}
+
+static void
+raise_trainer_failure(Supervisor *sv, int rank, const PtChannelMessage *message)
 {
 	int32		kind;
 
 	if (message->nparts != 2 || !pt_channel_part_is(message, 0, sizeof(int32)))
 		elog(ERROR, "the trainer process sent a malformed error");
 	memcpy(&kind, message->parts[0].data, sizeof(int32));
+	if (kind == PT_ERROR_PEER)
+		raise_lost_rank(sv, rank);
 	ereport(ERROR, (errcode(pt_sqlstate_of((PtErrorKind) kind)), errmsg("%s", pt_channel_text(message, 1))));
 }
 
@@ -421,11 +528,12 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 			if (!pt_channel_part_is(message, 0, sizeof(PtTrainerState)))
 				elog(ERROR, "the trainer process sent a malformed progress report");
 			memcpy(&sv->latest, message->parts[0].data, sizeof(PtTrainerState));
+			sv->rank_latest[0] = sv->latest;
 			sv->latest_at = GetCurrentTimestamp();
 			return false;
 		case PT_CHANNEL_VALIDATED:
 			report = checkpoint_report(message);
-			sv->latest = report.state;
+			sv->latest = sv->rank_latest[0] = report.state;
 			sv->latest_at = GetCurrentTimestamp();
 			pt_store_validation(sv->header->run_id, &report);
 			pt_search_rung_reached(sv->header->run_id);
@@ -443,19 +551,39 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 			record_success(sv, message);
 			return true;
 		case PT_CHANNEL_FAILED:
-			raise_trainer_failure(message);
+			raise_trainer_failure(sv, 0, message);
 			return false;
 	}
 	elog(ERROR, "the trainer process sent a message of unknown kind %u", message->kind);
 }
 
-/* Relays the trainer's reports into the catalog until it finishes, fails or dies. */
+/* The other ranks report progress only; a failure or an exit of one ends the run. */
+static void
+watch_other_ranks(Supervisor *sv)
+{
+	for (int r = 1; r < sv->world; r++)
+	{
+		PtChannelMessage message;
+
+		while (pt_child_next(sv->ranks[r], &message, 0))
+		{
+			if (message.kind == PT_CHANNEL_FAILED)
+				raise_trainer_failure(sv, r, &message);
+			if (message.kind == PT_CHANNEL_PROGRESS && pt_channel_part_is(&message, 0, sizeof(PtTrainerState)))
+				memcpy(&sv->rank_latest[r], message.parts[0].data, sizeof(PtTrainerState));
+		}
+		if (sv->ranks[r]->closed)
+			raise_trainer_exit(sv, sv->ranks[r]);
+	}
+}
+
+/* Relays rank 0's reports into the catalog until it finishes, or a rank fails or dies. */
 static void
 supervise_training(Supervisor *sv, MemoryContext step_context)
 {
 	bool		finished = false;
 
-	start_trainer(sv);
+	start_trainers(sv);
 	while (!finished)
 	{
 		PtChannelMessage message;
@@ -464,30 +592,21 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 
 		MemoryContextSwitchTo(step_context);
 		MemoryContextReset(step_context);
-		received = pt_child_next(sv->trainer, &message, PUBLISH_INTERVAL_MS);
+		received = pt_child_next(sv->ranks[0], &message, PUBLISH_INTERVAL_MS);
 		check_for_stop(sv);
 		if (received)
 			finished = handle_message(sv, &message);
-		else if (sv->trainer->closed)
-		{
-			char	   *error;
-			const char *status = pt_child_describe_exit(sv->trainer, &error);
-
-			/* libtorch aborts where an allocation fails outside its error handling */
-			if (sv->header->memory_limit > 0 && strstr(error, "(Aborted)") != NULL)
-				error = psprintf("%s; it may have needed more memory than compute_kwargs.memory_limit (" INT64_FORMAT
-								 " kB) allows", error, (sv->header->memory_limit + 1023) / 1024);
-			ereport(ERROR,
-					(errcode(strcmp(status, PT_STATUS_INTERRUPTED) == 0 ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_SYSTEM_ERROR),
-					 errmsg("%s", error)));
-		}
+		else if (sv->ranks[0]->closed)
+			raise_trainer_exit(sv, sv->ranks[0]);
+		if (!finished)
+			watch_other_ranks(sv);
 		now = GetCurrentTimestamp();
 		if (!finished && TimestampDifferenceExceeds(sv->last_notice, now, NOTICE_INTERVAL_MS))
 			send_progress_notice(sv, received && message.kind == PT_CHANNEL_VALIDATED);
 		if (!finished && TimestampDifferenceExceeds(sv->last_published, now, PUBLISH_INTERVAL_MS))
 			publish_progress(sv);
 	}
-	pt_child_end(sv->trainer);
+	end_trainers(sv);
 }
 
 static void
@@ -573,13 +692,14 @@ pinnacle_worker_main(Datum main_arg)
 					 errmsg("spec field \"identifier\": model \"%s\" belongs to role %s",
 							pt_spec_identifier(sv.spec), identifier_owner),
 					 errhint("Choose another identifier.")));
+		sv.world = pt_spec_workers(sv.spec);
 		sv.train = pt_data_new(sv.spec, sv.header->memory_limit, true);
 		sv.validation = pt_data_new(sv.spec, sv.header->memory_limit, false);
 		if (sv.train == NULL || sv.validation == NULL)
 			ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
 		pt_data_expect_rows(sv.train, sv.header->expected_rows);
 		receive_rows(&sv);
-		acquire_training_slot(&sv);
+		acquire_training_slots(&sv);
 		supervise_training(&sv, step_context);
 		MemoryContextSwitchTo(run_context);
 		send_summary(&sv, PT_STATUS_SUCCEEDED);
@@ -595,8 +715,7 @@ pinnacle_worker_main(Datum main_arg)
 		error = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		if (sv.trainer != NULL)
-			pt_child_end(sv.trainer);
+		end_trainers(&sv);
 		RESUME_INTERRUPTS();
 		status = pt_run_status_for_error(error->sqlerrcode);
 		ereport(LOG,

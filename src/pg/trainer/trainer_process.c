@@ -73,6 +73,9 @@ state_of(const PtTrainer *trainer)
 		.iteration = pt_trainer_iteration(trainer),
 		.steps_this_run = pt_trainer_steps_this_run(trainer),
 		.samples_seen = pt_trainer_samples_seen(trainer),
+		.local_samples_seen = pt_trainer_local_samples_seen(trainer),
+		.allreduce_seconds = pt_trainer_allreduce_seconds(trainer),
+		.allreduce_bytes = pt_trainer_allreduce_bytes(trainer),
 		.best_iteration = pt_trainer_best_iteration(trainer),
 		.last_loss = pt_trainer_last_loss(trainer),
 		.best_value = pt_trainer_best_value(trainer),
@@ -156,21 +159,56 @@ stop_requested(const PtTrainerJob *job)
 	return got == 1 && command == PT_CHANNEL_STOP;
 }
 
+/* Rank 0 of several opens the run's store on a free port and tells its supervisor, which
+ * then forks the other ranks with it; they connect to it. */
+static PtRendezvous *
+open_rendezvous(const PtTrainerJob *job)
+{
+	PtRendezvous *rendezvous = pt_rendezvous_open(job->rank, job->world, "127.0.0.1", job->port, job->run_key,
+												  job->timeout);
+	int32_t		port;
+
+	if (rendezvous == NULL)
+		fail(job, NULL);
+	if (job->rank == 0)
+	{
+		port = pt_rendezvous_port(rendezvous);
+		send_or_exit(job->channel, PT_CHANNEL_RENDEZVOUS, (PtChannelPart[]) {{&port, sizeof(port)}}, 1);
+	}
+	return rendezvous;
+}
+
 static PtTrainer *
 start_trainer(const PtTrainerJob *job)
 {
-	PtTrainer  *trainer = pt_trainer_new(job->spec, job->train, job->validation, job->module, job->module_size);
+	PtRendezvous *rendezvous = job->world > 1 ? open_rendezvous(job) : NULL;
+	PtTrainer  *trainer = pt_trainer_new(job->spec, job->train, job->validation, job->module, job->module_size,
+										 rendezvous);
 	PtTrainerRows rows;
 
 	if (trainer == NULL)
 		fail(job, NULL);
 	rows = (PtTrainerRows) {pt_trainer_train_rows(trainer), pt_trainer_validation_rows(trainer)};
-	send_or_exit(job->channel, PT_CHANNEL_STARTED, (PtChannelPart[]) {{&rows, sizeof(rows)}}, 1);
+	if (job->rank == 0)
+		send_or_exit(job->channel, PT_CHANNEL_STARTED, (PtChannelPart[]) {{&rows, sizeof(rows)}}, 1);
 	if (job->resume_weights != NULL &&
 		!pt_trainer_resume(trainer, job->resume_weights, job->resume_weights_size, job->resume_optimizer,
 						   job->resume_optimizer_size, job->resume_iteration, job->resume_history))
 		fail(job, NULL);
 	return trainer;
+}
+
+/* A rank other than 0 has nothing to report at the end: it waits for its supervisor to end
+ * it, so that its exit never reads as a failure before rank 0's report has arrived. */
+static void __attribute__((noreturn))
+await_end(const PtTrainerJob *job)
+{
+	char		ignored;
+	ssize_t		got;
+
+	while ((got = recv(job->channel, &ignored, 1, 0)) > 0 || (got < 0 && errno == EINTR))
+		;
+	_exit(EXIT_REPORTED);
 }
 
 void
@@ -180,9 +218,11 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 	PtTrainer  *trainer;
 	PtEvent		event;
 	int64_t		last_progress = now_ns();
+	bool		reports_the_run;
 
 	job->channel = channel;
 	job->supervisor = supervisor;
+	reports_the_run = job->rank == 0;
 
 	pt_child_detach_from_server(job->supervisor);
 	pt_child_volunteer_for_the_oom_killer();
@@ -196,7 +236,7 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 	{
 		if (event == PT_FAILED)
 			fail(job, NULL);
-		if (event == PT_VALIDATED)
+		if (event == PT_VALIDATED && reports_the_run)
 			send_checkpoint(job, trainer, PT_CHANNEL_VALIDATED);
 		else if (now_ns() - last_progress >= PROGRESS_INTERVAL_NS)
 		{
@@ -209,6 +249,8 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 			_exit(EXIT_REPORTED);
 		}
 	}
+	if (!reports_the_run)
+		await_end(job);
 	send_finished(job, trainer);
 	_exit(EXIT_REPORTED);
 }
