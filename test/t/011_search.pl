@@ -50,8 +50,21 @@ cmp_ok($node->safe_psql('postgres',
 		"SELECT count(*) FROM pinnacle.search_trials WHERE search_id = $halving AND halted_at_rung IS NOT NULL"),
 	'>=', 1, 'halving stopped trials');
 
-# a search that needs more worker slots than are free fails before it is recorded
+# a waiting caller that is cancelled (here by statement_timeout) cancels every trial, queued
+# ones included, and the search ends cancelled
 my ($ret, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '4s'; SELECT pinnacle_search("
+	  . spec_json(identifier => 'timed_out', max_iterations => 1000000)
+	  . q{, '{"method": "grid", "space": {"optimizer_kwargs.lr": [0.01, 0.001, 0.0001]}}', wait => true)});
+like($err, qr/statement timeout/, 'the waiting caller hits its statement timeout');
+wait_until($node, "SELECT status = 'cancelled' FROM pinnacle.searches WHERE identifier = 'timed_out'",
+	'its search ends cancelled');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(DISTINCT r.status, ',') FROM pinnacle.runs r WHERE r.identifier = 'timed_out'"),
+	'cancelled', 'and so does every trial');
+
+# a search that needs more worker slots than are free fails before it is recorded
+($ret, $out, $err) = $node->psql('postgres',
 	'SELECT pinnacle_search(' . spec_json(identifier => 'too_many', max_iterations => 10)
 	  . q{, '{"method": "random", "trials": 30, "space": {"optimizer_kwargs.lr": {"uniform": [0.001, 0.01]}}}')});
 like($err, qr/no background worker slot is free/, 'a search beyond max_worker_processes fails at once');
