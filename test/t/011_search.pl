@@ -50,21 +50,29 @@ cmp_ok($node->safe_psql('postgres',
 		"SELECT count(*) FROM pinnacle.search_trials WHERE search_id = $halving AND halted_at_rung IS NOT NULL"),
 	'>=', 1, 'halving stopped trials');
 
-# a waiting caller that is cancelled (here by statement_timeout) cancels every trial, queued
-# ones included, and the search ends cancelled
-my ($ret, $out, $err) = $node->psql('postgres',
-	"SET statement_timeout = '4s'; SELECT pinnacle_search("
-	  . spec_json(identifier => 'timed_out', max_iterations => 1000000)
-	  . q{, '{"method": "grid", "space": {"optimizer_kwargs.lr": [0.01, 0.001, 0.0001]}}', wait => true)});
-like($err, qr/statement timeout/, 'the waiting caller hits its statement timeout');
-wait_until($node, "SELECT status = 'cancelled' FROM pinnacle.searches WHERE identifier = 'timed_out'",
+# a waiting caller that is cancelled cancels every trial, queued ones included, and the
+# search ends cancelled
+my $client = $node->background_psql('postgres', wait => 0);
+$client->query_until(qr/started/, "\\echo started\nSELECT pinnacle_search("
+	  . spec_json(identifier => 'waited', max_iterations => 1000000)
+	  . q{, '{"method": "grid", "space": {"optimizer_kwargs.lr": [0.01, 0.001, 0.0001]}}', wait => true);}
+	  . "\n");
+# (a trial queues for a slot once its rows are in; one slot: one trains, two queue)
+wait_until($node, "SELECT count(*) = 3 FROM pinnacle.runs WHERE identifier = 'waited' AND search_id IS NOT NULL "
+	  . "AND (status = 'queued' OR (status = 'running' AND iterations > 0))",
+	'the search is recorded and its trials have their rows');
+$node->safe_psql('postgres',
+	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pinnacle_search(%waited%' "
+	  . "AND backend_type = 'client backend' AND pid <> pg_backend_pid()");
+wait_until($node, "SELECT status = 'cancelled' FROM pinnacle.searches WHERE identifier = 'waited'",
 	'its search ends cancelled');
 is($node->safe_psql('postgres',
-		"SELECT string_agg(DISTINCT r.status, ',') FROM pinnacle.runs r WHERE r.identifier = 'timed_out'"),
+		"SELECT string_agg(DISTINCT r.status, ',') FROM pinnacle.runs r WHERE r.identifier = 'waited'"),
 	'cancelled', 'and so does every trial');
+eval { $client->quit };    # psql exits with its cancelled statement's error
 
 # a search that needs more worker slots than are free fails before it is recorded
-($ret, $out, $err) = $node->psql('postgres',
+my ($ret, $out, $err) = $node->psql('postgres',
 	'SELECT pinnacle_search(' . spec_json(identifier => 'too_many', max_iterations => 10)
 	  . q{, '{"method": "random", "trials": 30, "space": {"optimizer_kwargs.lr": {"uniform": [0.001, 0.01]}}}')});
 like($err, qr/no background worker slot is free/, 'a search beyond max_worker_processes fails at once');
