@@ -31,6 +31,10 @@ SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM
   "key": {"inputs": ["x1", "x2"], "target": "y"},
   "model": {"layers": [{"type": "Linear", "out_features": 4}, {"type": "Linear", "in_features": 4, "out_features": 1}]},
   "objective": "mse"}', '{"method": "grid", "space": {"model.layers.0.out_features": [4, 3]}}');
+-- the trials share one read of the rows, so they must read them alike
+SELECT pinnacle_search('{"identifier": "s_bad", "select": "SELECT x1, x2, y FROM search_points",
+  "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]},
+  "objective": "mse"}', '{"method": "grid", "space": {"objective": ["mse", "cross_entropy"]}}');
 SELECT count(*) - :runs_before AS runs_started, (SELECT count(*) FROM pinnacle.searches) AS searches
 FROM pinnacle.runs;
 

@@ -35,8 +35,7 @@ typedef struct Trial
 	PtSpec	   *spec;
 	int64		run_id;
 	int64		memory_limit;
-	PtFeed		train;
-	PtFeed		validation;
+	int64		bytes_held;		/* of its rows held in memory, against memory_limit */
 	PtSession	session;
 } Trial;
 
@@ -49,6 +48,9 @@ typedef struct Search
 	Trial	   *trials;
 	const char *train_rows;		/* the snapshot's selects */
 	const char *validation_rows;	/* NULL without validation.select */
+	PtFeed		train;			/* read and encoded once, sent to every trial */
+	PtFeed		validation;
+	shm_mq_handle **queues;		/* every trial's rows queue */
 } Search;
 
 static char *
@@ -117,40 +119,97 @@ trial_context(void *arg)
 	errcontext("search trial with run " INT64_FORMAT, trial->run_id);
 }
 
-/* Opens the trial's feeds on the snapshot and builds its model on their first rows. */
+/* Every trial is fed the same encoded rows, so every trial must read them alike: the spec
+ * decides whether a target is a class index and an input is padded. */
 static void
-check_trial(Search *search, Trial *trial)
+check_reads_alike(const PtSpec *first, const PtSpec *trial)
 {
-	PtResumePoint none = {0, 0};
-
-	pt_feed_open(&trial->train, trial->spec, search->train_rows, "select", PT_MSG_TRAIN_ROWS, true);
-	if (search->validation_rows != NULL)
-		pt_feed_open(&trial->validation, trial->spec, search->validation_rows, "validation.select",
-					 PT_MSG_VALID_ROWS, true);
-	pt_feed_next(&trial->train);
-	pt_check_model_fits_rows(trial->spec_json, trial->spec, &trial->train, none, trial->memory_limit);
+	for (int c = 0; c < pt_spec_column_count(first); c++)
+		if (pt_spec_column_is_class_index(first, c) != pt_spec_column_is_class_index(trial, c) ||
+			pt_spec_column_is_padded(first, c) != pt_spec_column_is_padded(trial, c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid pinnacle_search: the trials read column \"%s\" differently",
+							pt_spec_column_name(first, c)),
+					 errdetail("The search varies what makes a target a class index (objective) or an input "
+							   "padded (collate_fn); its trials share one read of the rows."),
+					 errhint("Search such values in separate searches.")));
 }
 
-/* Sends the trial its rows, as pinnacle_train sends a run's. */
+/* Opens the feeds on the snapshot and builds every trial's model on their first rows. */
 static void
-stream_trial(Search *search, Trial *trial)
+check_trials(Search *search)
 {
-	int64		bytes_held = 0;
+	PtResumePoint none = {0, 0};
+	const PtSpec *first = search->trials[0].spec;
+
+	pt_feed_open(&search->train, first, search->train_rows, "select", PT_MSG_TRAIN_ROWS, true);
+	if (search->validation_rows != NULL)
+		pt_feed_open(&search->validation, first, search->validation_rows, "validation.select",
+					 PT_MSG_VALID_ROWS, true);
+	pt_feed_next(&search->train);
+	for (int i = 0; i < search->ntrials; i++)
+	{
+		Trial	   *trial = &search->trials[i];
+		ErrorContextCallback context = {.previous = error_context_stack, .callback = trial_context, .arg = trial};
+
+		error_context_stack = &context;
+		check_reads_alike(first, trial->spec);
+		pt_check_model_fits_rows(trial->spec_json, trial->spec, &search->train, none, trial->memory_limit);
+		error_context_stack = context.previous;
+	}
+}
+
+/* Rows a trial holds in memory count against its memory limit, as pinnacle_train counts a
+ * run's (training rows that it streams from a spill file do not). */
+static void
+count_held_bytes(Trial *trial, int64 bytes, bool training)
+{
+	if (training && !pt_spec_in_memory(trial->spec))
+		return;
+	trial->bytes_held += bytes;
+	if (trial->memory_limit > 0 && trial->bytes_held > trial->memory_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the training rows of search trial run " INT64_FORMAT " need more than its memory limit of "
+						INT64_FORMAT " kB", trial->run_id, trial->memory_limit / 1024),
+				 errhint("Raise compute_kwargs.memory_limit or pinnacle.memory_limit, or set \"in_memory\": false.")));
+}
+
+/* Sends the feed's rows, encoded once (the first batch already), to every trial. */
+static void
+stream_to_all(Search *search, PtFeed *feed, bool training)
+{
+	do
+	{
+		for (int i = 0; i < search->ntrials; i++)
+			count_held_bytes(&search->trials[i], feed->message.len, training);
+		pt_feed_flush_all(feed, search->queues, search->ntrials);
+		if (pt_client_connection_lost())
+			ereport(FATAL,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the client went away while its rows were streaming to a search's trials")));
+	} while (pt_feed_next(feed));
+}
+
+static void
+stream_rows(Search *search)
+{
 	int64		rows;
 
-	pt_stream_rows(&trial->train, &trial->session, trial->memory_limit,
-				   pt_spec_in_memory(trial->spec) ? &bytes_held : NULL);
-	rows = trial->train.rows;
+	stream_to_all(search, &search->train, true);
+	rows = search->train.rows;
 	if (search->validation_rows != NULL)
 	{
-		for (int c = 0; c < trial->validation.ncolumns; c++)
-			trial->validation.columns[c].width = trial->train.columns[c].width;
-		if (!pt_feed_next(&trial->validation))
+		for (int c = 0; c < search->validation.ncolumns; c++)
+			search->validation.columns[c].width = search->train.columns[c].width;
+		if (!pt_feed_next(&search->validation))
 			ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("spec field \"validation.select\" returned no rows")));
-		pt_stream_rows(&trial->validation, &trial->session, trial->memory_limit, &bytes_held);
-		rows += trial->validation.rows;
+		stream_to_all(search, &search->validation, false);
+		rows += search->validation.rows;
 	}
-	pt_feed_send_end(trial->session.rows, rows);
+	for (int i = 0; i < search->ntrials; i++)
+		pt_feed_send_end(search->queues[i], rows);
 }
 
 /* The plan pinnacle.record_search takes: the core's, with the base spec, the search and
@@ -216,6 +275,7 @@ search_status(int64 search_id)
 static void
 start_trials(Search *search, bool wait)
 {
+	search->queues = palloc(sizeof(shm_mq_handle *) * search->ntrials);
 	for (int i = 0; i < search->ntrials; i++)
 	{
 		Trial	   *trial = &search->trials[i];
@@ -224,7 +284,8 @@ start_trials(Search *search, bool wait)
 		error_context_stack = &context;
 		trial->session = pt_start_counted_supervisor(trial->spec_json, trial->run_id, wait, trial->memory_limit,
 													 (PtResumePoint) {0, 0},
-													 pt_feed_estimated_rows(&trial->train));
+													 pt_feed_estimated_rows(&search->train));
+		search->queues[i] = trial->session.rows;
 		error_context_stack = context.previous;
 	}
 }
@@ -249,20 +310,11 @@ pinnacle_search(PG_FUNCTION_ARGS)
 	pt_check_role_can_log_in();
 	snapshot_rows(&search);
 	/* every trial's model is built before any trial starts */
-	for (int i = 0; i < search.ntrials; i++)
-	{
-		ErrorContextCallback context = {.previous = error_context_stack, .callback = trial_context,
-		.arg = &search.trials[i]};
-
-		error_context_stack = &context;
-		check_trial(&search, &search.trials[i]);
-		error_context_stack = context.previous;
-	}
+	check_trials(&search);
 	/* every trial's run is on record before any can end, so the last to end finishes it */
 	start_trials(&search, wait);
 	search_id = pt_search_record(record_plan(&search));
-	for (int i = 0; i < search.ntrials; i++)
-		stream_trial(&search, &search.trials[i]);
+	stream_rows(&search);
 
 	if (wait)
 	{
