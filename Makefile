@@ -26,7 +26,7 @@ PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trai
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download deploy drop_model search
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download distributed deploy drop_model search
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config

@@ -72,6 +72,8 @@ class WorkerWatch:
         self.hwm_kb = self.rows_per_second = self.iteration = self.last_reading_time = None
         self.worker_start = self.trainer_seen = self.trainer_threads = self.trainer_cpu_per_wall = None
         self.cpu_first = None  # (wall time, CPU seconds) of the trainer at its first reading with rows/s
+        # a data-parallel run's: rank 0's wait for the gradient sums, per step, and their bytes
+        self.allreduce_ms_per_step = self.allreduce_bytes_per_step = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.poll)
 
@@ -87,12 +89,14 @@ class WorkerWatch:
     def poll(self):
         while not self.stop.is_set():
             self.cursor.execute("SELECT r.worker_pid, r.trainer_pid, p.iteration, p.rows_per_second,"
-                                " extract(epoch FROM a.backend_start)::float8"
+                                " extract(epoch FROM a.backend_start)::float8,"
+                                " p.allreduce_seconds, p.allreduce_bytes_per_step"
                                 " FROM pinnacle.runs r LEFT JOIN pinnacle.progress p ON p.run_id = r.id"
                                 " LEFT JOIN pg_stat_activity a ON a.pid = r.worker_pid"
                                 " WHERE r.identifier = %s AND r.status = 'running'", [self.identifier])
             now = time.time()
-            for supervisor, trainer, iteration, rows_per_second, worker_start in self.cursor.fetchall():
+            for (supervisor, trainer, iteration, rows_per_second, worker_start,
+                 allreduce_seconds, allreduce_bytes) in self.cursor.fetchall():
                 peaks = [kb for kb in (peak_rss_kb(supervisor), trainer and peak_rss_kb(trainer), self.hwm_kb) if kb]
                 self.hwm_kb = max(peaks) if peaks else None
                 if worker_start is not None and self.worker_start is None:
@@ -105,6 +109,9 @@ class WorkerWatch:
                         self.trainer_threads = max(threads, self.trainer_threads or 0)
                 if rows_per_second:  # 0 from the fork until the trainer's first step
                     self.iteration, self.rows_per_second = iteration, rows_per_second
+                    if allreduce_bytes:
+                        self.allreduce_ms_per_step = allreduce_seconds * 1000 / iteration
+                        self.allreduce_bytes_per_step = allreduce_bytes
                     self.last_reading_time = now
                     cpu = trainer and cpu_seconds(trainer)
                     if cpu is not None:

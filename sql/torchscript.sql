@@ -66,4 +66,9 @@ SELECT pinnacle_train('{
   "identifier": "ts_bad", "select": "SELECT x1, x2, y FROM linear",
   "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"torchscript": "nothing_here"}, "objective": "mse"
 }');
+-- an output that does not fit the objective: the error names the module, not a layer list
+SELECT pinnacle_train('{
+  "identifier": "ts_bad", "select": "SELECT x1, x2, (y > 1)::int AS c FROM linear",
+  "key": {"inputs": ["x1", "x2"], "target": "c"}, "model": {"torchscript": "two_inputs"}, "objective": "cross_entropy"
+}');
 SELECT count(*) AS bad_runs FROM pinnacle.runs WHERE identifier = 'ts_bad';

@@ -44,4 +44,10 @@ torch::Tensor ShuffledBatches::local_rows(const int64_t* global_index, int64_t c
   return rows_.all().index_select(0, index);
 }
 
+torch::Tensor SharedBatches::next_batch() {
+  torch::Tensor batch = source_->next_batch();
+  global_batch_rows_ = batch.size(0);
+  return batch.slice(0, rank_, batch.size(0), world_).contiguous();
+}
+
 }  // namespace pinnacle

@@ -3,6 +3,7 @@
 //                        data-parallel run, that rank's part of each global batch
 //   ChunkedBatchReader   rows spilled to a file ("in_memory": false), see spill.hpp
 //   MappedBatches        another source's batches through a function (a transform)
+//   SharedBatches        a rank's share of another source's batches (data-parallel runs)
 // Every source hands out (batch x row width) float32 rows, rolls over into the next epoch by
 // itself, and honours loader_kwargs (batch_size, shuffle, drop_last, seed).
 #pragma once
@@ -27,6 +28,14 @@ class BatchSource {
   virtual torch::Tensor next_batch() = 0;
 };
 
+// A source that hands a rank of a data-parallel run its part of each global batch.
+class RankShare {
+ public:
+  virtual ~RankShare() = default;
+  // The rows of the latest batch on every rank together.
+  virtual int64_t global_batch_rows() const = 0;
+};
+
 // Which rows of the training set a rank holds: row i lives on rank i mod world, as its row
 // i / world. One rank holds them all.
 struct Shard {
@@ -39,13 +48,12 @@ struct Shard {
 // a data-parallel run the whole set's rows are ordered and cut into batches exactly as on
 // one rank, and each rank takes its own rows of each batch, so that N ranks step through the
 // same global batches as one.
-class ShuffledBatches : public BatchSource {
+class ShuffledBatches : public BatchSource, public RankShare {
  public:
   ShuffledBatches(const Dataset& rows, const LoaderSpec& loader);
   ShuffledBatches(const Dataset& rows, const LoaderSpec& loader, Shard shard);
   torch::Tensor next_batch() override;
-  // The rows of the latest batch on every rank together.
-  int64_t global_batch_rows() const { return global_batch_rows_; }
+  int64_t global_batch_rows() const override { return global_batch_rows_; }
 
  private:
   void start_epoch();
@@ -69,6 +77,23 @@ class MappedBatches : public BatchSource {
  private:
   std::unique_ptr<BatchSource> source_;
   std::function<torch::Tensor(const torch::Tensor&)> map_;
+};
+
+// Every rank reads the whole source (streamed rows, read ahead from a spill file that the
+// ranks share), and keeps the rows at positions rank, rank + world, ... of each batch: the
+// same global batches as one rank, each row computed once.
+class SharedBatches : public BatchSource, public RankShare {
+ public:
+  SharedBatches(std::unique_ptr<BatchSource> source, int rank, int world)
+      : source_(std::move(source)), rank_(rank), world_(world) {}
+  torch::Tensor next_batch() override;
+  int64_t global_batch_rows() const override { return global_batch_rows_; }
+
+ private:
+  std::unique_ptr<BatchSource> source_;
+  int rank_;
+  int world_;
+  int64_t global_batch_rows_ = 0;
 };
 
 }  // namespace pinnacle

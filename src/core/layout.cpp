@@ -48,17 +48,18 @@ std::vector<torch::Tensor> Layout::lengths(const torch::Tensor& rows) const {
 
 void Layout::check_output(const TrainSpec& spec, const std::vector<int64_t>& output_shape) const {
   std::string target_name = spec.key.has_target() ? "the target \"" + spec.key.target + "\"" : "the input";
+  const char* field = spec.torchscript.empty() ? "model.layers" : "model.torchscript";
   if (output_shape.size() != 1)
-    throw SpecError("model.layers", "the model gives " + std::to_string(output_shape.size()) +
+    throw SpecError(field, "the model gives " + std::to_string(output_shape.size()) +
                                         "-dimensional rows; end with Flatten or Linear to give one value list per row");
   if (class_index) {
     if (output_shape[0] < 2)
-      throw SpecError("model.layers", spec.objective.name + " needs one output per class (at least 2), the model gives " +
+      throw SpecError(field, spec.objective.name + " needs one output per class (at least 2), the model gives " +
                                           std::to_string(output_shape[0]));
     return;
   }
   if (output_shape[0] != target_width)
-    throw SpecError("model.layers", "the model gives " + std::to_string(output_shape[0]) + " values per row but " +
+    throw SpecError(field, "the model gives " + std::to_string(output_shape[0]) + " values per row but " +
                                         target_name + " has " + std::to_string(target_width));
 }
 

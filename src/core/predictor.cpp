@@ -91,6 +91,7 @@ void Predictor::predict(const float* values, int64_t rows, float* out, const int
 // integer values, one row of exactly the width probed at load for each row given.
 torch::Tensor Predictor::checked_output(const torch::Tensor& output, int64_t rows) const {
   if (!output.defined()) throw std::runtime_error("the model returned an undefined tensor");
+  if (output.is_meta()) throw std::runtime_error("the model returned a meta tensor, which holds no values");
   if (!output.is_floating_point() && output.scalar_type() != torch::kLong && output.scalar_type() != torch::kInt)
     throw std::runtime_error(std::string("the model returned values of type ") +
                              std::string(c10::toString(output.scalar_type())) + ", not numbers");

@@ -456,9 +456,6 @@ TrainSpec parse_spec(const std::string& text) {
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
   check_padding(spec);
-  if (spec.compute.workers > 1 && !spec.in_memory)
-    throw SpecError("compute_kwargs.workers", "data-parallel ranks share the rows in memory; "
-                                              "\"in_memory\": false streams them and runs on one rank");
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())
     throw SpecError("key", spec.objective.name + " needs a target column: use [input, target]");

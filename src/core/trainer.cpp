@@ -84,8 +84,8 @@ std::vector<int64_t> Trainer::prepare_rows() {
     throw std::runtime_error("the validation rows do not have the training rows' array widths");
   validation_rows_ = validation_.rows();
   if (!transformer_.empty()) fit_transform();
-  if (collective_) {
-    train_ = train_.shard(collective_->rank(), collective_->world());
+  if (collective_) {  // (streamed rows are shared batch by batch, see training_batches)
+    if (!train_.spilled()) train_ = train_.shard(collective_->rank(), collective_->world());
     validation_ = validation_.shard(collective_->rank(), collective_->world());
   }
   if (transformer_.empty()) return widths_;
@@ -108,21 +108,26 @@ void Trainer::fit_transform() {
 // rows, read ahead by prefetch_factor chunks when data_prefetch is on (else one) and never
 // more than the memory limit holds, and are transformed batch by batch.
 std::unique_ptr<BatchSource> Trainer::training_batches() {
-  if (collective_) {
+  if (!train_.spilled()) {
+    if (!collective_) return std::make_unique<ShuffledBatches>(train_, spec_.loader);
     auto batches = std::make_unique<ShuffledBatches>(train_, spec_.loader,
                                                      Shard{train_rows_, collective_->rank(), collective_->world()});
     global_batches_ = batches.get();
     return batches;
   }
-  if (!train_.spilled()) return std::make_unique<ShuffledBatches>(train_, spec_.loader);
   int64_t chunk_bytes = spec_.prefetch_size * train_.row_width() * static_cast<int64_t>(sizeof(float));
   int64_t ahead = spec_.data_prefetch ? spec_.prefetch_factor : 1;
   if (train_.memory_limit() > 0) ahead = std::max<int64_t>(1, std::min(ahead, train_.memory_limit() / chunk_bytes - 2));
-  auto reader = std::make_unique<ChunkedBatchReader>(std::move(spilled_rows()), spec_.loader.batch_size,
-                                                     spec_.loader.shuffle, spec_.loader.drop_last, spec_.loader.seed,
-                                                     ahead);
-  if (transformer_.empty()) return reader;
-  return std::make_unique<MappedBatches>(std::move(reader),
+  std::unique_ptr<BatchSource> batches = std::make_unique<ChunkedBatchReader>(
+      std::move(spilled_rows()), spec_.loader.batch_size, spec_.loader.shuffle, spec_.loader.drop_last,
+      spec_.loader.seed, ahead);
+  if (collective_) {
+    auto shared = std::make_unique<SharedBatches>(std::move(batches), collective_->rank(), collective_->world());
+    global_batches_ = shared.get();
+    batches = std::move(shared);
+  }
+  if (transformer_.empty()) return batches;
+  return std::make_unique<MappedBatches>(std::move(batches),
                                          [this](const torch::Tensor& rows) { return transformer_.apply(rows, widths_); });
 }
 
@@ -187,7 +192,11 @@ Trainer::Event Trainer::advance() {
 // so that the ranks' sum is the loss one rank computes over the whole batch. A rank with no
 // rows in the batch contributes zero.
 torch::Tensor Trainer::step_loss(const torch::Tensor& rows) {
-  if (rows.size(0) == 0) return torch::zeros({});
+  if (rows.size(0) == 0) {
+    // (still one of the ranks summing the denominator, so that the collectives pair up)
+    if (collective_ && !loss_denominator_is_row_count(spec_.objective)) global_denominator(0);
+    return torch::zeros({});
+  }
   torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
   torch::Tensor target = layout_.targets(rows);
   torch::Tensor loss = compute_loss(spec_.objective, output, target);

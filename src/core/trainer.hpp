@@ -104,7 +104,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 
   std::unique_ptr<BatchSource> batches_;
-  const ShuffledBatches* global_batches_ = nullptr;  // batches_ on a rank of several
+  const RankShare* global_batches_ = nullptr;  // within batches_, on a rank of several
 
   int64_t iteration_ = 0;
   int64_t start_iteration_ = 0;

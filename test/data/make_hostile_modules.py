@@ -22,6 +22,17 @@ class EmptyOutput(torch.nn.Module):
         return self.linear(x)
 
 
+class MetaOutput(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool(x[0, 0] > 100):
+            return torch.empty(x.size(0), 1, device="meta")
+        return self.linear(x)
+
+
 class ShortOutput(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -155,7 +166,8 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     out = sys.argv[1]
     saved = {name: save(module, os.path.join(out, name + ".pt"))
-             for name, module in [("empty_output", EmptyOutput()), ("short_output", ShortOutput()),
+             for name, module in [("empty_output", EmptyOutput()), ("meta_output", MetaOutput()),
+                                             ("short_output", ShortOutput()),
                                   ("keeps_input", KeepsInput()), ("loops_predicting", LoopsPredicting()),
                                   ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading()),
                                   ("wrong_shape_training", WrongShapeTraining()),

@@ -7,8 +7,9 @@ use Exporter 'import';
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use Test::More;
+use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(start_node load_points spec_json train_async wait_until);
+our @EXPORT = qw(start_node load_points spec_json train_async wait_until seconds_until_ended);
 
 # A started node with pinnacle_train created in database postgres.
 sub start_node
@@ -73,6 +74,21 @@ sub wait_until
 	ok($node->poll_query_until('postgres', $query), $what)
 	  or diag("timed out waiting: $query");
 	return;
+}
+
+# Polls a plain read of pinnacle.runs (no pinnacle function) until the run has left 'running'
+# and 'queued'; returns the seconds it took, or 60 when it never did.
+sub seconds_until_ended
+{
+	my ($node, $run) = @_;
+	my $start = time;
+	while (time - $start < 60)
+	{
+		my $status = $node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run");
+		return time - $start if $status ne 'running' && $status ne 'queued';
+		usleep(100_000);
+	}
+	return 60;
 }
 
 1;

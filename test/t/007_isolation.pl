@@ -15,21 +15,6 @@ load_points($node, 20000);
 $node->safe_psql('postgres', 'CREATE TABLE bystander (n int)');
 my $server_started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
-# Polls a plain read of pinnacle.runs (no pinnacle function) until the run has left 'running';
-# returns the seconds it took.
-sub seconds_until_ended
-{
-	my ($run) = @_;
-	my $start = time;
-	while (time - $start < 30)
-	{
-		my $status = $node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run");
-		return time - $start if $status ne 'running' && $status ne 'queued';
-		usleep(100_000);
-	}
-	return 30;
-}
-
 sub the_server_did_not_restart
 {
 	my ($what) = @_;
@@ -58,7 +43,7 @@ sub kill_trainer
 		't', "$signal: pinnacle.progress lists the trainer");
 
 	ok(kill($signal, $trainer), "killed the trainer with SIG$signal");
-	cmp_ok(seconds_until_ended($run), '<', 5, "$signal: the status is right within 5 s, without a pinnacle call");
+	cmp_ok(seconds_until_ended($node, $run), '<', 5, "$signal: the status is right within 5 s, without a pinnacle call");
 	$bystander->query_safe('COMMIT');
 	$bystander->quit;
 	is($node->safe_psql('postgres', 'SELECT count(*) > 0 FROM bystander'), 't',
@@ -143,7 +128,7 @@ wait_until($node, "SELECT iterations >= 20 FROM pinnacle.runs WHERE id = $run", 
 $node->stop('immediate');
 $node->start;
 $server_started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
-cmp_ok(seconds_until_ended($run), '<', 5, 'after an immediate shutdown and a start, the run has left running at once');
+cmp_ok(seconds_until_ended($node, $run), '<', 5, 'after an immediate shutdown and a start, the run has left running at once');
 is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run"), 'interrupted',
 	'it reads interrupted');
 

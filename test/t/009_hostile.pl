@@ -62,6 +62,11 @@ my ($ret, $out, $err) = as_role('alice', "SELECT pinnacle_predict('empty_output'
 like($err, qr/returned 0 values for a row, not 1/, 'its empty output is an error, not a crash');
 the_server_is_unharmed('empty output');
 
+is(import_and_train('meta_output'), '', 'a module with a meta output on some inputs trains');
+($ret, $out, $err) = as_role('alice', "SELECT pinnacle_predict('meta_output', ARRAY[1000, 0]::real[])");
+like($err, qr/returned a meta tensor/, 'its meta output is an error that says so, not a memory error');
+the_server_is_unharmed('meta output');
+
 is(import_and_train('short_output', key => [ 'features', 'label' ], objective => 'cross_entropy'), '',
 	'a module with a short output on some inputs trains');
 ($ret, $out, $err) = as_role('alice', "SELECT pinnacle_predict('short_output', ARRAY[1000, 0]::real[])");

@@ -11,8 +11,10 @@ using namespace pinnacle;
 namespace {
 
 // Two inputs and a target: y = 3*x1 - 2*x2 + 1, and a class (y > 1) for classifiers.
-Dataset rows(int n, bool class_target) {
+Dataset rows(int n, const TrainSpec& spec) {
+  bool class_target = spec.objective.wants_class_index();
   Dataset data({"x1", "x2", "y"}, 0);
+  if (!spec.in_memory) data.spill(spec.prefetch_size);
   for (int i = 0; i < n; ++i) {
     float x1 = static_cast<float>((i * 37) % 101) / 50.f - 1.f;
     float x2 = static_cast<float>((i * 53) % 97) / 48.f - 1.f;
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
       RankSpec rank{std::stoi(argv[4]), world, "127.0.0.1", std::stoi(argv[5]), "test", std::chrono::seconds(30)};
       collective = std::make_unique<Collective>(Rendezvous(rank));
     }
-    Trainer trainer(spec, rows(std::stoi(argv[2]), spec.objective.wants_class_index()),
+    Trainer trainer(spec, rows(std::stoi(argv[2]), spec),
                     Dataset({"x1", "x2", "y"}, 0), "", std::move(collective));
     while (trainer.advance() != Trainer::Event::Finished) {
     }

@@ -119,6 +119,15 @@ TEST(Distributed, UnevenShardsFinish) {
                          1001, 3);
 }
 
+// Streamed rows ("in_memory": false): every rank reads the spill file, and computes its
+// share of each batch.
+TEST(Distributed, StreamedRowsTrainAsOneRank) {
+  expect_ranks_equal_one(spec(R"({"in_memory": false, "data_prefetch": true, "prefetch_size": 100,
+                                  "prefetch_factor": 3, "loader_kwargs": {"shuffle": true, "seed": 2},
+                                  "transform": {"x1": ["standardize"]}})"),
+                         1000, 2);
+}
+
 TEST(Distributed, TransformIsFittedOverEveryShard) {
   json s = spec(R"({"transform": {"x1": ["standardize"], "x2": ["min_max"]}})");
   json one = run_ranks(s, 1000, 1)[0];
@@ -138,4 +147,18 @@ TEST(Distributed, WeightedCrossEntropyIsTheMeanOfTheWholeBatch) {
   ASSERT_EQ(ranks.size(), 2u);
   expect_close(ranks[0]["parameters"], one["parameters"], 1e-5, "weights");
   expect_close(ranks[0]["history"]["accuracy"], one["history"]["accuracy"], 1e-9, "accuracy");
+}
+
+// Batches of 1 row: each step, all ranks but one have no row, and still sum the weights of
+// the batch's targets with the one that has it.
+TEST(Distributed, RanksWithoutRowsInABatchJoinItsSums) {
+  json s = spec(R"({"objective": {"name": "cross_entropy", "weight": [0.3, 1.7]}, "max_iterations": 30,
+                    "validation": {"metrics": ["accuracy"]}, "validation_interval": 10,
+                    "loader_kwargs": {"batch_size": 1},
+                    "model": {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"},
+                                         {"type": "Linear", "out_features": 2}]}})");
+  json one = run_ranks(s, 200, 1)[0];
+  std::vector<json> ranks = run_ranks(s, 200, 3);
+  ASSERT_EQ(ranks.size(), 3u);
+  expect_close(ranks[2]["parameters"], one["parameters"], 1e-5, "weights");
 }
