@@ -3,9 +3,9 @@
  * core expands the search into trials and checks every trial's spec; this caller then reads
  * the select once, into the snapshot tables of the first trial's run ("download"), checks
  * every trial's model on those rows, starts every trial's supervisor (each trial is a run,
- * queued behind pinnacle.max_workers like any other), records the search, and streams the
- * snapshot's rows to each trial in the same order, so every trial trains and validates on
- * the same rows and the same validation.split. The search ends with its last trial, in the
+ * queued behind pinnacle.max_workers like any other), records the search, and reads the
+ * snapshot once, sending each encoded batch to every trial, so every trial trains and
+ * validates on the same rows, in the same order, with the same validation.split. The search ends with its last trial, in the
  * catalog (pinnacle.search_trial_ended), so it needs no process of its own.
  */
 #include "postgres.h"
