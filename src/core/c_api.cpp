@@ -256,15 +256,13 @@ bool pt_data_append(PtData* data, const char* body, size_t size) noexcept {
 int64_t pt_data_rows(const PtData* data) noexcept { return data->rows.received_rows(); }
 int64_t pt_data_memory_bytes(const PtData* data) noexcept { return data->rows.memory_bytes(); }
 
-PtRendezvous* pt_rendezvous_open(int rank, int world, const char* address, int port, const char* run_key,
+PtRendezvous* pt_rendezvous_open(int rank, int world, const char* store_path, const char* run_key,
                                  int timeout_seconds) noexcept {
   PT_ENTRY(nullptr, {
-    pinnacle::RankSpec spec{rank, world, address, port, run_key, std::chrono::seconds(timeout_seconds)};
+    pinnacle::RankSpec spec{rank, world, store_path, run_key, std::chrono::seconds(timeout_seconds)};
     return new PtRendezvous{pinnacle::Rendezvous(spec)};
   });
 }
-
-int pt_rendezvous_port(const PtRendezvous* rendezvous) noexcept { PT_ENTRY(-1, return rendezvous->rendezvous.port();); }
 
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
                           size_t module_size, PtRendezvous* rendezvous) noexcept {

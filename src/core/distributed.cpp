@@ -8,20 +8,20 @@ namespace pinnacle {
 
 namespace {
 
-// Rank 0 serves the store; it does not wait for the others here, since they learn its port
-// only once it listens.
-c10::intrusive_ptr<c10d::TCPStore> open_store(const RankSpec& rank) {
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<uint16_t>(rank.port);
-  options.isServer = rank.rank == 0;
-  options.numWorkers = static_cast<size_t>(rank.world);
-  options.waitWorkers = false;
-  options.timeout = rank.timeout;
+// A c10::Error's message carries a C++ backtrace, with the process's addresses: not for a
+// catalog any role reads.
+std::string message_of(const std::exception& e) {
+  if (auto error = dynamic_cast<const c10::Error*>(&e)) return error->what_without_backtrace();
+  return e.what();
+}
+
+c10::intrusive_ptr<c10d::Store> open_store(const RankSpec& rank) {
   try {
-    return c10::make_intrusive<c10d::TCPStore>(rank.address, options);
+    auto store = c10::make_intrusive<c10d::FileStore>(rank.store_path, rank.world);
+    store->setTimeout(rank.timeout);
+    return store;
   } catch (const std::exception& e) {
-    throw PeerLost("rank " + std::to_string(rank.rank) + " could not reach the run's store at " + rank.address + ":" +
-                   std::to_string(rank.port) + ": " + e.what());
+    throw PeerLost("could not open the run's store: " + message_of(e));
   }
 }
 
@@ -34,13 +34,14 @@ Collective::Collective(const Rendezvous& rendezvous)
   const RankSpec& spec = rendezvous.rank();
   auto options = c10d::ProcessGroupGloo::Options::create();
   options->timeout = spec.timeout;
-  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(spec.address));
+  // the ranks' connections to each other: on the loopback interface only
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
   auto store = c10::make_intrusive<c10d::PrefixStore>(spec.run_key, rendezvous.store());
   try {
     group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_, options);
   } catch (const std::exception& e) {
-    throw PeerLost("rank " + std::to_string(rank_) + " could not join the other " + std::to_string(world_ - 1) +
-                   " ranks within compute_kwargs.timeout: " + e.what());
+    throw PeerLost("could not join the other " + std::to_string(world_ - 1) +
+                   " ranks within compute_kwargs.timeout: " + message_of(e));
   }
 }
 
@@ -48,8 +49,8 @@ void Collective::wait(const c10::intrusive_ptr<c10d::Work>& work, const char* wh
   try {
     work->wait();
   } catch (const std::exception& e) {
-    throw PeerLost(std::string("rank ") + std::to_string(rank_) + " lost the other ranks during " + what +
-                   " (one died, or did not answer within compute_kwargs.timeout): " + e.what());
+    throw PeerLost(std::string("lost the other ranks during ") + what +
+                   " (one died, or did not answer within compute_kwargs.timeout): " + message_of(e));
   }
 }
 

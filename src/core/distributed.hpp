@@ -1,7 +1,13 @@
-// Data-parallel training on torch.distributed's own engine: a c10d TCPStore for the
+// Data-parallel training on torch.distributed's own engine: a c10d FileStore for the
 // rendezvous, wrapped in a PrefixStore per run, and a ProcessGroupGloo for the collectives.
 // Every rank runs the same steps; what they exchange is gradients, a loss, and validation
 // outputs, never rows.
+//
+// Why a FileStore and not a TCPStore: libtorch 1.13's TCPStore server listens on every
+// interface, whatever address it is given, and answers anyone; one byte sent to it and held
+// blocks its only thread, so anyone who can reach the host could stop a run (found by an
+// adversarial test). The ranks of a run on one server share a file in a directory only the
+// server's OS user can open instead.
 #pragma once
 
 #include <chrono>
@@ -9,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
 namespace pinnacle {
@@ -19,24 +25,21 @@ namespace pinnacle {
 struct RankSpec {
   int rank = 0;
   int world = 1;
-  std::string address = "127.0.0.1";  // where rank 0 listens
-  int port = 0;                        // rank 0 with port 0: a free port (Rendezvous::port())
+  std::string store_path;              // the run's store file, in a directory private to the server
   std::string run_key;                 // the PrefixStore prefix: one run's keys never meet another's
-  std::chrono::seconds timeout{60};    // how long a collective waits for the other ranks
+  std::chrono::seconds timeout{60};    // how long the rendezvous and a collective wait for the others
 };
 
-// The run's store. Rank 0 opens it first and tells the others its port; a rank's process
-// group is built on it once every rank can reach it.
+// The run's store, which every rank opens; a rank's process group is built on it.
 class Rendezvous {
  public:
   explicit Rendezvous(RankSpec rank);
   const RankSpec& rank() const { return rank_; }
-  int port() const { return store_->getPort(); }
-  const c10::intrusive_ptr<c10d::TCPStore>& store() const { return store_; }
+  const c10::intrusive_ptr<c10d::Store>& store() const { return store_; }
 
  private:
   RankSpec rank_;
-  c10::intrusive_ptr<c10d::TCPStore> store_;
+  c10::intrusive_ptr<c10d::Store> store_;
 };
 
 // A failure of the group (a rank died, or did not answer within the timeout): the run is

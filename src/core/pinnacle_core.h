@@ -124,12 +124,12 @@ typedef enum PtEvent
 } PtEvent;
 
 /* ---- data-parallel ranks (compute_kwargs.workers) ---- */
-/* Opens the run's c10d store for rank `rank` of `world`: rank 0 serves it at address:port
- * (port 0: a free port, see pt_rendezvous_port), the others connect to it. `run_key` keeps
- * one run's keys apart from another's; a collective waits `timeout_seconds` for the others. */
-PtRendezvous *pt_rendezvous_open(int rank, int world, const char *address, int port, const char *run_key,
+/* Opens the run's c10d store for rank `rank` of `world`: a file at `store_path`, in a
+ * directory only this server's OS user can open, that every rank of the run opens. `run_key`
+ * keeps one run's keys apart from another's; the rendezvous and a collective wait
+ * `timeout_seconds` for the other ranks. */
+PtRendezvous *pt_rendezvous_open(int rank, int world, const char *store_path, const char *run_key,
 								 int timeout_seconds) PT_NOEXCEPT;
-int			pt_rendezvous_port(const PtRendezvous *rendezvous) PT_NOEXCEPT;
 
 /* Takes ownership of both data sets (validation may hold no rows) and of `rendezvous` (NULL
  * for a run of one rank; else this rank joins the others before it returns); `module` is

@@ -54,6 +54,13 @@ my $second = train_async($node, identifier => 'second', max_iterations => 50,
 	compute_kwargs => { workers => 2 });
 wait_until($node, "SELECT status = 'queued' FROM pinnacle.runs WHERE id = $second",
 	'a run of two ranks waits while one slot is free');
+# and a run of one rank that comes after it does not take that slot before it
+my $third = train_async($node, identifier => 'third', max_iterations => 50);
+wait_until($node, "SELECT status = 'queued' FROM pinnacle.runs WHERE id = $third",
+	'a later run of one rank waits behind it');
+usleep(1_000_000);
+is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $third"), 'queued',
+	'and does not overtake it, though a slot is free');
 
 # cancelling cancels every rank
 is($node->safe_psql('postgres', "SELECT pinnacle_cancel($run)"), 't', 'pinnacle_cancel');
@@ -61,6 +68,19 @@ is($node->safe_psql('postgres', "SELECT pinnacle_wait($run, '30 seconds')"), 'ca
 ok(all_gone(@ranks), 'a cancel ends every rank\'s process');
 is($node->safe_psql('postgres', "SELECT pinnacle_wait($second, '60 seconds')"), 'succeeded',
 	'the queued run trains once the slots free');
+is($node->safe_psql('postgres', "SELECT pinnacle_wait($third, '60 seconds')"), 'succeeded',
+	'and the one behind it after');
+
+# a rank's own failure is the run's error, naming the rank: BatchNorm in training mode cannot
+# take a batch's single row, which one rank gets when a batch of one row is split over two
+my $bn = $node->safe_psql('postgres', 'SELECT pinnacle_train(' . spec_json(identifier => 'bn',
+	model => { layers => [ { type => 'Linear', out_features => 8 }, { type => 'BatchNorm1d' },
+		{ type => 'Linear', out_features => 1 } ] },
+	loader_kwargs => { batch_size => 1 }, max_iterations => 20, compute_kwargs => { workers => 2 }) . ')');
+is($node->safe_psql('postgres', "SELECT pinnacle_wait($bn, '60 seconds')"), 'failed', 'the run fails');
+like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $bn"),
+	qr/^rank [01] of 2 \(compute_kwargs.workers\): .*more than 1 value per channel/,
+	'with the failing rank\'s own error, not the other rank\'s loss of it');
 
 # a rank killed: interrupted, naming the rank and the signal
 ($run, @ranks) = start_two_ranks('killed');
@@ -69,9 +89,10 @@ cmp_ok(seconds_until_ended($node, $run), '<', 5, 'the run ends within compute_kw
 is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $run"), 'interrupted',
 	'a killed rank leaves the run interrupted');
 like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $run"),
-	qr/rank 1: .*killed by signal 9/, 'the error names the rank and the signal');
+	qr/rank 1 of 2 \(compute_kwargs.workers\): .*killed by signal 9/, 'the error names the rank and the signal');
 ok(all_gone(@ranks), 'every rank\'s process is gone');
 is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $server_started, 'the server did not restart');
+ok(!$node->log_contains('terminating any other active server processes'), 'and its log shows no crash restart');
 
 # and it continues from its last checkpoint, on two ranks again
 my $last = $node->safe_psql('postgres', "SELECT max(iteration) FROM pinnacle.checkpoints WHERE run_id = $run");
@@ -83,6 +104,8 @@ is($node->safe_psql('postgres', "SELECT status || ' ' || iterations FROM pinnacl
 
 # a rank that stops answering: the others give up after compute_kwargs.timeout (5 s)
 ($run, @ranks) = start_two_ranks('stalled');
+my $supervisor = $node->safe_psql('postgres', "SELECT worker_pid FROM pinnacle.runs WHERE id = $run");
+ok(glob("/tmp/pinnacle_ranks_${supervisor}_*"), 'the ranks\' store is in a directory of their supervisor');
 ok(kill('STOP', $ranks[1]), 'stopped rank 1 with SIGSTOP');
 my $seconds = seconds_until_ended($node, $run);
 cmp_ok($seconds, '<', 5 + 5, "a stalled rank ends the run within the timeout and the supervisor's poll ($seconds s)");
@@ -91,5 +114,6 @@ is($node->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $ru
 like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE id = $run"),
 	qr/lost the other ranks|stopped answering|timeout/i, 'the error says a rank stopped answering');
 ok(all_gone(@ranks), 'every rank\'s process is gone, the stopped one too');
+ok(!glob("/tmp/pinnacle_ranks_${supervisor}_*"), 'and so is the directory of their store');
 
 done_testing();

@@ -1,6 +1,6 @@
 // One rank of a data-parallel run, as a process of its own (as trainers are): trains a spec
 // on generated rows and writes what the test compares as JSON. Used by distributed_test.cpp.
-//   distributed_rank <spec json> <rows> <world> <rank> <port> <output file>
+//   distributed_rank <spec json> <rows> <world> <rank> <store file> <output file>
 #include <fstream>
 #include <iostream>
 
@@ -39,7 +39,7 @@ json parameters(Trainer& trainer, const TrainSpec& spec) {
 
 int main(int argc, char** argv) {
   if (argc != 7) {
-    std::cerr << "usage: distributed_rank <spec> <rows> <world> <rank> <port> <output>\n";
+    std::cerr << "usage: distributed_rank <spec> <rows> <world> <rank> <store file> <output>\n";
     return 2;
   }
   try {
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     int world = std::stoi(argv[3]);
     std::unique_ptr<Collective> collective;
     if (world > 1) {
-      RankSpec rank{std::stoi(argv[4]), world, "127.0.0.1", std::stoi(argv[5]), "test", std::chrono::seconds(30)};
+      RankSpec rank{std::stoi(argv[4]), world, argv[5], "test", std::chrono::seconds(30)};
       collective = std::make_unique<Collective>(Rendezvous(rank));
     }
     Trainer trainer(spec, rows(std::stoi(argv[2]), spec),

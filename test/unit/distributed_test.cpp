@@ -1,10 +1,8 @@
 // Data-parallel runs of 2 and 3 ranks against one rank: each rank a process of its own, as
-// trainers are, joined by a real c10d TCPStore and Gloo process group on 127.0.0.1.
+// trainers are, joined by a real c10d FileStore and Gloo process group on 127.0.0.1.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,29 +19,18 @@ extern char** environ;
 
 namespace {
 
-// A port no one listens on now (the kernel's next free one).
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t size = sizeof address;
-  getsockname(s, reinterpret_cast<sockaddr*>(&address), &size);
-  close(s);
-  return ntohs(address.sin_port);
-}
-
 // Runs `world` ranks of `spec` on `rows` rows and returns each rank's output.
 std::vector<json> run_ranks(const json& spec, int rows, int world) {
-  std::string port = std::to_string(world > 1 ? free_port() : 0);
+  // the ranks' store: a file no earlier run left behind
+  std::string store = testing::TempDir() + "store_" + std::to_string(getpid()) + "_" + std::to_string(world);
+  std::remove(store.c_str());
   std::vector<pid_t> pids;
   std::vector<std::string> outputs;
   for (int rank = 0; rank < world; ++rank) {
     outputs.push_back(testing::TempDir() + "rank_" + std::to_string(getpid()) + "_" + std::to_string(world) + "_" +
                       std::to_string(rank) + ".json");
     std::vector<std::string> args = {DISTRIBUTED_RANK, spec.dump(), std::to_string(rows), std::to_string(world),
-                                     std::to_string(rank), port, outputs.back()};
+                                     std::to_string(rank), store, outputs.back()};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

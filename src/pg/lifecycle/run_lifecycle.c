@@ -20,6 +20,7 @@ PG_FUNCTION_INFO_V1(pinnacle_run_is_live);
 #define LOCK_KIND_LIVENESS 0x7031
 #define LOCK_KIND_TRAINING_SLOT 0x7032
 #define LOCK_KIND_ROLE_STARTS 0x7033
+#define LOCK_KIND_QUEUE_HEAD 0x7034
 
 bool
 pt_run_status_is_final(const char *status)
@@ -102,15 +103,29 @@ training_slot_tag(int slot)
 	return tag;
 }
 
+/* Whether this process is the run at the head of the queue for training slots. */
+static bool holds_queue_head = false;
+
 /* All `count` slots or none: a run holding some while it waits for the rest could starve
- * another that waits for those. */
+ * another that waits for those. And in turn: a run that finds too few slots free becomes the
+ * head of the queue, and while it waits no other run takes a slot, so that a run of several
+ * ranks is not overtaken for ever by runs of one. */
 bool
 pt_run_try_training_slots(int count)
 {
+	LOCKTAG		head;
 	int			taken[1024];
 	int			ntaken = 0;
 
+	SET_LOCKTAG_ADVISORY(head, InvalidOid, 0, 0, LOCK_KIND_QUEUE_HEAD);
 	pt_store_begin();
+	if (!holds_queue_head)
+		holds_queue_head = LockAcquire(&head, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+	if (!holds_queue_head)
+	{
+		pt_store_commit();
+		return false;			/* another run waits for its slots first */
+	}
 	for (int slot = 0; slot < pinnacle_max_workers && ntaken < count; slot++)
 	{
 		LOCKTAG		tag = training_slot_tag(slot);
@@ -125,6 +140,11 @@ pt_run_try_training_slots(int count)
 
 			LockRelease(&tag, ExclusiveLock, true);
 		}
+	else
+	{
+		LockRelease(&head, ExclusiveLock, true);	/* the next run in line may go */
+		holds_queue_head = false;
+	}
 	pt_store_commit();
 	return ntaken == count;
 }

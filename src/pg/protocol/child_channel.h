@@ -5,7 +5,6 @@
  *
  * A framed message: uint32 kind, uint32 part count, uint64 size of the parts, then each part
  * as uint64 length and bytes. Trainer to supervisor, kinds and their parts:
- *   'Z' rendezvous  int32 port (rank 0 of several, before it waits for the others)
  *   'T' started     PtTrainerRows
  *   'P' progress    PtTrainerState
  *   'V' validated   PtTrainerState, history JSON, weights, optimizer state
@@ -27,7 +26,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PT_CHANNEL_RENDEZVOUS 'Z'
 #define PT_CHANNEL_STARTED 'T'
 #define PT_CHANNEL_PROGRESS 'P'
 #define PT_CHANNEL_VALIDATED 'V'

@@ -53,6 +53,7 @@ typedef struct Supervisor
 	int			world;			/* compute_kwargs.workers: trainer processes, one per rank */
 	PtChildLink *ranks[PT_MAX_RANKS];	/* NULL until forked; ranks[0] reports the run */
 	PtTrainerState rank_latest[PT_MAX_RANKS];	/* each rank's latest report */
+	char		store_dir[MAXPGPATH];	/* of a run of several ranks: their store's, private */
 	PtTrainerState latest;		/* rank 0's latest report */
 	TimestampTz latest_at;		/* when it came */
 	char	   *stop_reason;	/* of a finished run */
@@ -336,22 +337,35 @@ acquire_training_slots(Supervisor *sv)
 		pt_run_set_queued(sv->header->run_id, false);
 }
 
-/* The port rank 0's store listens on, which it reports before it waits for the others. */
-static int
-await_rendezvous_port(Supervisor *sv)
+/* The ranks of a run find each other through a store file in a directory only this server's
+ * OS user can open (mkdtemp makes it 0700). */
+static void
+make_store_directory(Supervisor *sv, PtTrainerJob *job)
 {
-	PtChannelMessage message = pt_child_reply(sv->ranks[0], "");
-	int32		port;
+	const char *tmp = getenv("TMPDIR");
 
-	if (message.kind != PT_CHANNEL_RENDEZVOUS || !pt_channel_part_is(&message, 0, sizeof(port)))
-		elog(ERROR, "the trainer process of rank 0 sent no rendezvous port");
-	memcpy(&port, message.parts[0].data, sizeof(port));
-	return port;
+	snprintf(sv->store_dir, sizeof(sv->store_dir), "%s/pinnacle_ranks_%d_XXXXXX",
+			 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", MyProcPid);
+	if (mkdtemp(sv->store_dir) == NULL)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not create a directory for the run's ranks: %m")));
+	snprintf(job->store_path, sizeof(job->store_path), "%s/store", sv->store_dir);
+}
+
+static void
+remove_store_directory(Supervisor *sv)
+{
+	char		path[MAXPGPATH + 8];
+
+	if (sv->store_dir[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/store", sv->store_dir);
+	(void) unlink(path);
+	(void) rmdir(sv->store_dir);
+	sv->store_dir[0] = '\0';
 }
 
 /* Forks the trainers, one per rank, with the rows, the module and the starting checkpoint;
- * the supervisor keeps none of them (each trainer's copies are its own, copy-on-write).
- * Rank 0 goes first: the others join the store it opens. */
+ * the supervisor keeps none of them (each trainer's copies are its own, copy-on-write). */
 static void
 start_trainers(Supervisor *sv)
 {
@@ -369,6 +383,8 @@ start_trainers(Supervisor *sv)
 	};
 
 	snprintf(job.run_key, sizeof(job.run_key), "pinnacle_run_" INT64_FORMAT, sv->header->run_id);
+	if (sv->world > 1)
+		make_store_directory(sv, &job);
 	if (sv->header->resume_run_id != 0)
 	{
 		PtStoredCheckpoint checkpoint = pt_store_load_checkpoint(sv->header->resume_run_id,
@@ -381,12 +397,9 @@ start_trainers(Supervisor *sv)
 		job.resume_iteration = checkpoint.iteration;
 		job.resume_history = checkpoint.history_json;
 	}
-	sv->ranks[0] = pt_child_start("trainer", pt_trainer_main, &job);
-	pt_run_set_trainer(sv->header->run_id, (int) sv->ranks[0]->pid);
-	if (sv->world > 1)
-		job.port = await_rendezvous_port(sv);
-	for (job.rank = 1; job.rank < sv->world; job.rank++)
+	for (job.rank = 0; job.rank < sv->world; job.rank++)
 		sv->ranks[job.rank] = pt_child_start("trainer", pt_trainer_main, &job);
+	pt_run_set_trainer(sv->header->run_id, (int) sv->ranks[0]->pid);
 	pt_data_free(sv->train);
 	pt_data_free(sv->validation);
 	sv->train = sv->validation = NULL;
@@ -400,6 +413,7 @@ end_trainers(Supervisor *sv)
 	for (int r = 0; r < sv->world; r++)
 		if (sv->ranks[r] != NULL)
 			pt_child_end(sv->ranks[r]);
+	remove_store_directory(sv);
 }
 
 static PtCheckpointReport
@@ -452,19 +466,37 @@ raise_exit(Supervisor *sv, const char *status, char *error)
 			 errmsg("%s", error)));
 }
 
-/* A trainer that exited without reporting its end; the error names the signal or code. */
+/* A trainer that exited without reporting its end; the error names the signal or code, and
+ * the rank of a run of several. */
 static void
-raise_trainer_exit(Supervisor *sv, PtChildLink *trainer)
+raise_trainer_exit(Supervisor *sv, int rank)
 {
 	char	   *error;
-	const char *status = pt_child_describe_exit(trainer, &error);
+	const char *status = pt_child_describe_exit(sv->ranks[rank], &error);
 
+	if (sv->world > 1)
+		error = psprintf("rank %d of %d (compute_kwargs.workers): %s", rank, sv->world, error);
 	raise_exit(sv, status, error);
 }
 
-/* Rank `reporter` lost the others. When another rank died by a signal, its end says more
- * and is raised instead; its channel closes within a second of the loss. (A rank that only
- * lost the others too reports that and exits by itself.) */
+static void raise_trainer_failure(Supervisor *sv, int rank, const PtChannelMessage *message);
+
+/* A rank's report that it lost the others (PT_ERROR_PEER). */
+static bool
+is_peer_failure(const PtChannelMessage *message)
+{
+	int32		kind;
+
+	if (!pt_channel_part_is(message, 0, sizeof(int32)))
+		return false;
+	memcpy(&kind, message->parts[0].data, sizeof(int32));
+	return kind == PT_ERROR_PEER;
+}
+
+/* Rank `reporter` lost the others. What another rank says explains more, and is raised
+ * instead: its own failure (a batch's rows split over ranks can fail on one alone), or its
+ * death by a signal; either comes within a second of the loss. (A rank that only lost the
+ * others too reports that, and exits by itself.) */
 static void
 raise_lost_rank(Supervisor *sv, int reporter)
 {
@@ -472,19 +504,21 @@ raise_lost_rank(Supervisor *sv, int reporter)
 	{
 		for (int r = 0; r < sv->world; r++)
 		{
-			PtChannelMessage ignored;
+			PtChannelMessage message;
 			char	   *error;
 			const char *status;
 
 			if (r == reporter || sv->ranks[r] == NULL || sv->ranks[r]->pid == 0)
 				continue;
-			while (pt_child_next(sv->ranks[r], &ignored, 0))
-				;
+			while (pt_child_next(sv->ranks[r], &message, 0))
+				if (message.kind == PT_CHANNEL_FAILED && !is_peer_failure(&message))
+					raise_trainer_failure(sv, r, &message);
 			if (!sv->ranks[r]->closed)
 				continue;
+			/* a rank that ended by a signal (one that exited reported first) */
 			status = pt_child_describe_exit(sv->ranks[r], &error);
 			if (WIFSIGNALED(sv->ranks[r]->exit_status))
-				raise_exit(sv, status, psprintf("rank %d: %s", r, error));
+				raise_exit(sv, status, psprintf("rank %d of %d (compute_kwargs.workers): %s", r, sv->world, error));
 		}
 		pg_usleep(100 * 1000L);
 	}
@@ -573,7 +607,7 @@ watch_other_ranks(Supervisor *sv)
 				memcpy(&sv->rank_latest[r], message.parts[0].data, sizeof(PtTrainerState));
 		}
 		if (sv->ranks[r]->closed)
-			raise_trainer_exit(sv, sv->ranks[r]);
+			raise_trainer_exit(sv, r);
 	}
 }
 
@@ -597,7 +631,7 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 		if (received)
 			finished = handle_message(sv, &message);
 		else if (sv->ranks[0]->closed)
-			raise_trainer_exit(sv, sv->ranks[0]);
+			raise_trainer_exit(sv, 0);
 		if (!finished)
 			watch_other_ranks(sv);
 		now = GetCurrentTimestamp();

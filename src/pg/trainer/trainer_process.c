@@ -52,15 +52,19 @@ fail(const PtTrainerJob *job, const char *context)
 	char		message[4096];
 	int32_t		kind = (int32_t) pt_last_error_kind();
 	PtChannelPart parts[2] = {{&kind, sizeof(kind)}, {message, 0}};
+	char		rank[64] = "";
 
+	/* a rank of several says which (a batch's rows split over ranks can fail on one alone) */
+	if (job->world > 1)
+		snprintf(rank, sizeof(rank), "rank %d of %d (compute_kwargs.workers): ", job->rank, job->world);
 	if (kind == PT_ERROR_MEMORY && job->memory_limit > 0)
 		snprintf(message, sizeof(message),
-				 "the trainer needs more memory than compute_kwargs.memory_limit (%lld kB) allows: %s",
+				 "%sthe trainer needs more memory than compute_kwargs.memory_limit (%lld kB) allows: %s", rank,
 				 (long long) ((job->memory_limit + 1023) >> 10), pt_last_error());
 	else if (context != NULL)
-		snprintf(message, sizeof(message), "%s: %s", context, pt_last_error());
+		snprintf(message, sizeof(message), "%s%s: %s", rank, context, pt_last_error());
 	else
-		snprintf(message, sizeof(message), "%s", pt_last_error());
+		snprintf(message, sizeof(message), "%s%s", rank, pt_last_error());
 	parts[1].size = strlen(message) + 1;
 	send_or_exit(job->channel, PT_CHANNEL_FAILED, parts, 2);
 	_exit(EXIT_REPORTED);
@@ -159,22 +163,14 @@ stop_requested(const PtTrainerJob *job)
 	return got == 1 && command == PT_CHANNEL_STOP;
 }
 
-/* Rank 0 of several opens the run's store on a free port and tells its supervisor, which
- * then forks the other ranks with it; they connect to it. */
 static PtRendezvous *
 open_rendezvous(const PtTrainerJob *job)
 {
-	PtRendezvous *rendezvous = pt_rendezvous_open(job->rank, job->world, "127.0.0.1", job->port, job->run_key,
+	PtRendezvous *rendezvous = pt_rendezvous_open(job->rank, job->world, job->store_path, job->run_key,
 												  job->timeout);
-	int32_t		port;
 
 	if (rendezvous == NULL)
 		fail(job, NULL);
-	if (job->rank == 0)
-	{
-		port = pt_rendezvous_port(rendezvous);
-		send_or_exit(job->channel, PT_CHANNEL_RENDEZVOUS, (PtChannelPart[]) {{&port, sizeof(port)}}, 1);
-	}
 	return rendezvous;
 }
 

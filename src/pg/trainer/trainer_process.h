@@ -35,12 +35,12 @@ typedef struct PtTrainerJob
 	int			threads;
 	int64_t		memory_limit;	/* bytes the run may add once libtorch started; 0 for none */
 	/* a data-parallel run (compute_kwargs.workers): this trainer's rank of `world`, and the
-	 * port of rank 0's store (rank 0 picks it and reports it with 'Z') */
+	 * run's store file, in a directory of the supervisor's that only the server's OS user opens */
 	int			rank;
 	int			world;
-	int			port;
 	int			timeout;		/* compute_kwargs.timeout, seconds */
 	char		run_key[64];
+	char		store_path[1024];
 } PtTrainerJob;
 
 /* The trainer's main function (a PtChildMain, `arg` a PtTrainerJob), run in the forked child;
