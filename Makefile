@@ -13,19 +13,20 @@ PG_FILES = pinnacle extension_owner \
 	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
 	trainer/trainer_process helper/helper_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \
+	search/search search/search_record supervisor/search_rung \
 	protocol/session protocol/child_channel
 OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 
 BUILD_DIR ?= build
 CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
 
-PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer helper lifecycle protocol)
+PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer helper lifecycle protocol search)
 # -Wextra on our code; the three exceptions are for PostgreSQL's own headers (inline functions
 # with unused parameters, signed/unsigned comparisons), which our files compile cleanly without.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download distributed export_python deploy drop_model
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download distributed export_python deploy drop_model search
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config

@@ -10,6 +10,7 @@
 #include "network.hpp"
 #include "predictor.hpp"
 #include "report.hpp"
+#include "search.hpp"
 #include "spec.hpp"
 #include "trainer.hpp"
 
@@ -358,6 +359,17 @@ const char* pt_report_svg(const char* history_json, int64_t best_iteration, cons
   static thread_local std::string svg;
   PT_ENTRY(nullptr, svg = pinnacle::render_report(pinnacle::json::parse(history_json), best_iteration, title);
            return svg.c_str(););
+}
+
+const char* pt_search_report_svg(const char* trials_json, const char* listen, const char* title) noexcept {
+  static thread_local std::string svg;
+  PT_ENTRY(nullptr, svg = pinnacle::render_search_report(pinnacle::json::parse(trials_json), listen, title);
+           return svg.c_str(););
+}
+
+const char* pt_search_plan(const char* spec_json, const char* search_json) noexcept {
+  static thread_local std::string plan;
+  PT_ENTRY(nullptr, plan = pinnacle::plan_search_text(spec_json, search_json); return plan.c_str(););
 }
 
 PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int columns, const char* weights,

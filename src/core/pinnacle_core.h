@@ -169,6 +169,14 @@ int64_t pt_trainer_column_width(const PtTrainer *trainer, int column) PT_NOEXCEP
 /* ---- reports ---- */
 /* An SVG chart of a metric history (runs.metric_values), the best iteration marked. */
 const char *pt_report_svg(const char *history_json, int64_t best_iteration, const char *title) PT_NOEXCEPT;
+/* A search's chart: every trial's listen curve in one panel, the best one marked. `trials_json`:
+ * [{"label", "best", "iteration": [...], "values": [...]}, ...]. */
+const char *pt_search_report_svg(const char *trials_json, const char *listen, const char *title) PT_NOEXCEPT;
+
+/* A search's trials (DESIGN.md section 11) as JSON text, valid until the next call on this
+ * thread: {"method", "rungs", "trials": [{"params", "spec"}]}; every trial's spec is checked.
+ * NULL on error: the message names the search field, or the path and value at fault. */
+const char *pt_search_plan(const char *spec_json, const char *search_json) PT_NOEXCEPT;
 
 /* ---- inference ---- */
 PtModel *pt_model_load(const char *spec_json, const int64_t *column_widths, int columns,

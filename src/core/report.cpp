@@ -113,7 +113,66 @@ void draw_panel(std::ostream& svg, double top, const std::vector<Series>& series
   }
 }
 
+std::string svg_start(double height, const std::string& title) {
+  std::ostringstream svg;
+  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << kWidth / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">" << escape(title)
+      << "</text>\n";
+  return svg.str();
+}
+
+std::vector<double> numbers(const json& list) {
+  std::vector<double> out;
+  for (const auto& v : list) out.push_back(v.is_number() ? v.get<double>() : NAN);
+  return out;
+}
+
+// One curve of a search's chart: the best trial thick, red and labelled on the chart.
+void draw_trial(std::ostream& svg, const json& trial, size_t index, const Range& x, const Range& y, double top,
+                double bottom) {
+  bool best = trial.value("best", false);
+  std::vector<double> steps = numbers(trial["iteration"]), values = numbers(trial["values"]);
+  const char* color = best ? "#d62728" : kColors[index % 5];
+  svg << "<polyline" << (best ? " class=\"best\"" : "") << " fill=\"none\" stroke=\"" << color
+      << "\" stroke-width=\"" << (best ? 3 : 1.2) << "\" opacity=\"" << (best ? 1 : 0.7) << "\" points=\"";
+  for (size_t i = 0; i < values.size() && i < steps.size(); ++i)
+    if (std::isfinite(values[i])) svg << x.at(steps[i], kLeft, kWidth - kRight) << "," << y.at(values[i], bottom, top) << " ";
+  svg << "\"><title>" << escape(trial.value("label", "")) << "</title></polyline>\n";
+}
+
 }  // namespace
+
+std::string render_search_report(const json& trials, const std::string& listen, const std::string& title) {
+  std::vector<Series> all;
+  double last_step = 1;
+  for (const auto& t : trials) {
+    all.push_back({"", numbers(t["values"])});
+    for (double s : numbers(t["iteration"])) last_step = std::max(last_step, s);
+  }
+  Range x{0, last_step}, y = value_range(all);
+  double legend_rows = static_cast<double>(trials.size());
+  std::ostringstream svg;
+  double top = 40, bottom = top + kPanelHeight - kBottom;
+  svg << svg_start(bottom + 60 + 16 * legend_rows, title);
+  draw_axes(svg, top, x, y);
+  svg << "<text x=\"" << kLeft + 8 << "\" y=\"" << top + 22 << "\" font-weight=\"bold\">validation " << escape(listen)
+      << "</text>\n";
+  // the others first, so the best curve is drawn on top
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < trials.size(); ++i)
+      if (trials[i].value("best", false) == (pass == 1)) draw_trial(svg, trials[i], i, x, y, top + kTop, bottom);
+  for (size_t i = 0; i < trials.size(); ++i) {
+    bool best = trials[i].value("best", false);
+    svg << "<text x=\"" << kLeft << "\" y=\"" << bottom + 52 + 16 * i << "\" fill=\""
+        << (best ? "#d62728" : kColors[i % 5]) << "\"" << (best ? " font-weight=\"bold\"" : "") << ">"
+        << (best ? "best: " : "") << escape(trials[i].value("label", "")) << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
 
 std::string render_report(const json& history, int64_t best_iteration, const std::string& title) {
   std::vector<double> steps;
@@ -123,12 +182,7 @@ std::string render_report(const json& history, int64_t best_iteration, const std
   double height = 40 + kPanelHeight * std::max<size_t>(1, panels.size());
 
   std::ostringstream svg;
-  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << kWidth / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">" << escape(title)
-      << "</text>\n";
+  svg << svg_start(height, title);
   if (steps.empty()) svg << "<text x=\"" << kLeft << "\" y=\"80\">no validation yet</text>\n";
   for (size_t p = 0; p < panels.size() && !steps.empty(); ++p)
     draw_panel(svg, 40 + kPanelHeight * p, panels[p], steps, best_iteration);

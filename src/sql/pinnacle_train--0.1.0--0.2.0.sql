@@ -414,3 +414,322 @@ COMMENT ON FUNCTION pinnacle_import(text, bytea) IS
     'Stores a TorchScript module (torch.jit.script + torch.jit.save) for specs with "model": {"torchscript": identifier}; an archive of pinnacle_export (which carries its model version''s metadata) becomes the next version of model identifier instead.';
 COMMENT ON FUNCTION pinnacle_export(text) IS
     'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads (forward takes one tensor per input column); the archive carries the version''s metadata and weights (extra files pinnacle/metadata.json and pinnacle/weights) for pinnacle_import in another database.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Hyperparameter search (DESIGN.md section 11). A search is a set of trials; each trial is a
+-- run (pinnacle.runs.search_id). pinnacle_search records the search once every trial's
+-- supervisor has recorded its run, through a short-lived worker that commits on its own (the
+-- trials' supervisors must see the search while the caller's transaction is still open). The
+-- trials' ends, written by their supervisors, finish the search (pinnacle.search_trial_ended).
+
+CREATE SEQUENCE pinnacle.searches_id_seq;
+CREATE TABLE pinnacle.searches (
+    id              bigint PRIMARY KEY DEFAULT nextval('pinnacle.searches_id_seq'),
+    identifier      text NOT NULL,
+    spec            jsonb NOT NULL,
+    search          jsonb NOT NULL,
+    method          text NOT NULL CHECK (method IN ('grid', 'random', 'halving')),
+    space           jsonb NOT NULL,
+    rungs           integer[],
+    listen          text NOT NULL,
+    higher_is_better boolean NOT NULL,
+    trials          integer NOT NULL,
+    status          text NOT NULL DEFAULT 'running'
+                    CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+    best_run_id     bigint REFERENCES pinnacle.runs (id) ON DELETE SET NULL,
+    best_value      double precision,
+    owner           name NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz
+);
+ALTER SEQUENCE pinnacle.searches_id_seq OWNED BY pinnacle.searches.id;
+COMMENT ON TABLE pinnacle.searches IS
+    'One row per pinnacle_search call: its method, space, status and best trial (best_run_id); its trials are in pinnacle.search_trials.';
+COMMENT ON COLUMN pinnacle.searches.rungs IS
+    'Halving only: the numbers of validations at which trials are ranked; at each, the better half by listen continues.';
+
+CREATE TABLE pinnacle.search_trials (
+    search_id       bigint NOT NULL REFERENCES pinnacle.searches (id) ON DELETE CASCADE,
+    trial           integer NOT NULL,
+    run_id          bigint NOT NULL UNIQUE,
+    params          jsonb NOT NULL,
+    status          text,
+    best_value      double precision,
+    halted_at_rung  integer,
+    PRIMARY KEY (search_id, trial)
+);
+COMMENT ON TABLE pinnacle.search_trials IS
+    'The trials of a search: each one''s run, the values of its search paths (params), and once it ended its status and best listen value; halted_at_rung for a trial that halving stopped.';
+
+-- Halving: each trial's listen value at each rung it reached.
+CREATE TABLE pinnacle.search_rungs (
+    search_id       bigint NOT NULL REFERENCES pinnacle.searches (id) ON DELETE CASCADE,
+    run_id          bigint NOT NULL,
+    rung            integer NOT NULL,
+    value           double precision NOT NULL,
+    reached_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (run_id, rung)
+);
+
+ALTER TABLE pinnacle.runs ADD COLUMN search_id bigint REFERENCES pinnacle.searches (id) ON DELETE SET NULL;
+COMMENT ON COLUMN pinnacle.runs.search_id IS 'The search this run is a trial of (pinnacle_search), or NULL.';
+CREATE INDEX ON pinnacle.runs (search_id) WHERE search_id IS NOT NULL;
+
+REVOKE ALL ON pinnacle.searches, pinnacle.search_trials, pinnacle.search_rungs FROM PUBLIC;
+GRANT SELECT ON pinnacle.searches, pinnacle.search_trials, pinnacle.search_rungs TO PUBLIC;
+ALTER TABLE pinnacle.searches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.search_trials ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pinnacle.search_rungs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pinnacle.searches USING (owner = current_user);
+CREATE POLICY owner_only ON pinnacle.search_trials
+    USING (EXISTS (SELECT 1 FROM pinnacle.searches s WHERE s.id = search_id));
+CREATE POLICY owner_only ON pinnacle.search_rungs
+    USING (EXISTS (SELECT 1 FROM pinnacle.searches s WHERE s.id = search_id));
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.searches', '');
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.searches_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.search_trials', '');
+SELECT pg_catalog.pg_extension_config_dump('pinnacle.search_rungs', '');
+
+-- Records a search whose trials' runs are on record, for pinnacle_search's recorder worker
+-- (which calls it as the extension's owner). `plan` is the core's plan plus the run ids.
+CREATE FUNCTION pinnacle.record_search(plan jsonb, owner name) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO pinnacle.searches (identifier, spec, search, method, space, rungs, listen, higher_is_better,
+                                   trials, owner)
+    VALUES (plan ->> 'identifier', plan -> 'spec', plan -> 'search', plan ->> 'method', plan -> 'search' -> 'space',
+            CASE WHEN plan ->> 'method' = 'halving'
+                 THEN ARRAY(SELECT jsonb_array_elements_text(plan -> 'rungs')::integer) END,
+            plan ->> 'listen', (plan ->> 'higher_is_better')::boolean, jsonb_array_length(plan -> 'trials'), owner)
+    RETURNING id INTO new_id;
+    INSERT INTO pinnacle.search_trials (search_id, trial, run_id, params)
+    SELECT new_id, (t.n - 1)::integer, (t.value ->> 'run_id')::bigint, t.value -> 'params'
+    FROM jsonb_array_elements(plan -> 'trials') WITH ORDINALITY AS t(value, n);
+    -- only the caller's own runs, which its supervisors have just recorded
+    UPDATE pinnacle.runs r SET search_id = new_id
+    FROM pinnacle.search_trials t
+    WHERE t.search_id = new_id AND r.id = t.run_id AND r.owner = record_search.owner;
+    IF NOT FOUND OR (SELECT count(*) FROM pinnacle.runs WHERE runs.search_id = new_id)
+                    <> jsonb_array_length(plan -> 'trials') THEN
+        RAISE EXCEPTION 'the runs of search trials are not all on record';
+    END IF;
+    RETURN new_id;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.record_search(jsonb, name) FROM PUBLIC;
+
+-- The trial with the best listen value among those that ran to their end (halving's stopped
+-- trials never do); ties go to the earlier trial.
+CREATE FUNCTION pinnacle.search_best_trial(search_id bigint) RETURNS pinnacle.search_trials
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.* FROM pinnacle.search_trials t JOIN pinnacle.searches s ON s.id = t.search_id
+    WHERE t.search_id = search_best_trial.search_id AND t.status = 'succeeded' AND t.best_value IS NOT NULL
+    ORDER BY CASE WHEN s.higher_is_better THEN -t.best_value ELSE t.best_value END, t.trial
+    LIMIT 1
+$$;
+REVOKE EXECUTE ON FUNCTION pinnacle.search_best_trial(bigint) FROM PUBLIC;
+
+-- Trials run with "deploy": "manual"; the search deploys its best trial's version by the
+-- spec's own policy: "always" (the default), "if_better" (than the version deployed now) or
+-- "manual". A trial that was deployed only as the identifier's first version gives way to the
+-- best trial whatever the policy: no search leaves an arbitrary trial deployed.
+CREATE FUNCTION pinnacle.deploy_best_trial(search_id bigint, best_run bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s pinnacle.searches := (SELECT x FROM pinnacle.searches x WHERE x.id = deploy_best_trial.search_id);
+    policy text := coalesce(s.spec ->> 'deploy', 'always');
+    deployed_run bigint := (SELECT m.run_id FROM pinnacle.models m WHERE m.identifier = s.identifier AND m.deployed);
+BEGIN
+    IF policy = 'always' OR deployed_run IS NULL
+       OR deployed_run IN (SELECT t.run_id FROM pinnacle.search_trials t WHERE t.search_id = s.id)
+       OR (policy = 'if_better' AND pinnacle.run_is_better(best_run, deployed_run)) THEN
+        PERFORM pinnacle.push_deployment(s.identifier, (SELECT r.version FROM pinnacle.runs r WHERE r.id = best_run),
+                                         format('search %s: best trial', s.id));
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.deploy_best_trial(bigint, bigint) FROM PUBLIC;
+
+-- The search ends with its last trial: succeeded with a best trial, else cancelled when a
+-- trial was cancelled (not by halving), interrupted when one was interrupted, or failed.
+CREATE FUNCTION pinnacle.finish_search(search_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    best pinnacle.search_trials := pinnacle.search_best_trial(search_id);
+    user_cancelled boolean;
+    interrupted boolean;
+BEGIN
+    SELECT bool_or(t.status = 'cancelled' AND t.halted_at_rung IS NULL), bool_or(t.status = 'interrupted')
+    INTO user_cancelled, interrupted
+    FROM pinnacle.search_trials t WHERE t.search_id = finish_search.search_id;
+    UPDATE pinnacle.searches s
+    SET status = CASE WHEN user_cancelled THEN 'cancelled' WHEN best.run_id IS NOT NULL THEN 'succeeded'
+                      WHEN interrupted THEN 'interrupted' ELSE 'failed' END,
+        best_run_id = best.run_id, best_value = best.best_value, finished_at = clock_timestamp()
+    WHERE s.id = finish_search.search_id;
+    IF best.run_id IS NOT NULL AND NOT user_cancelled THEN
+        PERFORM pinnacle.deploy_best_trial(search_id, best.run_id);
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.finish_search(bigint) FROM PUBLIC;
+
+-- A trial's run ended (its supervisor, or mark_lost_runs, wrote its final status): its trial
+-- takes the status and best value, a trial that halving stopped says so on its run, and the
+-- last trial's end finishes the search. The search's row is locked first, as the rung
+-- decisions lock it, so that trials ending at once see each other.
+CREATE FUNCTION pinnacle.search_trial_ended() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    halted integer;
+BEGIN
+    PERFORM 1 FROM pinnacle.searches s WHERE s.id = new.search_id FOR UPDATE;
+    UPDATE pinnacle.search_trials t SET status = new.status, best_value = new.best_value
+    WHERE t.run_id = new.id RETURNING t.halted_at_rung INTO halted;
+    IF halted IS NOT NULL AND new.status = 'cancelled' THEN
+        UPDATE pinnacle.runs r SET stop_reason = 'search_halving',
+            error = format('stopped by successive halving at rung %s of search %s: not among the better half by %s',
+                           halted, new.search_id, (SELECT s.listen FROM pinnacle.searches s WHERE s.id = new.search_id))
+        WHERE r.id = new.id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pinnacle.search_trials t WHERE t.search_id = new.search_id AND t.status IS NULL) THEN
+        PERFORM pinnacle.finish_search(new.search_id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER search_trial_ended AFTER UPDATE OF status ON pinnacle.runs
+    FOR EACH ROW WHEN (new.search_id IS NOT NULL AND old.status IN ('queued', 'running')
+                       AND new.status NOT IN ('queued', 'running'))
+    EXECUTE FUNCTION pinnacle.search_trial_ended();
+
+-- Successive halving, decided as trials arrive at a rung so that no trial ever waits for
+-- another (a trial waiting at a rung while holding a training slot would deadlock with the
+-- trials queued behind pinnacle.max_workers). At rung k, ceil(n / 2^k) of the search's n
+-- trials continue: a trial arriving at rung k stops when that many trials still in the
+-- running are already better there; and a trial that continued but is now outranked by that
+-- many stops too, if it still runs. Once every contender has arrived, the survivors are the
+-- better half exactly; a trial better than every other at every rung always survives.
+-- Called by a trial's supervisor after each validation (supervisor/search_rung.c): NULL when
+-- the run is not a halving trial, else whether the run must stop now.
+CREATE FUNCTION pinnacle.search_rung(run_id bigint) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s pinnacle.searches;
+    validations integer;
+    at_rung integer;
+    keep integer;
+    stop_self boolean := false;
+    loser record;
+BEGIN
+    SELECT * INTO s FROM pinnacle.searches
+    WHERE id = (SELECT t.search_id FROM pinnacle.search_trials t WHERE t.run_id = search_rung.run_id)
+      AND method = 'halving'
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT count(*) INTO validations FROM pinnacle.metrics m
+    WHERE m.run_id = search_rung.run_id AND m.split = 'validation' AND m.name = s.listen;
+    at_rung := array_position(s.rungs, validations);
+    IF at_rung IS NULL THEN
+        RETURN false;
+    END IF;
+    INSERT INTO pinnacle.search_rungs (search_id, run_id, rung, value)
+    SELECT s.id, search_rung.run_id, at_rung, m.value FROM pinnacle.metrics m
+    WHERE m.run_id = search_rung.run_id AND m.split = 'validation' AND m.name = s.listen
+    ORDER BY m.iteration DESC LIMIT 1;
+    keep := ceil(s.trials / 2.0 ^ at_rung)::integer;
+    FOR loser IN
+        WITH contenders AS (
+            SELECT r.run_id, t.halted_at_rung, t.status,
+                   row_number() OVER (ORDER BY CASE WHEN s.higher_is_better THEN -r.value ELSE r.value END,
+                                      r.reached_at, t.trial) AS place
+            FROM pinnacle.search_rungs r JOIN pinnacle.search_trials t ON t.run_id = r.run_id
+            WHERE r.search_id = s.id AND r.rung = at_rung
+              AND (t.halted_at_rung IS NULL OR t.halted_at_rung >= at_rung))
+        SELECT c.run_id FROM contenders c
+        WHERE c.place > keep AND c.halted_at_rung IS NULL AND c.status IS NULL
+    LOOP
+        UPDATE pinnacle.search_trials t SET halted_at_rung = at_rung WHERE t.run_id = loser.run_id;
+        IF loser.run_id = search_rung.run_id THEN
+            stop_self := true;
+        ELSE
+            PERFORM @extschema@.pinnacle_cancel(loser.run_id);
+        END IF;
+    END LOOP;
+    RETURN stop_self;
+END $$;
+REVOKE EXECUTE ON FUNCTION pinnacle.search_rung(bigint) FROM PUBLIC;
+
+CREATE FUNCTION pinnacle_search(spec jsonb, search jsonb, wait boolean DEFAULT false) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'pinnacle_search' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pinnacle_search(jsonb, jsonb, boolean) IS
+    'Runs one trial (a run) per point of the search''s space over spec, every trial on the same rows, read once; returns the search id.';
+
+-- Waits for every trial to end (or the timeout) and returns the search's status. A search
+-- whose trials have all ended without finishing it lost them in a crash: it reads interrupted.
+CREATE FUNCTION pinnacle_wait_search(search_id bigint, timeout interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout;
+    search_status text;
+BEGIN
+    LOOP
+        SELECT s.status INTO search_status FROM pinnacle.searches s WHERE s.id = search_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'search % does not exist', search_id USING ERRCODE = 'undefined_object';
+        END IF;
+        IF search_status <> 'running' OR clock_timestamp() >= deadline THEN
+            RETURN search_status;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pinnacle.search_trials t
+                       WHERE t.search_id = pinnacle_wait_search.search_id
+                         AND @extschema@.pinnacle_wait(t.run_id, interval '0') IN ('queued', 'running')) THEN
+            -- the last trial's end commits the search's: read it once more before calling it lost
+            SELECT s.status INTO search_status FROM pinnacle.searches s WHERE s.id = search_id;
+            RETURN CASE search_status WHEN 'running' THEN 'interrupted' ELSE search_status END;
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION pinnacle_wait_search(bigint, interval) IS
+    'Waits for a search''s trials to end (or the timeout to pass) and returns the search''s status.';
+
+-- Cancels every queued or running trial; the search ends 'cancelled'. Writes nothing itself.
+CREATE FUNCTION pinnacle_cancel_search(search_id bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pinnacle.searches s WHERE s.id = search_id) THEN
+        RAISE EXCEPTION 'search % does not exist', search_id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN coalesce((SELECT bool_or(@extschema@.pinnacle_cancel(t.run_id)) FROM pinnacle.search_trials t
+                     WHERE t.search_id = pinnacle_cancel_search.search_id), false);
+END $$;
+COMMENT ON FUNCTION pinnacle_cancel_search(bigint) IS
+    'Stops every queued or running trial of a search; they and the search end ''cancelled''.';
+
+-- Progress of every running run, as above, with the search it is a trial of.
+CREATE OR REPLACE VIEW pinnacle.progress AS
+SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
+       (p ->> 'iteration')::bigint AS iteration,
+       (p ->> 'max_iterations')::bigint AS max_iterations,
+       (p ->> 'train_loss')::double precision AS last_loss,
+       (p ->> 'rows_per_second')::double precision AS rows_per_second,
+       make_interval(secs => (p ->> 'eta_seconds')::double precision) AS eta,
+       p -> 'validation' AS last_validation,
+       ARRAY(SELECT t::integer FROM jsonb_array_elements_text(p -> 'trainer_pids') AS t) AS trainer_pids,
+       (p ->> 'world_size')::integer AS world_size,
+       ARRAY(SELECT t::double precision FROM jsonb_array_elements_text(p -> 'rank_rows_per_second') AS t)
+           AS rank_rows_per_second,
+       (p ->> 'allreduce_seconds')::double precision AS allreduce_seconds,
+       (p ->> 'allreduce_bytes_per_step')::bigint AS allreduce_bytes_per_step,
+       r.search_id
+FROM pg_stat_activity a
+CROSS JOIN LATERAL (SELECT CASE WHEN a.query LIKE '{"run_id":%' THEN a.query::jsonb END AS p) AS published
+JOIN pinnacle.runs r ON r.id = (p ->> 'run_id')::bigint
+WHERE a.backend_type = 'pinnacle_train worker' AND a.query LIKE '{"run_id":%'
+  AND r.status IN ('queued', 'running');
+
+CREATE FUNCTION pinnacle_report_search(search_id bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'pinnacle_report_search' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pinnacle_report_search(bigint) IS
+    'An SVG chart of every trial''s validation listen curve in one panel, the best trial marked.';

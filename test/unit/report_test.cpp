@@ -32,3 +32,16 @@ TEST(Report, EmptyHistoryStillRenders) {
   EXPECT_NE(svg.find("no validation yet"), std::string::npos);
   EXPECT_EQ(count(svg, "<polyline"), 0u);
 }
+
+TEST(Report, ASearchDrawsEveryTrialAndMarksTheBest) {
+  json trials = json::parse(R"([
+      {"label": "run 3: lr = 0.1", "best": false, "iteration": [10, 20], "values": [0.9, 0.7]},
+      {"label": "run 4: lr = 0.01", "best": true, "iteration": [10, 20, 30], "values": [0.8, 0.4, 0.3]},
+      {"label": "run 5: lr = 1 <never validated>", "best": false, "iteration": [], "values": []}])");
+  std::string svg = render_search_report(trials, "objective", "search 2 of \"m\"");
+  EXPECT_EQ(count(svg, "<polyline"), 3u);
+  EXPECT_EQ(count(svg, "class=\"best\""), 1u);
+  EXPECT_NE(svg.find("best: run 4: lr = 0.01"), std::string::npos);
+  EXPECT_NE(svg.find("&lt;never validated&gt;"), std::string::npos);
+  EXPECT_NE(svg.find("validation objective"), std::string::npos);
+}

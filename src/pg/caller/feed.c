@@ -234,6 +234,17 @@ pt_feed_flush(PtFeed *feed, shm_mq_handle *queue)
 }
 
 void
+pt_feed_flush_all(PtFeed *feed, shm_mq_handle **queues, int nqueues)
+{
+	if (feed->rows_in_message == 0)
+		return;
+	memcpy(feed->message.data + PT_ROWS_BODY_OFFSET, &feed->rows_in_message, sizeof(uint32));
+	for (int i = 0; i < nqueues; i++)
+		send_message(queues[i], feed->message.data, feed->message.len);
+	start_message(feed);
+}
+
+void
 pt_feed_send_end(shm_mq_handle *queue, int64 total_rows)
 {
 	char		message[PT_END_SIZE] = {PT_MSG_END};

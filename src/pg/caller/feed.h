@@ -58,6 +58,9 @@ extern bool pt_feed_next(PtFeed *feed);
 /* Sends the rows encoded so far. */
 extern void pt_feed_flush(PtFeed *feed, shm_mq_handle *queue);
 
+/* Sends the rows encoded so far to every queue: rows encoded once, for several runs. */
+extern void pt_feed_flush_all(PtFeed *feed, shm_mq_handle **queues, int nqueues);
+
 /* Sends the end-of-data message. */
 extern void pt_feed_send_end(shm_mq_handle *queue, int64 total_rows);
 

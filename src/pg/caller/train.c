@@ -28,6 +28,7 @@
 #include "download.h"
 #include "extension_owner.h"
 #include "helper.h"
+#include "train.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
@@ -59,8 +60,8 @@ pt_parse_spec_or_error(const char *spec_json)
 
 /* Each rank of a run takes a training slot; a run that needs more than there are would wait
  * for ever. */
-static void
-check_training_slots(const PtSpec *spec)
+void
+pt_check_training_slots(const PtSpec *spec)
 {
 	if (pt_spec_workers(spec) > pinnacle_max_workers)
 		ereport(ERROR,
@@ -70,8 +71,8 @@ check_training_slots(const PtSpec *spec)
 }
 
 /* A new run id, drawn as the extension's owner: no role may draw them itself. */
-static int64
-next_run_id(void)
+int64
+pt_next_run_id(void)
 {
 	PtActingRole caller = pt_act_as_extension_owner();
 	bool		isnull;
@@ -84,15 +85,8 @@ next_run_id(void)
 	return run_id;
 }
 
-/* A checkpoint to continue training from. */
-typedef struct ResumePoint
-{
-	int64		run_id;
-	int64		iteration;
-} ResumePoint;
-
 static bool
-first_checkpoint(const char *sql, Datum first, Oid first_type, int32 version, ResumePoint *point)
+first_checkpoint(const char *sql, Datum first, Oid first_type, int32 version, PtResumePoint *point)
 {
 	Oid			types[2] = {first_type, INT4OID};
 	Datum		values[2] = {first, Int32GetDatum(version)};
@@ -108,10 +102,10 @@ first_checkpoint(const char *sql, Datum first, Oid first_type, int32 version, Re
 }
 
 /* Finds the checkpoint that optimizer_state or init_from names; ERROR if there is none. */
-static ResumePoint
+static PtResumePoint
 find_resume_point(const PtSpec *spec)
 {
-	ResumePoint point = {0, 0};
+	PtResumePoint point = {0, 0};
 
 	switch (pt_spec_resume(spec))
 	{
@@ -163,7 +157,7 @@ typedef struct RowSources
 } RowSources;
 
 static RowSources
-row_sources(const PtSpec *spec, int64 run_id, ResumePoint resume)
+row_sources(const PtSpec *spec, int64 run_id, PtResumePoint resume)
 {
 	RowSources	sources = {pt_spec_select(spec), pt_spec_validation_select(spec), pt_spec_download(spec)};
 
@@ -177,7 +171,7 @@ row_sources(const PtSpec *spec, int64 run_id, ResumePoint resume)
 }
 
 static bytea *
-checkpoint_weights(ResumePoint point)
+checkpoint_weights(PtResumePoint point)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(point.run_id), Int64GetDatum(point.iteration)};
@@ -191,8 +185,8 @@ checkpoint_weights(ResumePoint point)
 
 /* An identifier belongs to the role that first trained it. The run's supervisor claims it
  * when it records the run; this check only refuses early what that claim would refuse. */
-static void
-check_identifier_owner(const char *identifier)
+void
+pt_check_identifier_owner(const char *identifier)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(identifier)};
@@ -210,8 +204,8 @@ check_identifier_owner(const char *identifier)
 
 /* compute_kwargs.memory_limit may only ask for less than pinnacle.memory_limit, the ceiling a
  * superuser sets. */
-static int64
-memory_limit_bytes(const PtSpec *spec)
+int64
+pt_memory_limit_bytes(const PtSpec *spec)
 {
 	int64		ceiling = (int64) pinnacle_memory_limit_mb * 1024 * 1024;
 	int64		from_spec = pt_spec_memory_limit(spec);
@@ -248,8 +242,8 @@ pt_spec_module(const PtSpec *spec)
 
 /* Builds the model once for the first rows' widths, in a helper process: a layer list may ask
  * for more memory than the run may use, and a TorchScript module is a user's code. */
-static void
-check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed, ResumePoint resume,
+void
+pt_check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed, PtResumePoint resume,
 					  int64 memory_limit)
 {
 	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
@@ -271,8 +265,8 @@ check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *f
 
 /* Sends the feed's rows to the worker. Rows it will hold in memory are counted in
  * `bytes_held` (NULL for streamed rows) and fail early past the memory limit. */
-static void
-stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held)
+void
+pt_stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held)
 {
 	do
 	{
@@ -318,8 +312,8 @@ await_result(PtSession *session, int64 run_id)
 
 /* The supervisor acts as the caller's role, and a background worker can only act as a role
  * that may log in: say so here, not as a worker that failed to start. */
-static void
-check_role_can_log_in(void)
+void
+pt_check_role_can_log_in(void)
 {
 	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
 	bool		can_login;
@@ -337,7 +331,7 @@ check_role_can_log_in(void)
 
 /* Creates the session and starts the run's supervisor. */
 static PtSession
-start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
+start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
 				 int64 expected_rows)
 {
 	PtSessionHeader header = {
@@ -387,8 +381,8 @@ check_runs_per_role(void)
 }
 
 /* Starts the run's supervisor, counted against the role's runs (see check_runs_per_role). */
-static PtSession
-start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, ResumePoint resume,
+PtSession
+pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
 						 int64 expected_rows)
 {
 	PtSession	session;
@@ -422,7 +416,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 				memory_limit,
 				bytes_held = 0;
 	PtSession	session;
-	ResumePoint resume;
+	PtResumePoint resume;
 	RowSources	sources;
 
 	if (PG_ARGISNULL(0))
@@ -430,31 +424,31 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	spec_jsonb = PG_GETARG_JSONB_P(0);
 	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
 	spec = pt_parse_spec_or_error(spec_json);
-	memory_limit = memory_limit_bytes(spec);
-	check_training_slots(spec);
+	memory_limit = pt_memory_limit_bytes(spec);
+	pt_check_training_slots(spec);
 
 	pt_spi_connect();
 	pt_check_schema();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
-	check_identifier_owner(pt_spec_identifier(spec));
+	pt_check_identifier_owner(pt_spec_identifier(spec));
 	resume = find_resume_point(spec);
 	/* snapshot tables are named after their run; other runs take their id once the spec passed */
-	run_id = pt_spec_download(spec) ? next_run_id() : 0;
+	run_id = pt_spec_download(spec) ? pt_next_run_id() : 0;
 	sources = row_sources(spec, run_id, resume);
 	pt_feed_open(&train_feed, spec, sources.train, "select", PT_MSG_TRAIN_ROWS, sources.snapshots);
 	if (sources.validation != NULL)
 		pt_feed_open(&validation_feed, spec, sources.validation, "validation.select", PT_MSG_VALID_ROWS,
 					 sources.snapshots);
 	pt_feed_next(&train_feed);
-	check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
+	pt_check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
 
 	if (run_id == 0)
-		run_id = next_run_id();
-	check_role_can_log_in();
-	session = start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
+		run_id = pt_next_run_id();
+	pt_check_role_can_log_in();
+	session = pt_start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
 									   pt_feed_estimated_rows(&train_feed));
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
-	stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
+	pt_stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)
 	{
 		/* validation rows must match the training rows' widths */
@@ -464,7 +458,7 @@ pinnacle_train(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("spec field \"validation.select\" returned no rows")));
-		stream_rows(&validation_feed, &session, memory_limit, &bytes_held);
+		pt_stream_rows(&validation_feed, &session, memory_limit, &bytes_held);
 	}
 	pt_feed_send_end(session.rows, train_feed.rows + (sources.validation != NULL ? validation_feed.rows : 0));
 	SPI_finish();

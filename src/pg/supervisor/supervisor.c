@@ -30,6 +30,7 @@
 #include "pinnacle_core.h"
 #include "run_lifecycle.h"
 #include "run_store.h"
+#include "search_rung.h"
 #include "session.h"
 #include "child_link.h"
 #include "trainer_process.h"
@@ -569,6 +570,7 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 			sv->latest = sv->rank_latest[0] = report.state;
 			sv->latest_at = GetCurrentTimestamp();
 			pt_store_validation(sv->header->run_id, &report);
+			pt_search_rung_reached(sv->header->run_id);
 			return false;
 		case PT_CHANNEL_CHECKPOINT:
 			/* the answer to a shutdown's stop request: keep the step reached */

@@ -1,0 +1,42 @@
+/*
+ * The steps of pinnacle_train (train.c) that a search (search/search.c) takes for each of its
+ * trials: the same checks, the same supervisor start and the same row stream.
+ */
+#ifndef PINNACLE_TRAIN_H
+#define PINNACLE_TRAIN_H
+
+#include "postgres.h"
+
+#include "feed.h"
+#include "pinnacle_core.h"
+#include "session.h"
+
+/* A checkpoint to continue training from; run_id 0 for none. */
+typedef struct PtResumePoint
+{
+	int64		run_id;
+	int64		iteration;
+} PtResumePoint;
+
+/* ERROR when the spec's ranks need more training slots than pinnacle.max_workers. */
+extern void pt_check_training_slots(const PtSpec *spec);
+/* A new run id, drawn as the extension's owner. Inside SPI. */
+extern int64 pt_next_run_id(void);
+/* ERROR unless the identifier is new or the calling role's. Inside SPI. */
+extern void pt_check_identifier_owner(const char *identifier);
+/* The trainer's memory limit in bytes; ERROR above pinnacle.memory_limit. */
+extern int64 pt_memory_limit_bytes(const PtSpec *spec);
+/* Builds the model once for the feed's first rows' widths, in a helper process. */
+extern void pt_check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed,
+									 PtResumePoint resume, int64 memory_limit);
+/* ERROR unless the calling role may log in (a supervisor acts as it). */
+extern void pt_check_role_can_log_in(void);
+/* Starts a run's supervisor, counted against pinnacle.max_runs_per_role; returns once the
+ * run is on record. */
+extern PtSession pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
+											 PtResumePoint resume, int64 expected_rows);
+/* Sends the feed's rows (the first batch already encoded) to the supervisor; rows held in
+ * memory count in *bytes_held against memory_limit (NULL for streamed rows). */
+extern void pt_stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held);
+
+#endif
