@@ -8,8 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=$1
-commit=$(git rev-parse --verify -q "$tag^{commit}") \
-  || { echo "build_release.sh: no tag $tag in this clone (git fetch --tags)" >&2; exit 1; }
+# A clone may come without tags: the released commits are named here too.
+declare -A RELEASED=([v0.1.0]=88535064fb93287c36c9c9638d3005666c68d773)
+commit=$(git rev-parse --verify -q "$tag^{commit}" || git rev-parse --verify -q "${RELEASED[$tag]:-none}^{commit}") \
+  || { echo "build_release.sh: neither tag $tag nor its commit is in this clone (git fetch --tags)" >&2; exit 1; }
 # outside the clone, so that a fresh clone finds it too; readable by the server's user
 cache=${PINNACLE_RELEASE_CACHE:-/var/tmp/pinnacle_train-releases}/$tag-${commit:0:12}
 pg_lib=$(pg_config --pkglibdir)       # /usr/lib/postgresql/15/lib
