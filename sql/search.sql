@@ -170,3 +170,15 @@ SELECT left(svg, 38) AS svg_start,
        (length(svg) - length(replace(svg, 'class="best"', ''))) / length('class="best"') AS best_marked
 FROM pinnacle_report_search(:grid) AS svg;
 SELECT pinnacle_report_search(-1);
+
+-- a trial's version dropped while its search runs: the search goes on without it, and ends
+SELECT pinnacle_search('{"identifier": "s_drop", "select": "SELECT x1, x2, y FROM search_points",
+  "key": {"inputs": ["x1", "x2"], "target": "y"}, "model": {"layers": [{"type": "Linear", "out_features": 1}]},
+  "objective": "mse", "validation_interval": 10, "no_improve_then_stop": 1000000}',
+  '{"method": "grid", "space": {"max_iterations": [10, 10000000]}}') AS drop_search \gset
+SELECT pinnacle_wait(run_id) AS first_trial FROM pinnacle.search_trials WHERE search_id = :drop_search AND trial = 0;
+SELECT pinnacle_drop_model('s_drop', r.version) AS dropped
+FROM pinnacle.search_trials t JOIN pinnacle.runs r ON r.id = t.run_id WHERE t.search_id = :drop_search AND t.trial = 0;
+SELECT pinnacle_cancel_search(:drop_search) AS cancelled, pinnacle_wait_search(:drop_search) AS search_status;
+SELECT count(*) AS trials_left FROM pinnacle.search_trials WHERE search_id = :drop_search;
+SELECT pinnacle.mark_lost_runs() >= 0 AS lost_runs_still_swept;

@@ -23,7 +23,10 @@ const std::vector<std::string> kFixedPaths = {"identifier", "select", "key", "va
                                               "metric_values", "uuid", "artifacts", "db"};
 
 // every trial is a run, and a role's runs are bounded far below this anyway
-constexpr int64_t kMaxTrials = 1000000;
+// Every trial is a run, with a background worker, its rows and a model version: far fewer than
+// this can ever run (pinnacle.max_runs_per_role), and a search's plan is built in the caller's
+// backend before anything can be cancelled, so a huge grid must be refused before it is built.
+constexpr int64_t kMaxTrials = 1024;
 
 const std::vector<std::string> kSearchFields = {"method", "space", "trials", "seed", "rungs"};
 
@@ -83,6 +86,10 @@ Dimension read_dimension(const std::string& path, const json& entry) {
     throw SearchError(field + ".log_uniform", "the bounds must be above 0");
   if (d.distribution == "int_uniform" && (d.low != std::floor(d.low) || d.high != std::floor(d.high)))
     throw SearchError(field + ".int_uniform", "the bounds must be integers");
+  // (doubles hold every integer up to 2^53, and a draw must not leave int64)
+  constexpr double kLargestExactInteger = 9007199254740992.0;
+  if (d.distribution == "int_uniform" && (d.low < -kLargestExactInteger || d.high > kLargestExactInteger))
+    throw SearchError(field + ".int_uniform", "the bounds must be within +-2^53");
   return d;
 }
 
@@ -107,10 +114,16 @@ json sample(const Dimension& d, std::mt19937_64& rng) {
 
 std::vector<json> grid(const std::vector<Dimension>& dims) {
   std::vector<json> points = {json::object()};
+  int64_t size = 1;
   for (const auto& d : dims) {
     if (d.values.empty())
       throw SearchError("space." + d.path, "a grid needs a list of values, not a distribution; use "
                                                 "\"method\": \"random\" with \"trials\"");
+    size *= static_cast<int64_t>(d.values.size());
+    if (size > kMaxTrials)
+      throw SearchError("space", "the grid has more than " + std::to_string(kMaxTrials) + " trials");
+  }
+  for (const auto& d : dims) {
     std::vector<json> next;
     for (const auto& point : points)
       for (const auto& value : d.values) {

@@ -451,7 +451,8 @@ COMMENT ON COLUMN pinnacle.searches.rungs IS
 CREATE TABLE pinnacle.search_trials (
     search_id       bigint NOT NULL REFERENCES pinnacle.searches (id) ON DELETE CASCADE,
     trial           integer NOT NULL,
-    run_id          bigint NOT NULL UNIQUE,
+    -- a trial's version dropped (pinnacle_drop_model) leaves the search, which goes on without it
+    run_id          bigint NOT NULL UNIQUE REFERENCES pinnacle.runs (id) ON DELETE CASCADE,
     params          jsonb NOT NULL,
     status          text,
     best_value      double precision,
@@ -464,7 +465,7 @@ COMMENT ON TABLE pinnacle.search_trials IS
 -- Halving: each trial's listen value at each rung it reached.
 CREATE TABLE pinnacle.search_rungs (
     search_id       bigint NOT NULL REFERENCES pinnacle.searches (id) ON DELETE CASCADE,
-    run_id          bigint NOT NULL,
+    run_id          bigint NOT NULL REFERENCES pinnacle.runs (id) ON DELETE CASCADE,
     rung            integer NOT NULL,
     value           double precision NOT NULL,
     reached_at      timestamptz NOT NULL DEFAULT clock_timestamp(),

@@ -78,5 +78,28 @@ $node->safe_psql('target', 'CREATE ROLE mallory; GRANT EXECUTE ON FUNCTION pinna
 ($ret, $out, $err) = $node->psql('target', "SET ROLE mallory; SELECT pinnacle_import('moved', decode('$archive', 'hex'))");
 like($err, qr/model "moved" belongs to role/, 'another role cannot add a version to an identifier it does not own');
 
+# a forged archive whose metadata has no spec is an error, not a crash of the backend
+my $forge = <<'PY';
+import io, json, sys, zipfile
+source = zipfile.ZipFile(sys.argv[1])
+out = io.BytesIO()
+with zipfile.ZipFile(out, "w") as forged:
+    for entry in source.infolist():
+        data = source.read(entry)
+        if entry.filename.endswith("extra/pinnacle/metadata.json"):
+            meta = json.loads(data)
+            del meta["spec"]
+            data = json.dumps(meta).encode()
+        forged.writestr(entry, data)
+sys.stdout.write(out.getvalue().hex())
+PY
+my ($forged, $forge_err);
+IPC::Run::run([ '/usr/bin/python3', '-c', $forge, $file ], '>', \$forged, '2>', \$forge_err) or diag($forge_err);
+my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+($ret, $out, $err) = $node->psql('target', "SELECT pinnacle_import('forged', decode('$forged', 'hex'))");
+like($err, qr/the archive's metadata has no spec/, 'an archive whose metadata has no spec is refused');
+is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started, 'and the server did not restart');
+ok(!$node->log_contains('terminating any other active server processes'), 'nor crash');
+
 $node->stop;
 done_testing();

@@ -87,3 +87,25 @@ TEST(Search, ErrorsNameTheFieldOrThePathAndValue) {
   EXPECT_NE(error_of(json::parse(R"({"method": "random", "trials": 2, "space": {"optimizer_kwargs.lr": {"log_uniform": [0, 1]}}})"))
                 .find("above 0"), std::string::npos);
 }
+
+// A plan is built in the caller's backend before anything can be cancelled: a grid too large
+// to run is refused from the sizes of its lists, before it is built.
+TEST(Search, AHugeGridIsRefusedBeforeItIsBuilt) {
+  json values = json::array();
+  for (int i = 1; i <= 10; ++i) values.push_back(i);
+  json space = json::object();
+  for (const char* path : {"loader_kwargs.batch_size", "loader_kwargs.seed", "max_iterations",
+                           "validation_interval", "no_improve_then_stop", "model.layers.0.out_features"})
+    space[path] = values;
+  EXPECT_NE(error_of({{"method", "grid"}, {"space", space}}).find("more than 1024 trials"), std::string::npos);
+  EXPECT_NE(error_of(json::parse(R"({"method": "random", "trials": 1025, "space": {"optimizer_kwargs.lr": [0.1]}})"))
+                .find("to 1024"),
+            std::string::npos);
+}
+
+TEST(Search, IntegerBoundsStayWhereDrawsAreExact) {
+  EXPECT_NE(error_of(json::parse(R"({"method": "random", "trials": 2,
+                                     "space": {"max_iterations": {"int_uniform": [1, 1e30]}}})"))
+                .find("within +-2^53"),
+            std::string::npos);
+}

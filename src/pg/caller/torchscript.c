@@ -39,13 +39,18 @@ read_metadata(Datum metadata, bytea *weights)
 	PtSpec	   *spec;
 	int64	   *widths;
 
-	if (SPI_execute_with_args("SELECT m ->> 'spec', coalesce(m ->> 'transform', '{}'), "
+	if (SPI_execute_with_args("SELECT m ->> 'spec', CASE WHEN m ? 'transform' THEN m ->> 'transform' ELSE '{}' END, "
 							  "ARRAY(SELECT w::bigint FROM jsonb_array_elements_text(m -> 'column_widths') AS w) "
 							  "FROM (SELECT $1::jsonb AS m) AS metadata",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the archive's metadata");
-	model.spec_json = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	model.transform_json = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	model.spec_json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	model.transform_json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	/* (a JSON null reads as SQL NULL too) */
+	if (model.spec_json == NULL || model.transform_json == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("pinnacle_import: the archive's metadata has no %s", model.spec_json == NULL ? "spec" : "transform")));
 	spec = pt_parse_spec_or_error(model.spec_json);
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
 					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &datums, &nulls, &model.columns);
