@@ -708,8 +708,9 @@ END $$;
 COMMENT ON FUNCTION pinnacle_cancel_search(bigint) IS
     'Stops every queued or running trial of a search; they and the search end ''cancelled''.';
 
--- Progress of every running run, as above, with the search it is a trial of.
-CREATE OR REPLACE VIEW pinnacle.progress AS
+-- Progress of every running run, as above, with the search it is a trial of. (A view replaced
+-- takes the options given here: a role reads its own runs' progress only.)
+CREATE OR REPLACE VIEW pinnacle.progress WITH (security_invoker = true) AS
 SELECT r.id AS run_id, r.identifier, a.pid AS worker_pid, r.started_at,
        (p ->> 'iteration')::bigint AS iteration,
        (p ->> 'max_iterations')::bigint AS max_iterations,
