@@ -46,8 +46,10 @@ bool is_index(const std::string& part) {
 }
 
 void check_path_may_vary(const std::string& path) {
+  // a fixed field, a path within it, or an object that holds it (varying "compute_kwargs"
+  // whole would vary its seed)
   for (const auto& fixed : kFixedPaths)
-    if (path == fixed || path.rfind(fixed + ".", 0) == 0)
+    if (path == fixed || path.rfind(fixed + ".", 0) == 0 || fixed.rfind(path + ".", 0) == 0)
       throw SearchError("space." + path,
                       "a search cannot vary \"" + fixed + "\": every trial trains on the same rows, "
                       "split and metric, as the same model");

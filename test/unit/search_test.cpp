@@ -109,3 +109,9 @@ TEST(Search, IntegerBoundsStayWhereDrawsAreExact) {
                 .find("within +-2^53"),
             std::string::npos);
 }
+
+TEST(Search, AnObjectThatHoldsAFixedFieldIsFixedToo) {
+  EXPECT_NE(error_of(json::parse(R"({"method": "grid", "space": {"compute_kwargs": [{"seed": 1}, {"seed": 2}]}})"))
+                .find("cannot vary \"compute_kwargs.seed\""),
+            std::string::npos);
+}
