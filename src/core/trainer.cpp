@@ -65,6 +65,8 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
   }
   optimizer_ = make_optimizer(spec_.optimizer, model_.parameters());
   model_.set_training(true);
+  if (!model_.is_torchscript() && !layout_.padded)
+    plan_ = TrainingPlan::build(model_.layers(), spec_.objective, layout_.input_width);
 }
 
 // Validation rows of their own are padded to the training rows' widths; a split is padded already.
@@ -163,7 +165,6 @@ Trainer::Event Trainer::advance() {
   }
 
   torch::Tensor rows = batches_->next_batch();
-  optimizer_->zero_grad();
   torch::Tensor loss = step_loss(rows);
   if (collective_) sum_gradients(loss);
   last_loss_ = loss.item<double>();
@@ -187,29 +188,37 @@ Trainer::Event Trainer::advance() {
   return Event::Validated;
 }
 
-// The batch's loss, its gradients computed. On a rank of several, its share of the global
-// batch's loss: the mean over its rows weighted by their part of the global denominator,
-// so that the ranks' sum is the loss one rank computes over the whole batch. A rank with no
-// rows in the batch contributes zero.
+// The batch's loss, its gradients computed (by the training plan where it covers the model
+// and the batch). On a rank of several, its share of the global batch's loss: the mean over
+// its rows weighted by their part of the global denominator, so that the ranks' sum is the
+// loss one rank computes over the whole batch. A rank with no rows in the batch contributes zero.
 torch::Tensor Trainer::step_loss(const torch::Tensor& rows) {
   if (rows.size(0) == 0) {
+    optimizer_->zero_grad();
     // (still one of the ranks summing the denominator, so that the collectives pair up)
     if (collective_ && !loss_denominator_is_row_count(spec_.objective)) global_denominator(0);
     return torch::zeros({});
   }
-  torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
   torch::Tensor target = layout_.targets(rows);
+  double share = collective_ ? rank_share(target) : 1.0;
+  if (plan_)
+    if (auto loss = plan_->step(rows.narrow(1, 0, layout_.input_width), target, static_cast<float>(share)))
+      return *loss;
+  optimizer_->zero_grad();
+  torch::Tensor output = model_.forward(layout_.inputs(rows), layout_.lengths(rows));
   torch::Tensor loss = compute_loss(spec_.objective, output, target);
-  if (collective_) {
-    double local = loss_denominator(spec_.objective, target);
-    double global = loss_denominator_is_row_count(spec_.objective)
-                        ? static_cast<double>(global_batches_->global_batch_rows())
-                        : global_denominator(local);
-    loss = loss * (local / global);
-  }
+  if (collective_) loss = loss * share;
   // (a NaN loss is caught after the step's sums, so that every rank stops at the same step)
   if (loss.requires_grad()) loss.backward();
   return loss.detach();
+}
+
+double Trainer::rank_share(const torch::Tensor& target) {
+  double local = loss_denominator(spec_.objective, target);
+  double global = loss_denominator_is_row_count(spec_.objective)
+                      ? static_cast<double>(global_batches_->global_batch_rows())
+                      : global_denominator(local);
+  return local / global;
 }
 
 // Sums the ranks' gradients, and their losses, in one collective: every rank then takes

@@ -20,6 +20,7 @@
 #include "network.hpp"
 #include "spec.hpp"
 #include "spill.hpp"
+#include "training_plan.hpp"
 #include "transform.hpp"
 
 namespace pinnacle {
@@ -78,6 +79,7 @@ class Trainer {
   std::vector<std::pair<std::string, double>> evaluate(const Dataset& data);
   bool improves(double value) const;
   torch::Tensor step_loss(const torch::Tensor& rows);
+  double rank_share(const torch::Tensor& target);
   void sum_gradients(torch::Tensor& loss);
   double global_denominator(double local);
   torch::Tensor gather_rows(const torch::Tensor& local);
@@ -102,6 +104,7 @@ class Trainer {
   Layout layout_;
   Network model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<TrainingPlan> plan_;  // null where autograd trains the model
 
   std::unique_ptr<BatchSource> batches_;
   const RankShare* global_batches_ = nullptr;  // within batches_, on a rank of several
