@@ -272,13 +272,10 @@ class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Optio
   }
 
  private:
-  // Zeros of (layers * directions, N, hidden), N taken from the input's first dimension.
+  // Zeros of (layers * directions, N, hidden).
   auto initial_state(const torch::Tensor& input) const {
     int64_t layers = options_.num_layers() * (options_.bidirectional() ? 2 : 1);
-    torch::Tensor zeros = torch::zeros_like(input.select(2, 0).select(1, 0))
-                              .view({1, -1, 1})
-                              .expand({layers, -1, options_.hidden_size()})
-                              .contiguous();
+    torch::Tensor zeros = input.new_zeros({layers, input.size(0), options_.hidden_size()});
     if constexpr (std::is_same_v<Rnn, torch::nn::LSTM>)
       return std::make_tuple(zeros, zeros);
     else
