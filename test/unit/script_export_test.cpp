@@ -1,3 +1,5 @@
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "model.hpp"
@@ -78,9 +80,12 @@ TEST(ScriptExport, ConvNetWithBatchNormGivesPredictsOutputsAndKeepsRunningStatis
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(exported(scripted, {x}), net.forward({x})));
   for (const auto& b : scripted.named_buffers()) {
-    if (b.name == "model.2.running_mean")
+    if (b.name == "model.2.running_mean") {
       EXPECT_TRUE(torch::equal(b.value, net.layers()->named_buffers()["2.running_mean"]));
-    if (b.name == "model.2.num_batches_tracked") EXPECT_EQ(b.value.item<int64_t>(), 1);
+    }
+    if (b.name == "model.2.num_batches_tracked") {
+      EXPECT_EQ(b.value.item<int64_t>(), 1);
+    }
   }
 }
 
@@ -166,4 +171,29 @@ TEST(ScriptExport, ExportedParametersTrainInTorchScript) {
   scripted.forward({x}).toTensor().pow(2).mean().backward();
   sgd.step();
   EXPECT_FALSE(torch::equal(params[0], before));
+}
+
+// An imported module gets the transformed columns as its signature says: here by name, then a
+// padded column's lengths as "<input>_lengths".
+TEST(ScriptExport, ImportedModuleGetsTheTransformedColumnsByNameAndTheirLengths) {
+  torch::jit::Module user("__torch__.User");
+  user.register_parameter("w", torch::tensor({2.0f}), false);
+  user.define(R"(
+def forward(self, a, b, a_lengths, b_lengths):
+    return self.w * a + b * (a_lengths + b_lengths).unsqueeze(1).to(a.dtype)
+)");
+  std::ostringstream bytes;
+  user.save(bytes);
+  TrainSpec spec = parse_spec(R"({"identifier": "u", "select": "SELECT a, b, y FROM t",
+    "key": {"inputs": ["a", "b"], "target": "y"}, "model": {"torchscript": "user"}, "signature": "**kwargs",
+    "collate_fn": "pad", "objective": "mse"})");
+  Network net = Network::from_torchscript(bytes.str(), spec, {});
+  Transformer transformer(json::parse(R"({"a": [{"scale": 3}], "b": [{"shift": -1}]})"), {"a", "b", "y"}, 2);
+  auto scripted = script_export(net, transformer, {{"a", "b"}, "**kwargs", true, 0});
+  EXPECT_EQ(parameter_names(scripted), (std::vector<std::string>{"model.w"}));
+  torch::Tensor a = torch::rand({3, 2}), b = torch::rand({3, 2});
+  torch::Tensor la = torch::tensor({2, 1, 2}), lb = torch::tensor({1, 1, 2});
+  torch::Tensor transformed = transformer.apply(torch::cat({a, b}, 1), {2, 2});
+  torch::Tensor expected = net.forward({transformed.narrow(1, 0, 2), transformed.narrow(1, 2, 2)}, {la, lb});
+  EXPECT_TRUE(torch::equal(exported(scripted, {a, b, la, lb}), expected));
 }
