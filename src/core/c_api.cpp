@@ -42,6 +42,7 @@ struct PtRendezvous {
 struct PtModel {
   pinnacle::Predictor predictor;
   std::string exported;
+  std::string optimizer_state;
 };
 
 namespace {
@@ -53,6 +54,9 @@ void fail(PtErrorKind kind, const char* message) {
   last_error_kind = kind;
   last_error = message;
 }
+
+// C's (pointer, size), where a pointer may be NULL when its size is 0.
+std::string bytes(const char* data, size_t size) { return size == 0 ? std::string() : std::string(data, size); }
 
 // A failed allocation reads differently from torch's allocator and from operator new.
 bool is_allocation_failure(const std::string& message) {
@@ -225,15 +229,12 @@ bool pt_torchscript_check(const char* bytes, size_t size) noexcept {
   PT_ENTRY(false, pinnacle::load_torchscript(std::string(bytes, size)); return true;);
 }
 
-bool pt_torchscript_export_metadata(const char* bytes, size_t size, const char** metadata_json, size_t* metadata_size,
-                                    const char** weights, size_t* weights_size) noexcept {
+bool pt_torchscript_export_metadata(const char* bytes, size_t size, PtExportFiles* files) noexcept {
   static thread_local pinnacle::ExportMetadata read;
   PT_ENTRY(false, {
     read = pinnacle::read_export_files(std::string(bytes, size));
-    *metadata_json = read.metadata_json.data();
-    *metadata_size = read.metadata_json.size();
-    *weights = read.weights.data();
-    *weights_size = read.weights.size();
+    *files = {read.metadata_json.data(), read.metadata_json.size(), read.weights.data(),
+              read.weights.size(), read.optimizer_state.data(), read.optimizer_state.size()};
     return true;
   });
 }
@@ -377,7 +378,7 @@ PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int 
   PT_ENTRY(nullptr, {
     std::vector<int64_t> widths(column_widths, column_widths + columns);
     auto transform = transform_json ? pinnacle::json::parse(transform_json) : pinnacle::json();
-    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform), {}};
+    return new PtModel{pinnacle::Predictor(spec_json, widths, std::string(weights, weights_size), transform), {}, {}};
   });
 }
 
@@ -402,10 +403,20 @@ const char* pt_model_weights(PtModel* model, size_t* size) noexcept {
   });
 }
 
-const char* pt_model_export(PtModel* model, const char* metadata_json, const char* weights, size_t weights_size,
-                            size_t* size) noexcept {
+const char* pt_model_optimizer_state(PtModel* model, const char* state, size_t state_size, size_t* size) noexcept {
   PT_ENTRY(nullptr, {
-    model->exported = model->predictor.export_torchscript({metadata_json, std::string(weights, weights_size)});
+    std::string stored = bytes(state, state_size);
+    model->optimizer_state = stored.empty() ? stored : model->predictor.checked_optimizer_state(stored);
+    *size = model->optimizer_state.size();
+    return model->optimizer_state.data();
+  });
+}
+
+const char* pt_model_export(PtModel* model, const PtExportFiles* files, size_t* size) noexcept {
+  PT_ENTRY(nullptr, {
+    model->exported = model->predictor.export_torchscript(
+        {bytes(files->metadata_json, files->metadata_size), bytes(files->weights, files->weights_size),
+         bytes(files->optimizer_state, files->optimizer_size)});
     *size = model->exported.size();
     return model->exported.data();
   });

@@ -218,19 +218,6 @@ torch::nn::AnyModule batch_norm(const LayerArgs& a, int64_t channels) {
                                        .track_running_stats(a.boolean("track_running_stats", true))));
 }
 
-// torch.nn.Embedding wants int64 ids but rows arrive as float32: cast them first.
-class TokenEmbeddingImpl final : public torch::nn::Cloneable<TokenEmbeddingImpl> {
- public:
-  explicit TokenEmbeddingImpl(torch::nn::EmbeddingOptions options) : options_(std::move(options)) { reset(); }
-  // Registered, so that its weight is saved, loaded and moved with the model.
-  void reset() override { embedding_ = register_module("embedding", torch::nn::Embedding(options_)); }
-  torch::Tensor forward(const torch::Tensor& ids) { return embedding_(ids.to(torch::kLong)); }
-
- private:
-  torch::nn::EmbeddingOptions options_;
-  torch::nn::Embedding embedding_{nullptr};
-};
-
 torch::nn::AnyModule embedding(const LayerArgs& a, const Shape&) {
   a.allow({"num_embeddings", "embedding_dim", "padding_idx"});
   int64_t count = a.required_integer("num_embeddings", 1);
@@ -244,12 +231,20 @@ torch::nn::AnyModule embedding(const LayerArgs& a, const Shape&) {
   return torch::nn::AnyModule(std::make_shared<TokenEmbeddingImpl>(options));
 }
 
+}  // namespace
+
+TokenEmbeddingImpl::TokenEmbeddingImpl(torch::nn::EmbeddingOptions options) : options_(std::move(options)) { reset(); }
+// Registered, so that its weight is saved, loaded and moved with the model.
+void TokenEmbeddingImpl::reset() { embedding_ = register_module("embedding", torch::nn::Embedding(options_)); }
+torch::Tensor TokenEmbeddingImpl::forward(const torch::Tensor& ids) { return embedding_(ids.to(torch::kLong)); }
+
+namespace {
+
 // torch.nn's LSTM and GRU return (output, state) but a Sequential layer returns one
 // tensor: keep the output of every step, (N, L, H*D), or of the last, output[:, -1].
 // Padded rows are packed (as torch.nn.utils.rnn.pack_padded_sequence does), so the padding
-// never reaches the state, and "last" is each row's last real step.
-// The initial state and the sort by length are computed from the input's tensors, not from
-// its sizes, so that a traced export (pinnacle_export) takes any number of rows.
+// never reaches the state, and "last" is each row's last real step. The export writes the
+// same in TorchScript (script_export.cpp): a change here must be made there too.
 template <class Rnn, class Options>
 class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Options>>, public SequenceLayer {
  public:
@@ -260,6 +255,8 @@ class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Optio
     torch::Tensor outputs = std::get<0>(rnn_->forward(input, initial_state(input)));
     return all_steps_ ? outputs : outputs.select(1, -1);
   }
+  const torch::nn::Module& rnn() const override { return *rnn_; }
+  bool all_steps() const override { return all_steps_; }
   torch::Tensor forward_padded(const torch::Tensor& input, const torch::Tensor& steps) override {
     namespace rnn = torch::nn::utils::rnn;
     auto [sorted_steps, order] = steps.sort(/*dim=*/0, /*descending=*/true);
@@ -275,13 +272,10 @@ class RecurrentImpl final : public torch::nn::Cloneable<RecurrentImpl<Rnn, Optio
   }
 
  private:
-  // Zeros of (layers * directions, N, hidden), N taken from the input's first dimension.
+  // Zeros of (layers * directions, N, hidden).
   auto initial_state(const torch::Tensor& input) const {
     int64_t layers = options_.num_layers() * (options_.bidirectional() ? 2 : 1);
-    torch::Tensor zeros = torch::zeros_like(input.select(2, 0).select(1, 0))
-                              .view({1, -1, 1})
-                              .expand({layers, -1, options_.hidden_size()})
-                              .contiguous();
+    torch::Tensor zeros = input.new_zeros({layers, input.size(0), options_.hidden_size()});
     if constexpr (std::is_same_v<Rnn, torch::nn::LSTM>)
       return std::make_tuple(zeros, zeros);
     else

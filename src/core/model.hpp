@@ -23,6 +23,23 @@ class SequenceLayer {
   virtual ~SequenceLayer() = default;
   // `input` (N, L, F), `steps` (N) int64: the real steps of each row, 1..L.
   virtual torch::Tensor forward_padded(const torch::Tensor& input, const torch::Tensor& steps) = 0;
+  // For the export (script_export.hpp): torch.nn's LSTM or GRU that holds the parameters, and
+  // whether the layer returns every step's output or each row's last.
+  virtual const torch::nn::Module& rnn() const = 0;
+  virtual bool all_steps() const = 0;
+};
+
+// torch.nn.Embedding wants int64 ids but rows arrive as float32: this one casts them first.
+class TokenEmbeddingImpl final : public torch::nn::Cloneable<TokenEmbeddingImpl> {
+ public:
+  explicit TokenEmbeddingImpl(torch::nn::EmbeddingOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& ids);
+  const torch::nn::EmbeddingImpl& embedding() const { return *embedding_; }
+
+ private:
+  torch::nn::EmbeddingOptions options_;
+  torch::nn::Embedding embedding_{nullptr};
 };
 
 // Throws SpecError naming "model.layers[i]..." for a bad layer or an impossible shape.

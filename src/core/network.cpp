@@ -2,8 +2,6 @@
 
 #include <sstream>
 
-#include <torch/csrc/jit/frontend/tracer.h>
-
 #include "model.hpp"
 #include "serialize.hpp"
 
@@ -194,47 +192,25 @@ void Network::load(const std::string& bytes) {
       if (s.name == b.name) copy_in_place(b.value, s.value, b.name);
 }
 
-std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
-                                 const std::vector<torch::Tensor>& example,
-                                 const torch::jit::ExtraFilesMap& extra_files) {
-  torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> example_stack(example.begin(), example.end());
-  auto traced_fn = [&](torch::jit::Stack in) -> torch::jit::Stack {
-    std::vector<torch::Tensor> inputs;
-    for (const auto& v : in) inputs.push_back(v.toTensor());
-    return {fn(inputs)};
-  };
-  auto no_names = [](const torch::autograd::Variable&) { return std::string(); };
-  auto graph = torch::jit::tracer::trace(example_stack, traced_fn, no_names, /*strict=*/true,
-                                         /*force_outplace=*/false).first->graph;
-
-  // a module whose forward(self, inputs...) is the traced graph; the weights are its constants
-  torch::jit::Module module("__torch__.PinnacleModel");
-  graph->insertInput(0, "self")->setType(module._ivalue()->type());
-  auto* forward = module._ivalue()->compilation_unit()->create_function(
-      c10::QualifiedName(*module.type()->name(), "forward"), graph);
-  module.type()->addMethod(forward);
-  std::ostringstream out;
-  module.save(out, extra_files);
-  return out.str();
-}
-
 namespace {
 // Python reads them with torch.jit.load(f, _extra_files={"pinnacle/metadata.json": ""}).
 const char kMetadataFile[] = "pinnacle/metadata.json";
 const char kWeightsFile[] = "pinnacle/weights";
+const char kOptimizerFile[] = "pinnacle/optimizer_state";
 }  // namespace
 
 torch::jit::ExtraFilesMap export_files(const ExportMetadata& metadata) {
   if (metadata.metadata_json.empty()) return {};
-  return {{kMetadataFile, metadata.metadata_json}, {kWeightsFile, metadata.weights}};
+  torch::jit::ExtraFilesMap files = {{kMetadataFile, metadata.metadata_json}, {kWeightsFile, metadata.weights}};
+  if (!metadata.optimizer_state.empty()) files[kOptimizerFile] = metadata.optimizer_state;
+  return files;
 }
 
 ExportMetadata read_export_files(const std::string& bytes) {
-  torch::jit::ExtraFilesMap files = {{kMetadataFile, ""}, {kWeightsFile, ""}};
+  torch::jit::ExtraFilesMap files = {{kMetadataFile, ""}, {kWeightsFile, ""}, {kOptimizerFile, ""}};
   std::istringstream in(bytes);
   torch::jit::load(in, c10::nullopt, files);  // fills the files the archive has, leaves the others empty
-  ExportMetadata metadata{files[kMetadataFile], files[kWeightsFile]};
+  ExportMetadata metadata{files[kMetadataFile], files[kWeightsFile], files[kOptimizerFile]};
   if (!metadata.metadata_json.empty() && metadata.weights.empty())
     throw std::runtime_error("the archive's " + std::string(kMetadataFile) + " comes without its " + kWeightsFile);
   return metadata;

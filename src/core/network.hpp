@@ -65,18 +65,13 @@ class Network {
 // TorchScript module with a forward method.
 torch::jit::Module load_torchscript(const std::string& bytes);
 
-// Traces `fn` on `example` inputs into a TorchScript module whose forward takes those inputs;
-// its bytes load with Python's torch.jit.load. `extra_files` are saved in the archive beside it.
-std::string trace_to_torchscript(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
-                                 const std::vector<torch::Tensor>& example,
-                                 const torch::jit::ExtraFilesMap& extra_files = {});
-
 // What an export carries for pinnacle_import to add it as a model version elsewhere (DESIGN.md
-// section 10): the version's metadata (JSON: spec, transform, column widths, version, metrics)
-// and its stored weights, byte for byte, as extra files of the TorchScript archive.
+// section 10): the version's metadata (JSON: spec, transform, column widths, version, metrics),
+// its stored weights and optimizer state, byte for byte, as extra files of the TorchScript archive.
 struct ExportMetadata {
   std::string metadata_json;  // empty: the archive carries none (a module for "torchscript")
   std::string weights;
+  std::string optimizer_state;  // empty: none (an imported version without one)
 };
 torch::jit::ExtraFilesMap export_files(const ExportMetadata& metadata);
 // Reads them back from an archive that loads as TorchScript.

@@ -4,6 +4,57 @@
 
 namespace pinnacle {
 
+namespace {
+
+void check_state_tensor(const torch::Tensor& state, const torch::Tensor& param, const char* name) {
+  if (!state.defined()) return;
+  if (state.sizes() != param.sizes() || state.scalar_type() != param.scalar_type() || !state.device().is_cpu() ||
+      state.layout() != torch::kStrided || !state.is_contiguous())
+    throw std::runtime_error(std::string("the stored optimizer state does not fit this model: its ") + name + " of " +
+                             c10::str(state.sizes()) + " is for a parameter of " + c10::str(param.sizes()));
+}
+
+void check_step(int64_t step) {
+  if (step < 0) throw std::runtime_error("the stored optimizer state has a negative step count");
+}
+
+void check_param_state(torch::optim::OptimizerParamState& state, const torch::Tensor& param) {
+  using namespace torch::optim;
+  if (auto* s = dynamic_cast<AdamParamState*>(&state)) {
+    check_step(s->step());
+    check_state_tensor(s->exp_avg(), param, "exp_avg");
+    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq");
+    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq");
+  } else if (auto* s = dynamic_cast<AdamWParamState*>(&state)) {
+    check_step(s->step());
+    check_state_tensor(s->exp_avg(), param, "exp_avg");
+    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq");
+    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq");
+  } else if (auto* s = dynamic_cast<SGDParamState*>(&state)) {
+    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer");
+  } else if (auto* s = dynamic_cast<RMSpropParamState*>(&state)) {
+    check_step(s->step());
+    check_state_tensor(s->square_avg(), param, "square_avg");
+    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer");
+    check_state_tensor(s->grad_avg(), param, "grad_avg");
+  } else if (auto* s = dynamic_cast<AdagradParamState*>(&state)) {
+    check_step(s->step());
+    check_state_tensor(s->sum(), param, "sum");
+  } else {
+    throw std::logic_error("check_optimizer_state: an optimizer state of an unknown kind");
+  }
+}
+
+}  // namespace
+
+void check_optimizer_state(torch::optim::Optimizer& optimizer) {
+  for (const auto& group : optimizer.param_groups())
+    for (const auto& param : group.params()) {
+      auto state = optimizer.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+      if (state != optimizer.state().end()) check_param_state(*state->second, param);
+    }
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params) {
   using namespace torch::optim;
   const json& k = spec.kwargs;

@@ -12,4 +12,10 @@ namespace pinnacle {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spec, std::vector<torch::Tensor> params);
 
+// Checks a loaded optimizer state against the optimizer's parameters: torch::optim's load
+// matches states to parameters by position and checks no shape, and a moment of another shape
+// would send FusedAdam's step past its tensor. Every state tensor must be a dense float tensor
+// of its parameter's shape, every step count non-negative; throws std::runtime_error otherwise.
+void check_optimizer_state(torch::optim::Optimizer& optimizer);
+
 }  // namespace pinnacle

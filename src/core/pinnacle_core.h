@@ -97,11 +97,21 @@ int64_t pt_spec_estimate_training_bytes(const PtSpec *spec, const int64_t *colum
 
 /* Checks that bytes are a TorchScript module with a forward method (pinnacle_import). */
 bool pt_torchscript_check(const char *bytes, size_t size) PT_NOEXCEPT;
-/* The metadata and stored weights an export carries (pt_model_export), for pinnacle_import to add
- * the archive as a model version; *metadata_size is 0 for an archive without them. The buffers
- * stay valid until the thread's next call. */
-bool pt_torchscript_export_metadata(const char *bytes, size_t size, const char **metadata_json, size_t *metadata_size,
-									const char **weights, size_t *weights_size) PT_NOEXCEPT;
+/* What an export's archive carries beside its module (pinnacle/metadata.json, pinnacle/weights,
+ * pinnacle/optimizer_state): a model version's metadata, its stored weights and optimizer state. */
+typedef struct PtExportFiles
+{
+	const char *metadata_json;
+	size_t		metadata_size;	/* 0: an archive without them (a plain module) */
+	const char *weights;
+	size_t		weights_size;
+	const char *optimizer_state;
+	size_t		optimizer_size; /* 0: none */
+} PtExportFiles;
+
+/* The files an export carries (pt_model_export), for pinnacle_import to add the archive as a
+ * model version. The buffers stay valid until the thread's next call. */
+bool pt_torchscript_export_metadata(const char *bytes, size_t size, PtExportFiles *files) PT_NOEXCEPT;
 
 /* ---- rows received from the feed ---- */
 /* Training rows of a spec with "in_memory": false go to a spill file as they arrive. */
@@ -202,12 +212,15 @@ bool pt_model_predict(PtModel *model, const float *values, int64_t rows, const i
  * module's own archive): pinnacle_import stores these for an archive's version rather than the
  * archive's bytes, so that a backend only ever loads weights this code wrote. */
 const char *pt_model_weights(PtModel *model, size_t *size) PT_NOEXCEPT;
-/* The model and its transform as TorchScript bytes for torch.jit.load (forward takes one
- * tensor per input column), with `metadata_json` (the version's spec, transform, column widths,
- * version and metrics) and its stored `weights` as extra files of the archive, so that
- * pinnacle_import can add it as a version elsewhere; NULL on failure. */
-const char *pt_model_export(PtModel *model, const char *metadata_json, const char *weights, size_t weights_size,
-							size_t *size) PT_NOEXCEPT;
+/* An optimizer state for the model (an imported version's), checked against its parameters
+ * (each state tensor of its parameter's shape) and saved anew, as for pt_model_weights; an
+ * empty state stays empty. The buffer stays valid until the model's next call of this. */
+const char *pt_model_optimizer_state(PtModel *model, const char *state, size_t state_size, size_t *size) PT_NOEXCEPT;
+/* The model and its transform as a scripted TorchScript module for torch.jit.load (forward
+ * takes one tensor per input column), with `files` (the version's metadata: spec, transform,
+ * column widths, version and metrics; its stored weights and optimizer state) as extra files of
+ * the archive, so that pinnacle_import can add it as a version elsewhere; NULL on failure. */
+const char *pt_model_export(PtModel *model, const PtExportFiles *files, size_t *size) PT_NOEXCEPT;
 
 #ifdef __cplusplus
 }

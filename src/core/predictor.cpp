@@ -5,7 +5,9 @@
 #include <numeric>
 #include <sstream>
 
+#include "optimizer.hpp"
 #include "script_export.hpp"
+#include "serialize.hpp"
 #include "trainer.hpp"
 
 namespace pinnacle {
@@ -106,30 +108,19 @@ torch::Tensor Predictor::checked_output(const torch::Tensor& output, int64_t row
   return output.to(torch::kFloat32).contiguous();
 }
 
+std::string Predictor::checked_optimizer_state(const std::string& bytes) {
+  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(spec_.optimizer, model_.parameters());
+  load_from_bytes(*optimizer, bytes);
+  check_optimizer_state(*optimizer);
+  return save_to_bytes(*optimizer);
+}
+
 std::string Predictor::export_torchscript(const ExportMetadata& metadata) {
-  // without a transform or padding, the model exports scripted, with parameters Python can
-  // fine-tune; the others are traced
-  if (transformer_.empty() && !layout_.padded) {
-    auto scripted = model_.is_torchscript()
-                        ? std::optional(script_module(model_.module(), spec_.signature, spec_.key.inputs))
-                        : script_layer_list(model_.layers(), raw_input_widths_.size());
-    if (scripted) {
-      std::ostringstream out;
-      scripted->save(out, export_files(metadata));
-      return out.str();
-    }
-  }
-  std::vector<torch::Tensor> example;
-  for (int64_t width : raw_input_widths_) example.push_back(torch::zeros({2, width}));
-  size_t columns = example.size();
-  if (layout_.padded)  // forward(inputs..., lengths...)
-    for (int64_t width : raw_input_widths_) example.push_back(torch::tensor({width, int64_t{1}}));
-  return trace_to_torchscript(
-      [this, columns](const std::vector<torch::Tensor>& args) {
-        std::vector<torch::Tensor> inputs(args.begin(), args.begin() + columns);
-        return run(inputs, std::vector<torch::Tensor>(args.begin() + columns, args.end()));
-      },
-      example, export_files(metadata));
+  torch::jit::Module scripted =
+      script_export(model_, transformer_, {spec_.key.inputs, spec_.signature, layout_.padded, layout_.input_width});
+  std::ostringstream out;
+  scripted.save(out, export_files(metadata));
+  return out.str();
 }
 
 }  // namespace pinnacle

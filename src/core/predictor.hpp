@@ -42,13 +42,16 @@ class Predictor {
   // stay within about a MB.
   int64_t batch_rows() const { return batch_rows_; }
 
-  // The model with its transform as TorchScript: forward takes one (rows x width) tensor per
-  // input column, as stored (then, for a padded model, one tensor of lengths per input
-  // column), and returns what predict returns.
   // The weights, saved anew (Network::save).
   std::string weights() const { return model_.save(); }
+  // An optimizer state for this model (an imported version's), loaded into the spec's
+  // optimizer over the model's parameters, checked (check_optimizer_state) and saved anew.
+  std::string checked_optimizer_state(const std::string& bytes);
 
-  // `metadata` goes into the archive as extra files (see ExportMetadata).
+  // The model with its transform as a scripted TorchScript module (script_export.hpp): forward
+  // takes one (rows x width) tensor per input column, as stored (then, for a padded model, one
+  // tensor of lengths per input column), and returns what predict returns. `metadata` goes
+  // into the archive as extra files (see ExportMetadata).
   std::string export_torchscript(const ExportMetadata& metadata);
 
  private:

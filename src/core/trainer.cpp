@@ -145,7 +145,11 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
   } catch (const c10::Error& e) {  // a parameter the model has is missing from the checkpoint
     throw std::runtime_error(std::string("the stored weights do not fit this model: ") + e.what_without_backtrace());
   }
-  load_from_bytes(*optimizer_, optimizer_state);
+  // an imported version may come without one: its optimizer starts afresh
+  if (!optimizer_state.empty()) {
+    load_from_bytes(*optimizer_, optimizer_state);
+    check_optimizer_state(*optimizer_);
+  }
   iteration_ = start_iteration_ = iteration;
   // the history up to the checkpoint: a run may have gone on past the step it is resumed from
   history_ = json::object();

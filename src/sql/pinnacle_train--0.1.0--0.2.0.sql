@@ -385,7 +385,8 @@ CREATE TRIGGER drop_all_snapshots AFTER TRUNCATE ON pinnacle.runs
 -- the caller, for `role`): the next version of `identifier`, recorded as a succeeded run of the
 -- archive's spec under this identifier, with the archive's metrics and its weights as the
 -- version's checkpoint (without optimizer state), deployed by the spec's policy.
-CREATE FUNCTION pinnacle.import_version(identifier text, metadata jsonb, weights bytea, role name) RETURNS integer
+CREATE FUNCTION pinnacle.import_version(identifier text, metadata jsonb, weights bytea, optimizer_state bytea,
+                                        role name) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     version integer := pinnacle.next_version(identifier, role);
@@ -400,7 +401,7 @@ BEGIN
             'imported', coalesce(metadata -> 'metric_values', '{}'))
     RETURNING r.id INTO run_id;
     INSERT INTO pinnacle.checkpoints (run_id, iteration, weights, optimizer_state, is_best)
-    VALUES (run_id, iteration, weights, '', true);
+    VALUES (run_id, iteration, weights, optimizer_state, true);
     INSERT INTO pinnacle.models (identifier, version, run_id, iteration, column_widths, transform, owner)
     VALUES (identifier, version, run_id, iteration,
             ARRAY(SELECT w::bigint FROM jsonb_array_elements_text(metadata -> 'column_widths') AS w),
@@ -408,12 +409,12 @@ BEGIN
     PERFORM pinnacle.deploy_by_policy(run_id);
     RETURN version;
 END $$;
-REVOKE EXECUTE ON FUNCTION pinnacle.import_version(text, jsonb, bytea, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pinnacle.import_version(text, jsonb, bytea, bytea, name) FROM PUBLIC;
 
 COMMENT ON FUNCTION pinnacle_import(text, bytea) IS
     'Stores a TorchScript module (torch.jit.script + torch.jit.save) for specs with "model": {"torchscript": identifier}; an archive of pinnacle_export (which carries its model version''s metadata) becomes the next version of model identifier instead.';
 COMMENT ON FUNCTION pinnacle_export(text) IS
-    'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads (forward takes one tensor per input column); the archive carries the version''s metadata and weights (extra files pinnacle/metadata.json and pinnacle/weights) for pinnacle_import in another database.';
+    'Model identifier[@version] with its transform as TorchScript that torch.jit.load reads (forward takes one tensor per input column); the archive carries the version''s metadata, weights and optimizer state (extra files pinnacle/metadata.json, pinnacle/weights and pinnacle/optimizer_state) for pinnacle_import in another database.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Hyperparameter search (DESIGN.md section 11). A search is a set of trials; each trial is a

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "fused_adam.hpp"
+#include "optimizer.hpp"
 #include "serialize.hpp"
 
 using namespace pinnacle;
@@ -68,4 +69,29 @@ TEST(FusedAdam, StateIsTorchAdamsState) {
       *plain.state().at(c10::guts::to_string(net->parameters()[0].unsafeGetTensorImpl())));
   EXPECT_EQ(state.step(), 1);
   EXPECT_GT(state.exp_avg_sq().abs().sum().item<float>(), 0);
+}
+
+// What an imported archive's optimizer state goes through (check_optimizer_state): a state of
+// another architecture with as many parameters loads into torch::optim by position, and would
+// send the fused step past its tensors; it is refused. Each optimizer's own state is checked.
+TEST(OptimizerState, AStateForOtherShapesIsRefused) {
+  for (const char* cls : {"Adam", "AdamW", "RMSprop", "Adagrad", "SGD"}) {
+    OptimizerSpec spec{cls, json{{"lr", 0.01}, {"momentum", 0.9}}};
+    if (spec.cls != "SGD" && spec.cls != "RMSprop") spec.kwargs.erase("momentum");
+    torch::nn::Sequential trained = small_net();
+    auto optimizer = make_optimizer(spec, trained->parameters());
+    torch::mse_loss(trained->forward(torch::ones({4, 5})), torch::zeros({4, 1})).backward();
+    optimizer->step();
+    std::string state = save_to_bytes(*optimizer);
+
+    torch::nn::Sequential same = small_net();
+    auto fitting = make_optimizer(spec, same->parameters());
+    load_from_bytes(*fitting, state);
+    EXPECT_NO_THROW(check_optimizer_state(*fitting)) << cls;
+
+    torch::nn::Sequential other(torch::nn::Linear(5, 16), torch::nn::Tanh(), torch::nn::Linear(16, 1));
+    auto misfit = make_optimizer(spec, other->parameters());
+    load_from_bytes(*misfit, state);
+    EXPECT_THROW(check_optimizer_state(*misfit), std::runtime_error) << cls;
+  }
 }

@@ -47,18 +47,17 @@ helper_memory_limit(void)
 	return (int64) pinnacle_memory_limit_mb * 1024 * 1024;
 }
 
-void
-pt_helper_check_module(const char *bytes, size_t size, bytea **metadata_json, bytea **weights)
+PtArchiveFiles
+pt_helper_check_module(const char *bytes, size_t size)
 {
 	PtHelperJob job = {.task = PT_HELPER_CHECK_MODULE, .threads = 1, .memory_limit = helper_memory_limit(),
 	.module = bytes, .module_size = size};
-	bytea	   *parts[2];
+	bytea	   *parts[3];
 
-	run_task(&job, "pinnacle_import: ", parts, 2);
-	if (parts[0] == NULL || parts[1] == NULL)
+	run_task(&job, "pinnacle_import: ", parts, 3);
+	if (parts[0] == NULL || parts[1] == NULL || parts[2] == NULL)
 		elog(ERROR, "a helper process sent a malformed answer");
-	*metadata_json = parts[0];
-	*weights = parts[1];
+	return (PtArchiveFiles) {parts[0], parts[1], parts[2]};
 }
 
 void
@@ -83,12 +82,14 @@ stored_model_job(PtHelperTask task, const PtStoredModel *model, int threads)
 }
 
 bytea *
-pt_helper_export(const PtStoredModel *model, const char *metadata_json)
+pt_helper_export(const PtStoredModel *model, const char *metadata_json, const bytea *optimizer_state)
 {
 	PtHelperJob job = stored_model_job(PT_HELPER_EXPORT, model, 1);
 	bytea	   *exported;
 
 	job.metadata_json = metadata_json;
+	job.optimizer_state = VARDATA_ANY(optimizer_state);
+	job.optimizer_size = VARSIZE_ANY_EXHDR(optimizer_state);
 	run_task(&job, "could not export the model: ", &exported, 1);
 
 	if (exported == NULL)
@@ -96,16 +97,23 @@ pt_helper_export(const PtStoredModel *model, const char *metadata_json)
 	return exported;
 }
 
-bytea *
-pt_helper_import_weights(const PtStoredModel *model)
+void
+pt_helper_import(const PtStoredModel *model, const bytea *archive_optimizer_state, bytea **weights,
+				 bytea **optimizer_state)
 {
 	PtHelperJob job = stored_model_job(PT_HELPER_IMPORT, model, 1);
-	bytea	   *weights;
+	bytea	   *parts[2];
 
-	run_task(&job, "pinnacle_import: the archive's model does not load: ", &weights, 1);
-	if (weights == NULL)
+	job.optimizer_state = VARDATA_ANY(archive_optimizer_state);
+	job.optimizer_size = VARSIZE_ANY_EXHDR(archive_optimizer_state);
+	run_task(&job, "pinnacle_import: the archive's model does not load: ", parts, 2);
+	if (parts[0] == NULL || parts[1] == NULL)
 		elog(ERROR, "a helper process sent a malformed answer");
-	return weights;
+	/* what the archive had, the helper saved anew: a state that vanished is not a state */
+	if ((VARSIZE_ANY_EXHDR(archive_optimizer_state) == 0) != (VARSIZE(parts[1]) == VARHDRSZ))
+		elog(ERROR, "a helper process sent a malformed answer");
+	*weights = parts[0];
+	*optimizer_state = parts[1];
 }
 
 /* The loaded model's output width and the most rows a request may carry, checked: a helper

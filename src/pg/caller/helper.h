@@ -22,10 +22,17 @@ typedef struct PtStoredModel
 	const char *transform_json;
 } PtStoredModel;
 
-/* ERROR unless the bytes are a TorchScript module with a forward method. An archive that
- * pinnacle_export wrote also gives its model version's metadata (JSON) and weights; a plain
- * module gives two empty byteas. */
-extern void pt_helper_check_module(const char *bytes, size_t size, bytea **metadata_json, bytea **weights);
+/* What an archive of pinnacle_export carries beside its module; empty byteas for a plain module
+ * (optimizer_state: also for a version without one). */
+typedef struct PtArchiveFiles
+{
+	bytea	   *metadata_json;
+	bytea	   *weights;
+	bytea	   *optimizer_state;
+} PtArchiveFiles;
+
+/* ERROR unless the bytes are a TorchScript module with a forward method; the files beside it. */
+extern PtArchiveFiles pt_helper_check_module(const char *bytes, size_t size);
 
 /* ERROR unless the spec's model builds for these widths, fits the target and, when given,
  * loads the starting weights; within `memory_limit` bytes. */
@@ -33,12 +40,15 @@ extern void pt_helper_check_model(const char *spec_json, const int64 *column_wid
 								  const char *module, size_t module_size, const char *weights, size_t weights_size,
 								  int64 memory_limit);
 
-/* The model version as TorchScript bytes with its metadata (pinnacle_export). */
-extern bytea *pt_helper_export(const PtStoredModel *model, const char *metadata_json);
+/* The model version as TorchScript bytes with its metadata and optimizer state (pinnacle_export). */
+extern bytea *pt_helper_export(const PtStoredModel *model, const char *metadata_json, const bytea *optimizer_state);
 
-/* An imported version's weights, loaded as predict loads them and saved anew (by our code: what
- * a backend loads for a layer list must be tensors, never an archive's code). */
-extern bytea *pt_helper_import_weights(const PtStoredModel *model);
+/* An imported version's weights and optimizer state, loaded as predict loads the model (the
+ * state into the spec's optimizer over its parameters, checked to fit them) and saved anew by
+ * our code: what a backend or trainer loads must be tensors this code wrote, never an
+ * archive's own bytes. `archive_optimizer_state` empty: the version has none, nor has the result. */
+extern void pt_helper_import(const PtStoredModel *model, const bytea *archive_optimizer_state, bytea **weights,
+							 bytea **optimizer_state);
 
 /* A helper that keeps the model loaded and predicts rows, up to *batch_rows a request. */
 extern PtChildLink *pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width,

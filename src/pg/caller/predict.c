@@ -439,14 +439,16 @@ pinnacle_classify(PG_FUNCTION_ARGS)
 }
 
 /* What pinnacle_import needs to add the version elsewhere: its spec, fitted transform, column
- * widths, version and metrics (the weights travel beside it). */
+ * widths, version and metrics, and (in *optimizer_state) its checkpoint's optimizer state, so
+ * that training continues there with the same moments (the weights travel beside them). */
 static char *
-export_metadata(const LoadedModel *loaded)
+export_metadata(const LoadedModel *loaded, bytea **optimizer_state)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(loaded->identifier), Int32GetDatum(loaded->version)};
 	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *metadata;
+	bool		isnull;
 
 	pt_spi_connect();
 	if (SPI_execute_with_args("SELECT jsonb_build_object('pinnacle_train', '" PT_SCHEMA_VERSION "', "
@@ -454,14 +456,18 @@ export_metadata(const LoadedModel *loaded)
 							  "'spec', r.spec, 'transform', m.transform, 'column_widths', m.column_widths, "
 							  "'iteration', m.iteration, 'iterations', r.iterations, "
 							  "'best_iteration', r.best_iteration, 'best_value', r.best_value, "
-							  "'metric_values', r.metric_values)::text "
+							  "'metric_values', r.metric_values)::text, c.optimizer_state "
 							  "FROM pinnacle.models m JOIN pinnacle.runs r ON r.id = m.run_id "
+							  "JOIN pinnacle.checkpoints c ON c.run_id = m.run_id AND c.iteration = m.iteration "
 							  "WHERE m.identifier = $1 AND m.version = $2",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" version %d is gone", loaded->identifier, loaded->version)));
 	metadata = MemoryContextStrdup(caller_context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	/* copied where the caller's context keeps it past SPI_finish */
+	MemoryContextSwitchTo(caller_context);
+	*optimizer_state = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
 	return metadata;
 }
@@ -470,6 +476,8 @@ bytea *
 pt_export_model(const char *identifier)
 {
 	LoadedModel *loaded = pt_find_model(identifier);
+	bytea	   *optimizer_state;
+	char	   *metadata = export_metadata(loaded, &optimizer_state);
 
-	return pt_helper_export(&loaded->stored, export_metadata(loaded));
+	return pt_helper_export(&loaded->stored, metadata, optimizer_state);
 }

@@ -2,8 +2,9 @@
  * pinnacle_import(identifier, torchscript) and pinnacle_export(identifier): TorchScript in and
  * out. An imported module is checked to be TorchScript before it is stored; a spec trains it
  * with "model": {"torchscript": identifier}. An exported model loads with torch.jit.load and
- * gives what pinnacle_predict gives; its archive carries the version's metadata and weights, so
- * that pinnacle_import of it in another database adds a version that predicts the same.
+ * gives what pinnacle_predict gives; its archive carries the version's metadata, weights and
+ * optimizer state, so that pinnacle_import of it in another database adds a version that
+ * predicts the same and continues training with the same optimizer state.
  */
 #include "postgres.h"
 
@@ -73,26 +74,30 @@ read_metadata(Datum metadata, bytea *weights)
 }
 
 /* An archive of pinnacle_export: its model version, loaded in a helper as predict would load it,
- * is added as the next version of `identifier`, with its weights as that helper saved them. Call
- * inside SPI. */
+ * is added as the next version of `identifier`, with its weights and optimizer state as that
+ * helper saved them. Call inside SPI. */
 static void
-import_version(text *identifier, bytea *metadata_json, bytea *archive_weights)
+import_version(text *identifier, const PtArchiveFiles *archive)
 {
-	Datum		metadata = PointerGetDatum(metadata_json);	/* text and bytea share a layout */
-	PtStoredModel model = read_metadata(metadata, archive_weights);
-	Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, NAMEOID};
-	Datum		values[4];
+	Datum		metadata = PointerGetDatum(archive->metadata_json);	/* text and bytea share a layout */
+	PtStoredModel model = read_metadata(metadata, archive->weights);
+	Oid			types[5] = {TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, NAMEOID};
+	Datum		values[5];
+	bytea	   *weights;
+	bytea	   *optimizer_state;
 	PtActingRole caller;
 	bool		isnull;
 	int32		version;
 
+	pt_helper_import(&model, archive->optimizer_state, &weights, &optimizer_state);
 	values[0] = PointerGetDatum(identifier);
 	values[1] = metadata;
-	values[2] = PointerGetDatum(pt_helper_import_weights(&model));
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(pt_acting_role_name()));
+	values[2] = PointerGetDatum(weights);
+	values[3] = PointerGetDatum(optimizer_state);
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(pt_acting_role_name()));
 	caller = pt_act_as_extension_owner();
-	if (SPI_execute_with_args("SELECT pinnacle.import_version($1, $2::jsonb, $3, $4)", 4, types, values, NULL, false,
-							  1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_with_args("SELECT pinnacle.import_version($1, $2::jsonb, $3, $4, $5)", 5, types, values, NULL,
+							  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not record the imported model version");
 	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pt_act_as(caller);
@@ -129,15 +134,14 @@ pinnacle_import(PG_FUNCTION_ARGS)
 {
 	text	   *identifier = PG_GETARG_TEXT_PP(0);
 	bytea	   *module = PG_GETARG_BYTEA_PP(1);
-	bytea	   *metadata_json;
-	bytea	   *weights;
+	PtArchiveFiles archive;
 
 	/* a module is a user's code: it is loaded in a helper process, never here */
-	pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module), &metadata_json, &weights);
+	archive = pt_helper_check_module(VARDATA_ANY(module), VARSIZE_ANY_EXHDR(module));
 	pt_spi_connect();
 	pt_check_schema();
-	if (VARSIZE(metadata_json) > VARHDRSZ)
-		import_version(identifier, metadata_json, weights);
+	if (VARSIZE(archive.metadata_json) > VARHDRSZ)
+		import_version(identifier, &archive);
 	else
 		store_module(identifier, module);
 	SPI_finish();

@@ -78,27 +78,52 @@ check_model(int channel, const PtHelperJob *job)
 	finish(channel, true, NULL, 0);
 }
 
-/* The bytes are TorchScript; an archive pinnacle_export wrote also carries its model version,
- * sent back as two parts (metadata JSON, weights), both empty for a plain module. */
-static void __attribute__((noreturn))
-check_module(int channel, const PtHelperJob *job)
-{
-	const char *metadata = NULL;
-	const char *weights = NULL;
-	size_t		metadata_size = 0;
-	size_t		weights_size = 0;
-	bool		ok = pt_torchscript_check(job->module, job->module_size) &&
-		pt_torchscript_export_metadata(job->module, job->module_size, &metadata, &metadata_size, &weights,
-									   &weights_size);
-
-	finish(channel, ok, (PtChannelPart[]) {{metadata, metadata_size}, {weights, weights_size}}, 2);
-}
-
 static PtModel *
 load_model(const PtHelperJob *job)
 {
 	return pt_model_load(job->spec_json, job->column_widths, job->columns, job->weights, job->weights_size,
 						 job->transform_json);
+}
+
+/* The bytes are TorchScript; an archive pinnacle_export wrote also carries its model version,
+ * sent back as three parts (metadata JSON, weights, optimizer state), empty for a plain module. */
+static void __attribute__((noreturn))
+check_module(int channel, const PtHelperJob *job)
+{
+	PtExportFiles files = {0};
+	bool		ok = pt_torchscript_check(job->module, job->module_size) &&
+		pt_torchscript_export_metadata(job->module, job->module_size, &files);
+
+	finish(channel, ok, (PtChannelPart[]) {{files.metadata_json, files.metadata_size}, {files.weights, files.weights_size},
+		{files.optimizer_state, files.optimizer_size}}, 3);
+}
+
+/* The version's model as a scripted module, with its metadata, weights and optimizer state. */
+static void __attribute__((noreturn))
+export_model(int channel, const PtHelperJob *job)
+{
+	PtModel    *model = load_model(job);
+	PtExportFiles files = {job->metadata_json, strlen(job->metadata_json), job->weights, job->weights_size,
+	job->optimizer_state, job->optimizer_size};
+	size_t		size = 0;
+	const char *exported = model ? pt_model_export(model, &files, &size) : NULL;
+
+	finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
+}
+
+/* An imported version: it loads as for predict; its weights and optimizer state (checked
+ * against the model's parameters) are sent back as this code saves them. */
+static void __attribute__((noreturn))
+import_model(int channel, const PtHelperJob *job)
+{
+	PtModel    *model = load_model(job);
+	size_t		weights_size = 0;
+	size_t		optimizer_size = 0;
+	const char *weights = model ? pt_model_weights(model, &weights_size) : NULL;
+	const char *optimizer = weights ? pt_model_optimizer_state(model, job->optimizer_state, job->optimizer_size,
+															   &optimizer_size) : NULL;
+
+	finish(channel, optimizer != NULL, (PtChannelPart[]) {{weights, weights_size}, {optimizer, optimizer_size}}, 2);
 }
 
 /* The rows a predict request carries: its values fill whole rows, at most `batch_rows` of them,
@@ -156,8 +181,6 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 {
 	const PtHelperJob *job = arg;
 	PtModel    *model;
-	const char *exported;
-	size_t		size = 0;
 
 	pt_child_detach_from_server(backend);
 	pt_child_close_other_files(channel);
@@ -173,13 +196,9 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 		case PT_HELPER_CHECK_MODEL:
 			check_model(channel, job);
 		case PT_HELPER_EXPORT:
-			model = load_model(job);
-			exported = model ? pt_model_export(model, job->metadata_json, job->weights, job->weights_size, &size) : NULL;
-			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
+			export_model(channel, job);
 		case PT_HELPER_IMPORT:
-			model = load_model(job);
-			exported = model ? pt_model_weights(model, &size) : NULL;
-			finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
+			import_model(channel, job);
 		case PT_HELPER_PREDICT:
 			model = load_model(job);
 			if (model == NULL)

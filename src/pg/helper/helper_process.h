@@ -7,12 +7,15 @@
  *
  * Tasks, and the parts of their 'R' result:
  *   PT_HELPER_CHECK_MODULE  the bytes load as TorchScript with a forward   (an export's metadata
- *                                                                           JSON and weights, or
- *                                                                           two empty parts)
+ *                                                                           JSON, weights and
+ *                                                                           optimizer state, or
+ *                                                                           empty parts)
  *   PT_HELPER_CHECK_MODEL   the spec's model builds for the column widths,
  *                           fits the target and loads the given weights    (no part)
  *   PT_HELPER_EXPORT        the model version as TorchScript               (the bytes)
- *   PT_HELPER_IMPORT        an imported version loads as for predict       (its weights saved anew)
+ *   PT_HELPER_IMPORT        an imported version loads as for predict, and  (its weights and
+ *                           its optimizer state fits its parameters         optimizer state, saved
+ *                                                                           anew)
  *   PT_HELPER_PREDICT       the model version loaded                       (int64 output width,
  *                                                                           int64 rows a request)
  *                           then, for each 'Q' request (rows of float values, and a padded
@@ -49,6 +52,8 @@ typedef struct PtHelperJob
 	const char *weights;		/* CHECK_MODEL (NULL for none), EXPORT, IMPORT, PREDICT */
 	size_t		weights_size;
 	const char *transform_json; /* EXPORT, IMPORT, PREDICT */
+	const char *optimizer_state;	/* EXPORT, IMPORT: the version's (size 0 for none) */
+	size_t		optimizer_size;
 	const char *metadata_json;	/* EXPORT: the version's metadata, saved in the archive */
 } PtHelperJob;
 
