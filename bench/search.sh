@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg_env.sh
+source bench/image_server.sh
 
 ROWS=${BENCH_ROWS:-60000}
 STEPS=${BENCH_STEPS:-938}
@@ -22,15 +23,8 @@ LRS='[0.003, 0.001, 0.0003, 0.0001]'
 : > "$LOG"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-if [ "${BENCH_INSTALL:-1}" != 0 ]; then
-  echo "== building and installing the extension (scripts/build.sh)" >&2
-  bash scripts/build.sh >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
-fi
 # two trials train at once either way, as the runs do
-start_throwaway_server shared_preload_libraries=pinnacle_train pinnacle.max_workers=2
-echo "== generating $ROWS rows in SQL" >&2
-psql_run -v rows="$ROWS" -v bytea_only=1 <bench/data.sql >>"$LOG"
-psql_run -c "CREATE EXTENSION pinnacle_train"
+prepare_image_server "$ROWS" "$LOG" shared_preload_libraries=pinnacle_train pinnacle.max_workers=2
 spec=$(sed "s/\"max_iterations\": 938/\"max_iterations\": $STEPS/; s/\"validation_interval\": 938/\"validation_interval\": $STEPS/" \
   bench/spec.json | tr -d '\n')
 

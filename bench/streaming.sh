@@ -8,18 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg_env.sh
+source bench/image_server.sh
 
 ROWS=${BENCH_STREAM_ROWS:-500000}
 LOG=${BENCH_LOG:-/tmp/pinnacle-bench-streaming.log}
 PY=/usr/bin/python3   # Debian's, with python3-psycopg2
 
 : > "$LOG"
-echo "== building and installing the extension (scripts/build.sh)" >&2
-bash scripts/build.sh >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
-start_throwaway_server shared_preload_libraries=pinnacle_train
-echo "== generating $ROWS rows in SQL" >&2
-psql_run -v rows="$ROWS" -v bytea_only=1 <bench/data.sql >>"$LOG"
-psql_run -c "CREATE EXTENSION pinnacle_train"
+prepare_image_server "$ROWS" "$LOG" shared_preload_libraries=pinnacle_train
 results=$scratch/results.txt
 echo "== training in memory (60,000 rows), then streamed ($ROWS rows)" >&2
 $PY bench/streaming_bench.py "$scratch" "$port" bench/spec.json >"$results" 2>>"$LOG" \

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg_env.sh
+source bench/image_server.sh
 
 ROWS=${BENCH_ROWS:-60000}
 STEPS=${BENCH_STEPS:-400}
@@ -16,12 +17,7 @@ LOG=${BENCH_LOG:-/tmp/pinnacle-bench-workers.log}
 PY=/usr/bin/python3   # Debian's, with python3-psycopg2
 
 : > "$LOG"
-echo "== building and installing the extension (scripts/build.sh)" >&2
-bash scripts/build.sh >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
-start_throwaway_server shared_preload_libraries=pinnacle_train max_worker_processes=16 pinnacle.max_workers=2
-echo "== generating $ROWS rows in SQL" >&2
-psql_run -v rows="$ROWS" -v bytea_only=1 <bench/data.sql >>"$LOG"
-psql_run -c "CREATE EXTENSION pinnacle_train"
+prepare_image_server "$ROWS" "$LOG" shared_preload_libraries=pinnacle_train max_worker_processes=16 pinnacle.max_workers=2
 results=$scratch/results.txt
 echo "== training: MLP on 1 worker (1 thread, 2 threads) and 2 workers; conv net on 1 and 2 workers" >&2
 $PY bench/workers_bench.py "$scratch" "$port" bench/spec.json "$STEPS" >"$results" 2>>"$LOG" \
