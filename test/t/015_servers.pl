@@ -161,6 +161,7 @@ is($whole->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{
 
 # 4. the shard comes back; the run continues from its last checkpoint
 $shard->start;
+$started{shard} = $shard->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 my $shard_part = $shard->safe_psql('postgres', "SELECT id FROM pinnacle.runs WHERE coordinator_run = $long");
 cmp_ok(seconds_until_ended($shard, $shard_part), '<', 5, 'the shard\'s part has left running at once');
 is($shard->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE coordinator_run = $long"), 'interrupted',
@@ -172,7 +173,31 @@ my $continued = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
 is($coord->safe_psql('postgres', "SELECT status, iterations FROM pinnacle.runs WHERE id = $continued"),
 	'succeeded|' . ($checkpoint + 20), 'the run continues from its checkpoint across both servers');
 
-# 5. cancelling on the calling server cancels the shard's part
+# 5. a shard whose rank stalls (SIGSTOP): the run ends 'interrupted' within the timeout, and
+# the stalled rank is ended too
+my $stalled = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'stalled', max_iterations => 1000000,
+		compute_kwargs => { servers => [ 'shard_b' ], timeout => $timeout }) . ')');
+wait_until($coord, "SELECT iterations >= 40 FROM pinnacle.runs WHERE id = $stalled", 'a run to stall trains');
+my ($stalled_pid) = split /,/, $shard->safe_psql('postgres', "SELECT array_to_string(trainer_pids, ',')
+	FROM pinnacle.progress p JOIN pinnacle.runs r ON r.id = p.run_id WHERE r.coordinator_run = $stalled");
+ok($stalled_pid && kill('STOP', $stalled_pid), 'the shard\'s rank is stopped');
+$seconds = seconds_until_ended($coord, $stalled);
+ok($seconds <= $timeout + 5, "the run ended ${seconds}s after the shard's rank stalled (timeout ${timeout}s)");
+is($coord->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $stalled"), 'interrupted', 'as interrupted');
+wait_until($shard, "SELECT status <> 'running' FROM pinnacle.runs WHERE coordinator_run = $stalled",
+	'the shard\'s part ended');
+$gone = 0;
+for (1 .. 50)
+{
+	$gone = !kill(0, $stalled_pid);
+	last if $gone;
+	usleep(100_000);
+}
+ok($gone, 'the stalled rank is gone');
+is($shard->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{shard}, 'the shard did not restart');
+
+# 6. cancelling on the calling server cancels the shard's part
 my $cancelled = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
 	  . spec_json(identifier => 'cancelled', max_iterations => 1000000,
 		compute_kwargs => { servers => [ 'shard_b' ], timeout => 20 }) . ')');
@@ -181,6 +206,27 @@ wait_until($shard, "SELECT status = 'running' FROM pinnacle.runs WHERE coordinat
 $coord->safe_psql('postgres', "SELECT pinnacle_cancel($cancelled)");
 wait_until($shard, "SELECT status <> 'running' FROM pinnacle.runs WHERE coordinator_run = $cancelled",
 	'cancelling on coord ends the shard\'s part');
+
+# 7. two workers on each server: a server deals its rows to its ranks (its row i to its rank
+# i mod 2), and the set is the dense interleave of the four ranks' rows; so it equals one
+# worker given all the rows in that order (ids 0, 2, 1, 3, 4, 6, 5, 7, ...)
+my %short = (%equal_spec, max_iterations => 40);
+my $four = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(%short, identifier => 'four', compute_kwargs => { workers => 2, servers => [ 'shard_b' ], timeout => 20 })
+	  . ', wait => true)');
+my $one = $whole->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(%short, identifier => 'four',
+		select => 'SELECT x1, x2, y FROM points ORDER BY id / 4, CASE id % 4 WHEN 0 THEN 0 WHEN 2 THEN 1 WHEN 1 THEN 2 ELSE 3 END')
+	  . ', wait => true)');
+is($coord->safe_psql('postgres', "$row$four"), "succeeded|40|1080|120", 'two workers on each server: succeeded');
+$a = JSON::PP->new->decode($coord->safe_psql('postgres', "$history$four"));
+$b = JSON::PP->new->decode($whole->safe_psql('postgres', "$history$one"));
+my @x = @{ $a->{r2} };
+my @y = @{ $b->{r2} };
+ok(@x == 2 && !grep({ abs($x[$_] - $y[$_]) > 1e-5 } 0 .. $#x), 'and equal one worker on the interleaved rows to 1e-5')
+  or diag(explain([ \@x, \@y ]));
+is($shard->safe_psql('postgres', "SELECT first_rank, world_size FROM pinnacle.runs WHERE coordinator_run = $four"),
+	'2|4', 'the shard\'s ranks are 2 and 3 of 4');
 
 $_->stop for ($coord, $shard, $whole);
 done_testing();
