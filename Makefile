@@ -9,8 +9,8 @@ DATA = src/sql/pinnacle_train--0.1.0.sql src/sql/pinnacle_train--0.1.0--0.2.0.sq
 # run's supervisor, in the trainer process, and what they share.
 PG_FILES = pinnacle extension_owner \
 	caller/train caller/feed caller/row_values caller/download caller/wait caller/cancel \
-	caller/predict caller/predict_batch caller/model_ref caller/models caller/report caller/torchscript caller/runtime caller/helper \
-	supervisor/supervisor supervisor/run_store protocol/child_link protocol/child_setup \
+	caller/predict caller/predict_batch caller/model_ref caller/models caller/report caller/torchscript caller/runtime caller/helper caller/servers \
+	supervisor/supervisor supervisor/run_store supervisor/remote_shards protocol/child_link protocol/child_setup \
 	trainer/trainer_process helper/helper_process \
 	lifecycle/run_lifecycle lifecycle/lost_runs \
 	search/search search/search_record supervisor/search_rung \
@@ -20,13 +20,14 @@ OBJS = $(patsubst %,src/pg/%.o,$(PG_FILES))
 BUILD_DIR ?= build
 CORE_LIB = $(BUILD_DIR)/libpinnacle_core.a
 
-PG_CPPFLAGS = -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer helper lifecycle protocol search)
+PG_CPPFLAGS = -I$(shell $(PG_CONFIG) --includedir) -Isrc/core -Isrc/pg $(patsubst %,-Isrc/pg/%,caller supervisor trainer helper lifecycle protocol search)
 # -Wextra on our code; the three exceptions are for PostgreSQL's own headers (inline functions
 # with unused parameters, signed/unsigned comparisons), which our files compile cleanly without.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread
+# libpq: a run across servers (compute_kwargs.servers) connects to them from its supervisor
+SHLIB_LINK = $(CORE_LIB) -ltorch -ltorch_cpu -lc10 -lstdc++ -lpthread -lpq
 
-REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download distributed export_python deploy drop_model search
+REGRESS = setup spec_errors data_errors regression classification transforms torchscript layers padding early_stopping streaming async failures download distributed servers export_python deploy drop_model search
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf --load-extension=pinnacle_train
 
 PG_CONFIG ?= pg_config

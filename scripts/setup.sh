@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  postgresql-15 postgresql-server-dev-15 postgresql-15-cron
+  postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
   libtorch-dev nlohmann-json3-dev libopenblas0-pthread libgloo-dev
   libgtest-dev googletest
   libipc-run-perl

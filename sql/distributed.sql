@@ -97,5 +97,4 @@ SELECT status, pg_temp.same_history(:one, :two, 'r2') AS same_r2_history FROM pi
 \set VERBOSITY terse
 SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 3));
 SELECT pinnacle_train(pg_temp.linear_spec('dp_bad', 0));
-SELECT pinnacle_train(jsonb_set(pg_temp.linear_spec('dp_bad', 2), '{compute_kwargs,servers}', '["shard_a"]'));
 SELECT pinnacle_train(jsonb_set(pg_temp.linear_spec('dp_bad', 2), '{compute_kwargs,timeout}', '0'));

@@ -1,5 +1,6 @@
 #include "batch_source.hpp"
 
+#include <algorithm>
 #include <numeric>
 
 #include "dataset.hpp"
@@ -7,7 +8,7 @@
 namespace pinnacle {
 
 ShuffledBatches::ShuffledBatches(const Dataset& rows, const LoaderSpec& loader)
-    : ShuffledBatches(rows, loader, Shard{rows.rows(), 0, 1}) {}
+    : ShuffledBatches(rows, loader, Shard{rows.rows(), 0, 1, nullptr}) {}
 
 ShuffledBatches::ShuffledBatches(const Dataset& rows, const LoaderSpec& loader, Shard shard)
     : rows_(rows), loader_(loader), shard_(shard), rng_(loader.seed) {}
@@ -38,8 +39,16 @@ torch::Tensor ShuffledBatches::next_batch() {
 // This rank's rows of a global batch, in the batch's order (possibly none).
 torch::Tensor ShuffledBatches::local_rows(const int64_t* global_index, int64_t count) const {
   std::vector<int64_t> mine;
-  for (int64_t i = 0; i < count; ++i)
-    if (global_index[i] % shard_.world == shard_.rank) mine.push_back(global_index[i] / shard_.world);
+  if (shard_.positions) {
+    const std::vector<int64_t>& held = *shard_.positions;
+    for (int64_t i = 0; i < count; ++i) {
+      auto at = std::lower_bound(held.begin(), held.end(), global_index[i]);
+      if (at != held.end() && *at == global_index[i]) mine.push_back(at - held.begin());
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+      if (global_index[i] % shard_.world == shard_.rank) mine.push_back(global_index[i] / shard_.world);
+  }
   torch::Tensor index = torch::from_blob(mine.data(), {static_cast<int64_t>(mine.size())}, torch::kInt64);
   return rows_.all().index_select(0, index);
 }

@@ -42,6 +42,9 @@ struct Shard {
   int64_t global_rows = 0;  // of every rank together
   int rank = 0;
   int world = 1;
+  // When the ranks hold rows of their own (rows on several servers): the set's positions of
+  // this rank's rows, ascending (its row k is the set's row positions[k]), instead of i mod world.
+  std::shared_ptr<const std::vector<int64_t>> positions;
 };
 
 // The rows of `rows`, which must outlive it, in a new seeded order every epoch. On a rank of

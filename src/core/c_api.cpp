@@ -168,6 +168,11 @@ bool pt_spec_in_memory(const PtSpec* spec) noexcept { return spec->spec.in_memor
 int pt_spec_threads(const PtSpec* spec) noexcept { return spec->spec.compute.threads; }
 int pt_spec_workers(const PtSpec* spec) noexcept { return spec->spec.compute.workers; }
 int pt_spec_timeout(const PtSpec* spec) noexcept { return spec->spec.compute.timeout; }
+int pt_spec_server_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->spec.compute.servers.size()); }
+const char* pt_spec_server_name(const PtSpec* spec, int i) noexcept {
+  const auto& servers = spec->spec.compute.servers;
+  return i >= 0 && i < static_cast<int>(servers.size()) ? servers[i].c_str() : nullptr;
+}
 const char* pt_spec_listen(const PtSpec* spec) noexcept { return spec->spec.listen.c_str(); }
 int64_t pt_spec_max_iterations(const PtSpec* spec) noexcept { return spec->spec.max_iterations.value_or(-1); }
 PtResume pt_spec_resume(const PtSpec* spec) noexcept {
@@ -254,15 +259,43 @@ void pt_data_expect_rows(PtData* data, int64_t rows) noexcept { data->rows.expec
 bool pt_data_append(PtData* data, const char* body, size_t size) noexcept {
   PT_ENTRY(false, data->rows.append_wire_rows(body, size); return true;);
 }
+bool pt_data_keep_shard(PtData* data, int rank, int world) noexcept {
+  PT_ENTRY(false, data->rows = data->rows.shard(rank, world); return true;);
+}
 int64_t pt_data_rows(const PtData* data) noexcept { return data->rows.received_rows(); }
 int64_t pt_data_memory_bytes(const PtData* data) noexcept { return data->rows.memory_bytes(); }
 
 PtRendezvous* pt_rendezvous_open(int rank, int world, const char* store_path, const char* run_key,
                                  int timeout_seconds) noexcept {
   PT_ENTRY(nullptr, {
-    pinnacle::RankSpec spec{rank, world, store_path, run_key, std::chrono::seconds(timeout_seconds)};
+    pinnacle::RankSpec spec;
+    spec.rank = rank;
+    spec.world = world;
+    spec.store_path = store_path;
+    spec.run_key = run_key;
+    spec.timeout = std::chrono::seconds(timeout_seconds);
     return new PtRendezvous{pinnacle::Rendezvous(spec)};
   });
+}
+
+PtRendezvous* pt_rendezvous_open_tcp(int rank, int world, const char* store_host, int store_port,
+                                     const char* gloo_address, const char* run_key, int timeout_seconds) noexcept {
+  PT_ENTRY(nullptr, {
+    pinnacle::RankSpec spec;
+    spec.rank = rank;
+    spec.world = world;
+    spec.run_key = run_key;
+    spec.timeout = std::chrono::seconds(timeout_seconds);
+    spec.store_host = store_host;
+    spec.store_port = store_port;
+    spec.gloo_address = gloo_address;
+    spec.local_rows = true;
+    return new PtRendezvous{pinnacle::Rendezvous(spec)};
+  });
+}
+
+int pt_rendezvous_port(const PtRendezvous* rendezvous) noexcept {
+  PT_ENTRY(-1, return rendezvous->rendezvous.port(););
 }
 
 PtTrainer* pt_trainer_new(const PtSpec* spec, PtData* train, PtData* validation, const char* module,
@@ -289,6 +322,10 @@ bool pt_trainer_resume(PtTrainer* trainer, const char* weights, size_t weights_s
                             iteration, history);
     return true;
   });
+}
+
+bool pt_trainer_share_resume(PtTrainer* trainer) noexcept {
+  PT_ENTRY(false, trainer->trainer.share_resume(); return true;);
 }
 
 PtEvent pt_trainer_advance(PtTrainer* trainer) noexcept {

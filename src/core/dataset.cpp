@@ -206,8 +206,20 @@ Dataset Dataset::shard(int rank, int world) const {
   return part;
 }
 
-Dataset Dataset::split_off(double fraction, uint64_t seed) {
-  std::vector<bool> is_held = pick_held_out(rows_, fraction, seed);
+std::vector<bool> Dataset::held_out_rows(int64_t rows, double fraction, uint64_t seed) {
+  return pick_held_out(rows, fraction, seed);
+}
+
+void Dataset::set_widths_of_empty(std::vector<int64_t> widths) {
+  if (rows_ != 0 || spilled()) throw std::logic_error("set_widths_of_empty on a set with rows");
+  row_width_ = std::accumulate(widths.begin(), widths.end(), int64_t{0});
+  widths_ = std::move(widths);
+}
+
+Dataset Dataset::split_off(double fraction, uint64_t seed) { return split_off(pick_held_out(rows_, fraction, seed)); }
+
+Dataset Dataset::split_off(const std::vector<bool>& is_held) {
+  if (static_cast<int64_t>(is_held.size()) != rows_) throw std::logic_error("split_off: one flag per row");
   int64_t held_out = std::count(is_held.begin(), is_held.end(), true);
 
   Dataset held(names_, 0);

@@ -118,6 +118,12 @@ class Dataset {
   // The same rows of a spilled set (the same fraction and seed pick the same rows as in
   // memory): copies them into a new dataset and marks them held out in `spilled`.
   Dataset split_off(SpilledRows& spilled, double fraction, uint64_t seed) const;
+  // Moves the rows marked in `is_held` (one flag per row) into a new dataset, in order.
+  Dataset split_off(const std::vector<bool>& is_held);
+  // Which rows of a set of `rows` a split of `fraction` with `seed` holds out (as split_off).
+  static std::vector<bool> held_out_rows(int64_t rows, double fraction, uint64_t seed);
+  // The widths of a set that holds no rows, given by the other ranks' rows.
+  void set_widths_of_empty(std::vector<int64_t> widths);
 
  private:
   void start_row(size_t column, uint32_t count);

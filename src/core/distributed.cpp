@@ -1,6 +1,7 @@
 #include "distributed.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
@@ -17,6 +18,15 @@ std::string message_of(const std::exception& e) {
 
 c10::intrusive_ptr<c10d::Store> open_store(const RankSpec& rank) {
   try {
+    if (!rank.store_host.empty()) {
+      c10d::TCPStoreOptions options;
+      options.port = static_cast<std::uint16_t>(rank.store_port);
+      options.isServer = rank.rank == 0;
+      options.numWorkers = rank.world;
+      options.waitWorkers = false;  // rank 0 reports the port before the others can come
+      options.timeout = rank.timeout;
+      return c10::make_intrusive<c10d::TCPStore>(rank.store_host, options);
+    }
     auto store = c10::make_intrusive<c10d::FileStore>(rank.store_path, rank.world);
     store->setTimeout(rank.timeout);
     return store;
@@ -29,13 +39,23 @@ c10::intrusive_ptr<c10d::Store> open_store(const RankSpec& rank) {
 
 Rendezvous::Rendezvous(RankSpec rank) : rank_(std::move(rank)), store_(open_store(rank_)) {}
 
+int Rendezvous::port() const {
+  auto tcp = dynamic_cast<c10d::TCPStore*>(store_.get());
+  return tcp ? tcp->getPort() : 0;
+}
+
 Collective::Collective(const Rendezvous& rendezvous)
-    : rank_(rendezvous.rank().rank), world_(rendezvous.rank().world) {
+    : rank_(rendezvous.rank().rank), world_(rendezvous.rank().world), local_rows_(rendezvous.rank().local_rows) {
   const RankSpec& spec = rendezvous.rank();
   auto options = c10d::ProcessGroupGloo::Options::create();
   options->timeout = spec.timeout;
-  // the ranks' connections to each other: on the loopback interface only
-  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  // the ranks' connections to each other: on the loopback interface, or across servers on
+  // the address of this host that pinnacle.rendezvous_address names
+  try {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(spec.gloo_address));
+  } catch (const std::exception& e) {
+    throw PeerLost("could not listen for the other ranks on " + spec.gloo_address + ": " + message_of(e));
+  }
   auto store = c10::make_intrusive<c10d::PrefixStore>(spec.run_key, rendezvous.store());
   try {
     group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_, options);
@@ -106,6 +126,46 @@ std::vector<int64_t> Collective::gather_counts(int64_t count) {
   std::vector<int64_t> counts;
   for (const at::Tensor& t : output[0]) counts.push_back(t.item<int64_t>());
   return counts;
+}
+
+void Collective::minimum(const torch::Tensor& tensor) {
+  std::vector<at::Tensor> one = {tensor};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::MIN;
+  wait(group_->allreduce(one, options), "the reduction of the statistics");
+}
+
+void Collective::maximum(const torch::Tensor& tensor) {
+  std::vector<at::Tensor> one = {tensor};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::MAX;
+  wait(group_->allreduce(one, options), "the reduction of the statistics");
+}
+
+torch::Tensor Collective::gather_concatenated(const torch::Tensor& local, const std::vector<int64_t>& counts) {
+  int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+  std::vector<int64_t> shape = local.sizes().vec();
+  shape[0] = most;
+  torch::Tensor padded = torch::zeros(shape, local.options());
+  padded.narrow(0, 0, local.size(0)).copy_(local);
+  std::vector<at::Tensor> input = {padded};
+  std::vector<std::vector<at::Tensor>> output(1);
+  for (int r = 0; r < world_; ++r) output[0].push_back(torch::empty_like(padded));
+  wait(group_->allgather(output, input), "the gathering of the validation rows");
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < world_; ++r) parts.push_back(output[0][r].narrow(0, 0, counts[r]));
+  return torch::cat(parts);
+}
+
+std::string Collective::broadcast_bytes(const std::string& bytes) {
+  torch::Tensor size = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64);
+  broadcast({size});
+  int64_t n = size.item<int64_t>();
+  if (n < 0) throw PeerLost("rank 0 sent a negative size");
+  torch::Tensor data = torch::zeros({std::max<int64_t>(n, 1)}, torch::kUInt8);
+  if (rank_ == 0) std::memcpy(data.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  broadcast({data});
+  return std::string(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()), n);
 }
 
 torch::Tensor Collective::gather_interleaved(const torch::Tensor& local, const std::vector<int64_t>& counts) {

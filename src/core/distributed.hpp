@@ -3,11 +3,14 @@
 // Every rank runs the same steps; what they exchange is gradients, a loss, and validation
 // outputs, never rows.
 //
-// Why a FileStore and not a TCPStore: libtorch 1.13's TCPStore server listens on every
-// interface, whatever address it is given, and answers anyone; one byte sent to it and held
-// blocks its only thread, so anyone who can reach the host could stop a run (found by an
+// Why a FileStore and not a TCPStore on one server: libtorch 1.13's TCPStore server listens on
+// every interface, whatever address it is given, and answers anyone; one byte sent to it and
+// held blocks its only thread, so anyone who can reach the host could stop a run (found by an
 // adversarial test). The ranks of a run on one server share a file in a directory only the
-// server's OS user can open instead.
+// server's OS user can open instead. A run across servers (compute_kwargs.servers) has no
+// file all its ranks can open: it takes a TCPStore on the calling server (rank 0 serves it,
+// on a port the kernel picks), its keys under an unguessable per-run prefix; the README says
+// that port must be reachable by the run's servers only.
 #pragma once
 
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/torch.h>
 
@@ -28,6 +32,16 @@ struct RankSpec {
   std::string store_path;              // the run's store file, in a directory private to the server
   std::string run_key;                 // the PrefixStore prefix: one run's keys never meet another's
   std::chrono::seconds timeout{60};    // how long the rendezvous and a collective wait for the others
+  // Across servers: a TCPStore at store_host:store_port instead of the file (rank 0 serves it,
+  // on a port the kernel picks when store_port is 0), and this rank's Gloo connections on
+  // gloo_address, an address of this host the other servers reach.
+  std::string store_host;              // empty: the FileStore at store_path
+  int store_port = 0;
+  std::string gloo_address = "127.0.0.1";
+  // Each rank holds only its own rows (rows on several servers), not every row: the set's
+  // order is the dense interleave of the ranks' rows, and the validation split and the
+  // transform's statistics are reduced over the ranks (see Trainer::prepare_local_rows).
+  bool local_rows = false;
 };
 
 // The run's store, which every rank opens; a rank's process group is built on it.
@@ -36,6 +50,8 @@ class Rendezvous {
   explicit Rendezvous(RankSpec rank);
   const RankSpec& rank() const { return rank_; }
   const c10::intrusive_ptr<c10d::Store>& store() const { return store_; }
+  // The port rank 0's TCPStore listens on (0 for a FileStore).
+  int port() const;
 
  private:
   RankSpec rank_;
@@ -56,6 +72,7 @@ class Collective {
 
   int rank() const { return rank_; }
   int world() const { return world_; }
+  bool local_rows() const { return local_rows_; }
 
   // Rank 0's values into every rank's tensors, in place.
   void broadcast(const std::vector<torch::Tensor>& tensors);
@@ -64,6 +81,13 @@ class Collective {
   void sum(const std::vector<torch::Tensor>& tensors);
   // Every rank's count, by rank.
   std::vector<int64_t> gather_counts(int64_t count);
+  // The elementwise minimum or maximum over the ranks, in place.
+  void minimum(const torch::Tensor& tensor);
+  void maximum(const torch::Tensor& tensor);
+  // Every rank's rows one after another, rank 0's first (rank r's count is counts[r]).
+  torch::Tensor gather_concatenated(const torch::Tensor& local, const std::vector<int64_t>& counts);
+  // Rank 0's bytes on every rank.
+  std::string broadcast_bytes(const std::string& bytes);
   // Every rank's rows, interleaved as rank r's row j was row j * world + r of one set:
   // (sum of counts x ...) in the order of that set. `counts` from gather_counts.
   torch::Tensor gather_interleaved(const torch::Tensor& local, const std::vector<int64_t>& counts);
@@ -79,6 +103,7 @@ class Collective {
 
   int rank_;
   int world_;
+  bool local_rows_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
   double sum_seconds_ = 0;
   int64_t sum_bytes_ = 0;

@@ -63,6 +63,8 @@ bool pt_spec_column_is_padded(const PtSpec *spec, int column) PT_NOEXCEPT; /* co
 int pt_spec_threads(const PtSpec *spec) PT_NOEXCEPT;
 int pt_spec_workers(const PtSpec *spec) PT_NOEXCEPT;  /* data-parallel ranks (compute_kwargs.workers) */
 int pt_spec_timeout(const PtSpec *spec) PT_NOEXCEPT;  /* compute_kwargs.timeout, seconds */
+int pt_spec_server_count(const PtSpec *spec) PT_NOEXCEPT;	/* compute_kwargs.servers */
+const char *pt_spec_server_name(const PtSpec *spec, int i) PT_NOEXCEPT;
 const char *pt_spec_listen(const PtSpec *spec) PT_NOEXCEPT; /* the metric "best" follows */
 int64_t pt_spec_max_iterations(const PtSpec *spec) PT_NOEXCEPT; /* -1: unbounded */
 /* Continued training: where the starting checkpoint comes from. */
@@ -121,6 +123,9 @@ void pt_data_free(PtData *data) PT_NOEXCEPT;
 void pt_data_expect_rows(PtData *data, int64_t rows) PT_NOEXCEPT;
 /* Appends one rows message body (after the kind byte and padding, see wire.h). */
 bool pt_data_append(PtData *data, const char *body, size_t size) PT_NOEXCEPT;
+/* Keeps row i for every i with i mod world == rank (a rank of a run across servers keeps its
+ * share of its own server's rows; in memory only). */
+bool pt_data_keep_shard(PtData *data, int rank, int world) PT_NOEXCEPT;
 int64_t pt_data_rows(const PtData *data) PT_NOEXCEPT; /* received so far, spilled or held out included */
 int64_t pt_data_memory_bytes(const PtData *data) PT_NOEXCEPT; /* the memory its rows occupy */
 
@@ -141,6 +146,14 @@ typedef enum PtEvent
 PtRendezvous *pt_rendezvous_open(int rank, int world, const char *store_path, const char *run_key,
 								 int timeout_seconds) PT_NOEXCEPT;
 
+/* The same for a run across servers (compute_kwargs.servers): a c10d TCPStore at
+ * store_host:store_port, which rank 0 serves (store_port 0: the kernel picks one, see
+ * pt_rendezvous_port); this rank's Gloo connections listen on gloo_address. Each rank then
+ * holds only its own rows. */
+PtRendezvous *pt_rendezvous_open_tcp(int rank, int world, const char *store_host, int store_port,
+									 const char *gloo_address, const char *run_key, int timeout_seconds) PT_NOEXCEPT;
+int pt_rendezvous_port(const PtRendezvous *rendezvous) PT_NOEXCEPT;
+
 /* Takes ownership of both data sets (validation may hold no rows) and of `rendezvous` (NULL
  * for a run of one rank; else this rank joins the others before it returns); `module` is
  * the TorchScript module's bytes when the spec names one, else NULL. */
@@ -151,6 +164,9 @@ void pt_trainer_free(PtTrainer *trainer) PT_NOEXCEPT;
 bool pt_trainer_resume(PtTrainer *trainer, const char *weights, size_t weights_size,
 					   const char *optimizer_state, size_t optimizer_size, int64_t iteration,
 					   const char *history_json) PT_NOEXCEPT;
+/* On a run across servers every rank calls this after rank 0's pt_trainer_resume (if any):
+ * the others take rank 0's checkpoint. */
+bool pt_trainer_share_resume(PtTrainer *trainer) PT_NOEXCEPT;
 PtEvent pt_trainer_advance(PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_iteration(const PtTrainer *trainer) PT_NOEXCEPT;
 int64_t pt_trainer_steps_this_run(const PtTrainer *trainer) PT_NOEXCEPT;

@@ -77,6 +77,7 @@ bool read_bool(const json& value, const std::string& field) {
 constexpr int kMaxThreads = 64;
 constexpr int kMaxWorkers = 64;
 constexpr int kMaxTimeout = 86400;
+constexpr size_t kMaxServerName = 63;  // PostgreSQL's NAMEDATALEN - 1
 // An identifier is a name, shown in messages and indexed in the catalog.
 constexpr size_t kMaxIdentifierLength = 200;
 
@@ -240,11 +241,8 @@ void check_optimizer_kwargs(const OptimizerSpec& optimizer) {
 
 ComputeSpec read_compute(const json& value) {
   require_object(value, "compute_kwargs");
-  if (value.contains("servers"))
-    throw SpecError("compute_kwargs.servers", "training across PostgreSQL servers is not available in this version; "
-                                              "use compute_kwargs.workers for ranks on this server");
   reject_unknown_fields(value, "compute_kwargs",
-                        {"threads", "seed", "deterministic", "device", "memory_limit", "workers", "timeout"});
+                        {"threads", "seed", "deterministic", "device", "memory_limit", "workers", "timeout", "servers"});
   ComputeSpec compute;
   if (value.contains("threads")) {
     int64_t threads = read_int(value["threads"], "compute_kwargs.threads", 1);
@@ -267,6 +265,21 @@ ComputeSpec read_compute(const json& value) {
     if (timeout > kMaxTimeout)
       throw SpecError("compute_kwargs.timeout", "must be at most " + std::to_string(kMaxTimeout) + " seconds");
     compute.timeout = static_cast<int>(timeout);
+  }
+  if (value.contains("servers")) {
+    const json& servers = value["servers"];
+    if (!servers.is_array() || servers.empty())
+      throw SpecError("compute_kwargs.servers", "must be a non-empty list of foreign server names");
+    for (const auto& server : servers) {
+      std::string name = read_string(server, "compute_kwargs.servers");
+      if (name.empty() || name.size() > kMaxServerName)
+        throw SpecError("compute_kwargs.servers", "a server name must be 1 to " + std::to_string(kMaxServerName) + " bytes");
+      if (std::find(compute.servers.begin(), compute.servers.end(), name) != compute.servers.end())
+        throw SpecError("compute_kwargs.servers", "names server \"" + name + "\" twice");
+      compute.servers.push_back(name);
+    }
+    if (compute.world() > kMaxWorkers)
+      throw SpecError("compute_kwargs.servers", "workers x (1 + servers) ranks must be at most " + std::to_string(kMaxWorkers));
   }
   return compute;
 }
@@ -314,6 +327,22 @@ void check_padding(const TrainSpec& spec) {
         throw SpecError("transform." + column.key() + "[" + std::to_string(i) + "]",
                         name + " needs the same values per row; padded inputs take scale, shift and cast");
     }
+}
+
+// What rows on several servers cannot do; each refusal names its field.
+void check_servers(const TrainSpec& spec) {
+  if (spec.compute.servers.empty()) return;
+  const std::string why = " with compute_kwargs.servers: ";
+  if (spec.download)
+    throw SpecError("download", "is not available" + why + "the rows stay on their servers, so no server holds a snapshot of them all");
+  if (!spec.in_memory)
+    throw SpecError("in_memory", "false is not available" + why + "each rank holds its own server's rows in memory");
+  if (!spec.validation.select.empty())
+    throw SpecError("validation.select", "is not available" + why + "use validation.split, drawn over every server's rows");
+  if (spec.collate_fn == "pad")
+    throw SpecError("collate_fn", "\"pad\" is not available" + why + "each server's longest row differs");
+  if (!spec.torchscript.empty())
+    throw SpecError("model.torchscript", "is not available" + why + "an imported module lives in this server's catalog only; use a layer list");
 }
 
 ResumeSpec read_resume(const json& root) {
@@ -456,6 +485,7 @@ TrainSpec parse_spec(const std::string& text) {
     throw SpecError("signature", "\"singleton\" takes exactly one input column, the key names " +
                                      std::to_string(spec.key.inputs.size()));
   check_padding(spec);
+  check_servers(spec);
   if (spec.compute.device == "cuda") throw SpecError("compute_kwargs.device", "this build has no CUDA support; use \"cpu\"");
   if (!spec.key.has_target() && spec.objective.wants_class_index())
     throw SpecError("key", spec.objective.name + " needs a target column: use [input, target]");

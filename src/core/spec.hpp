@@ -64,6 +64,10 @@ struct ComputeSpec {
   int64_t memory_limit = 0;  // bytes; 0: the server's default applies
   int workers = 1;           // data-parallel ranks (trainer processes) on this server
   int timeout = 60;          // seconds a rank waits for the others before the run is interrupted
+  // foreign servers (postgres_fdw) whose rows train with this server's: each runs the select
+  // with `workers` ranks of its own, after this server's
+  std::vector<std::string> servers;
+  int world() const { return workers * (1 + static_cast<int>(servers.size())); }
 };
 
 // Where a continued run takes its starting weights and optimizer state from.

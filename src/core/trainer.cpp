@@ -1,6 +1,8 @@
 #include "trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "compute_threads.hpp"
@@ -15,8 +17,9 @@ namespace {
 
 constexpr int64_t kEvaluationBatch = 4096;
 
-Dataset checked_training_rows(Dataset train) {
-  if (train.rows() == 0) throw std::runtime_error("the select returned no rows to train on");
+// (a rank that holds rows of its own may hold none: the others' count)
+Dataset checked_training_rows(Dataset train, bool local_rows) {
+  if (train.rows() == 0 && !local_rows) throw std::runtime_error("the select returned no rows to train on");
   train.finish_padding();
   return train;
 }
@@ -46,7 +49,7 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
                  std::unique_ptr<Collective> collective)
     : spec_(std::move(spec)),
       collective_(std::move(collective)),
-      train_(checked_training_rows(std::move(train))),
+      train_(checked_training_rows(std::move(train), collective_ && collective_->local_rows())),
       validation_(validation_set(std::move(validation))),
       train_rows_(train_.spilled() ? spilled_rows().training_rows() : train_.rows()),
       widths_(train_.widths()),
@@ -71,6 +74,7 @@ Trainer::Trainer(TrainSpec spec, Dataset train, Dataset validation, const std::s
 
 // Validation rows of their own are padded to the training rows' widths; a split is padded already.
 Dataset Trainer::validation_set(Dataset validation) {
+  if (local_rows()) return validation;  // split over every rank's rows in prepare_local_rows
   if (spec_.validation.split == 0) {
     validation.finish_padding(train_.widths());
     return validation;
@@ -82,11 +86,12 @@ Dataset Trainer::validation_set(Dataset validation) {
 // Fits the transform on the training rows (every rank on all of them), keeps this rank's
 // shard of both sets, and transforms what it keeps; returns the widths the model sees.
 std::vector<int64_t> Trainer::prepare_rows() {
+  if (local_rows()) prepare_local_rows();
   if (validation_.rows() > 0 && validation_.widths() != widths_)
     throw std::runtime_error("the validation rows do not have the training rows' array widths");
-  validation_rows_ = validation_.rows();
+  if (!local_rows()) validation_rows_ = validation_.rows();
   if (!transformer_.empty()) fit_transform();
-  if (collective_) {  // (streamed rows are shared batch by batch, see training_batches)
+  if (collective_ && !local_rows()) {  // (streamed rows are shared batch by batch, see training_batches)
     if (!train_.spilled()) train_ = train_.shard(collective_->rank(), collective_->world());
     validation_ = validation_.shard(collective_->rank(), collective_->world());
   }
@@ -98,7 +103,118 @@ std::vector<int64_t> Trainer::prepare_rows() {
   return transformed;
 }
 
+// The widths of every rank's rows must be the same (each server's select may give other
+// array lengths); a rank without rows takes the others'.
+void Trainer::agree_on_widths() {
+  size_t columns = spec_.key.columns().size();
+  bool has_rows = train_.rows() > 0;
+  if (has_rows && widths_.size() != columns)
+    throw std::runtime_error("the rows have " + std::to_string(widths_.size()) + " columns, the key names " +
+                             std::to_string(columns));
+  torch::Tensor least = torch::full({static_cast<int64_t>(columns)}, std::numeric_limits<int64_t>::max(), torch::kInt64);
+  torch::Tensor most = torch::full({static_cast<int64_t>(columns)}, int64_t{-1}, torch::kInt64);
+  if (has_rows)
+    for (size_t c = 0; c < columns; ++c) least[c] = most[c] = widths_[c];
+  collective_->minimum(least);
+  collective_->maximum(most);
+  for (size_t c = 0; c < columns; ++c) {
+    int64_t lo = least[c].item<int64_t>(), hi = most[c].item<int64_t>();
+    if (hi < 1) throw std::runtime_error("the select returned no rows to train on, on any server");
+    if (lo != hi)
+      throw std::runtime_error("key column \"" + spec_.key.columns()[c] + "\" has " + std::to_string(lo) +
+                               " values in the rows of one rank and " + std::to_string(hi) +
+                               " in another's: every server's select must give the same widths");
+  }
+  if (!has_rows) {
+    std::vector<int64_t> widths(columns);
+    for (size_t c = 0; c < columns; ++c) widths[c] = most[c].item<int64_t>();
+    train_.set_widths_of_empty(widths);
+    validation_.set_widths_of_empty(widths);
+    widths_ = widths;
+  }
+}
+
+namespace {
+
+// The set's position of row j of rank `rank` when the ranks' rows are densely interleaved:
+// round j takes the j-th row of every rank that has one, in rank order. With counts that
+// differ by at most one (the longer first), rank r's row j is the set's row j * world + r,
+// as the rows of one server are dealt to its ranks.
+std::vector<int64_t> interleaved_positions(const std::vector<int64_t>& counts, int rank) {
+  std::vector<int64_t> sorted = counts;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int64_t> positions(counts[rank]);
+  // before round j: sum over ranks of min(count, j), which grows by the ranks longer than j
+  int64_t before_round = 0;
+  size_t shorter = 0;  // ranks with count <= j
+  for (int64_t j = 0; j < counts[rank]; ++j) {
+    while (shorter < sorted.size() && sorted[shorter] <= j) ++shorter;
+    int64_t earlier = 0;  // ranks before this one that still have a row j
+    for (int q = 0; q < rank; ++q)
+      if (counts[q] > j) ++earlier;
+    positions[j] = before_round + earlier;
+    before_round += static_cast<int64_t>(sorted.size() - shorter);
+  }
+  return positions;
+}
+
+}  // namespace
+
+// Rows on several servers: this rank holds only its own. The counts are gathered, the set's
+// order is their dense interleave, the validation split is drawn over the whole set (every
+// rank draws the same one from the total and the seed), and this rank keeps its own rows of
+// each part, knowing their positions in it.
+void Trainer::prepare_local_rows() {
+  agree_on_widths();
+  int rank = collective_->rank();
+  std::vector<int64_t> counts = collective_->gather_counts(train_.rows());
+  int64_t total = 0;
+  for (int64_t count : counts) {
+    if (count < 0 || count > (int64_t{1} << 40)) throw PeerLost("a rank sent an impossible row count");
+    total += count;
+  }
+  if (total == 0) throw std::runtime_error("the select returned no rows to train on, on any server");
+  std::vector<int64_t> positions = interleaved_positions(counts, rank);
+  auto train_positions = std::make_shared<std::vector<int64_t>>();
+  std::vector<int64_t> validation_positions;
+  if (spec_.validation.split > 0) {
+    std::vector<bool> held = Dataset::held_out_rows(total, spec_.validation.split, spec_.compute.seed);
+    std::vector<bool> mine_held(positions.size(), false);
+    int64_t held_before = 0;
+    size_t k = 0;
+    for (int64_t g = 0; g < total && k < positions.size(); ++g) {
+      if (g == positions[k]) {
+        if (held[g]) {
+          mine_held[k] = true;
+          validation_positions.push_back(held_before);
+        } else {
+          train_positions->push_back(g - held_before);
+        }
+        ++k;
+      }
+      if (held[g]) ++held_before;
+    }
+    validation_rows_ = std::count(held.begin(), held.end(), true);
+    validation_ = train_.split_off(mine_held);
+  } else {
+    *train_positions = positions;
+    validation_rows_ = 0;
+  }
+  train_rows_ = total - validation_rows_;
+  train_positions_ = std::move(train_positions);
+  validation_positions_ = torch::tensor(validation_positions, torch::kInt64);
+}
+
 void Trainer::fit_transform() {
+  if (local_rows()) {  // every rank's statistics, reduced
+    Transformer::Reduction reduction{
+        [this](const torch::Tensor& t) { collective_->sum({t}); },
+        [this](const torch::Tensor& t) { collective_->minimum(t); },
+        [this](const torch::Tensor& t) { collective_->maximum(t); }};
+    torch::Tensor rows = train_.all();
+    transformer_.fit([&rows](const Transformer::ChunkVisitor& visit) { visit(rows); }, widths_, &reduction);
+    return;
+  }
   if (train_.spilled())  // a pass over the spill file
     transformer_.fit([this](const Transformer::ChunkVisitor& visit) { for_each_chunk(spilled_rows(), visit); },
                      widths_);
@@ -112,8 +228,8 @@ void Trainer::fit_transform() {
 std::unique_ptr<BatchSource> Trainer::training_batches() {
   if (!train_.spilled()) {
     if (!collective_) return std::make_unique<ShuffledBatches>(train_, spec_.loader);
-    auto batches = std::make_unique<ShuffledBatches>(train_, spec_.loader,
-                                                     Shard{train_rows_, collective_->rank(), collective_->world()});
+    auto batches = std::make_unique<ShuffledBatches>(
+        train_, spec_.loader, Shard{train_rows_, collective_->rank(), collective_->world(), train_positions_});
     global_batches_ = batches.get();
     return batches;
   }
@@ -151,6 +267,7 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
     check_optimizer_state(*optimizer_);
   }
   iteration_ = start_iteration_ = iteration;
+  resumed_ = true;
   // the history up to the checkpoint: a run may have gone on past the step it is resumed from
   history_ = json::object();
   if (!history.is_object() || !history.contains("iteration")) return;
@@ -158,6 +275,24 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
   for (size_t i = 0; i < steps.size() && steps[i].get<int64_t>() <= iteration; ++i)
     for (const auto& item : history.items())
       if (item.value().is_array() && i < item.value().size()) history_[item.key()].push_back(item.value()[i]);
+}
+
+void Trainer::share_resume() {
+  if (!local_rows()) return;
+  torch::Tensor head = torch::tensor({iteration_, static_cast<int64_t>(resumed_)}, torch::kInt64);
+  collective_->broadcast({head});
+  if (head[1].item<int64_t>() == 0) return;
+  bool from_here = collective_->rank() == 0;
+  std::string weights = collective_->broadcast_bytes(from_here ? this->weights() : std::string());
+  std::string optimizer = collective_->broadcast_bytes(from_here ? optimizer_state() : std::string());
+  if (from_here) return;
+  try {
+    model_.load(weights);
+    load_from_bytes(*optimizer_, optimizer);
+  } catch (const std::exception& e) {
+    throw PeerLost(std::string("rank 0's checkpoint did not load here: ") + e.what());
+  }
+  iteration_ = start_iteration_ = head[0].item<int64_t>();
 }
 
 Trainer::Event Trainer::advance() {
@@ -267,7 +402,17 @@ std::vector<std::pair<std::string, double>> Trainer::evaluate(const Dataset& dat
   model_.set_training(true);
   torch::Tensor output = torch::cat(outputs);
   torch::Tensor target = layout_.targets(rows);
-  if (collective_) {  // the metrics of the whole set, the same on every rank
+  if (local_rows()) {  // every rank's rows, put back in the set's order
+    std::vector<int64_t> counts = collective_->gather_counts(output.size(0));
+    torch::Tensor positions = collective_->gather_concatenated(validation_positions_, counts);
+    output = collective_->gather_concatenated(output, counts);
+    target = collective_->gather_concatenated(target, counts);
+    torch::Tensor order = positions.argsort();
+    if (!positions.index_select(0, order).equal(torch::arange(positions.size(0), torch::kInt64)))
+      throw PeerLost("the ranks' validation rows are not the split's rows");
+    output = output.index_select(0, order);
+    target = target.index_select(0, order);
+  } else if (collective_) {  // the metrics of the whole set, the same on every rank
     output = gather_rows(output);
     target = gather_rows(target);
   }

@@ -43,6 +43,10 @@ class Trainer {
   // then counts the steps of this run.
   void resume(const std::string& weights, const std::string& optimizer_state, int64_t iteration,
               const json& history);
+  // On a run whose ranks hold rows of their own (across servers), only rank 0 has the
+  // checkpoint: every rank calls this after rank 0's resume (if any), and takes rank 0's
+  // weights, optimizer state and iteration. Does nothing on other runs.
+  void share_resume();
 
   // Runs one optimizer step, and a validation when one is due. Throws on a failure
   // (a NaN loss, a label out of range...).
@@ -96,6 +100,13 @@ class Trainer {
   int64_t validation_rows_ = 0;  // of every rank
   Dataset validation_set(Dataset validation);
   std::vector<int64_t> prepare_rows();
+  bool local_rows() const { return collective_ && collective_->local_rows(); }
+  void prepare_local_rows();
+  void agree_on_widths();
+  // the set's positions of this rank's training and validation rows (local rows only)
+  std::shared_ptr<const std::vector<int64_t>> train_positions_;
+  torch::Tensor validation_positions_;
+  bool resumed_ = false;
   void fit_transform();
   std::unique_ptr<BatchSource> training_batches();
 

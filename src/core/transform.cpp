@@ -1,6 +1,8 @@
 #include "transform.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace pinnacle {
@@ -78,7 +80,16 @@ struct Statistics {
   torch::Tensor sum, sum_of_squares, min, max;
 
   void add(const torch::Tensor& chunk) {
-    if (chunk.size(0) == 0) return;
+    if (chunk.size(0) == 0) {
+      if (count == 0 && !sum.defined()) {  // (a rank with no rows still joins the reduction)
+        auto options = torch::TensorOptions().dtype(torch::kFloat64);
+        sum = torch::zeros({chunk.size(1)}, options);
+        sum_of_squares = torch::zeros({chunk.size(1)}, options);
+        min = torch::full({chunk.size(1)}, std::numeric_limits<double>::infinity(), options);
+        max = torch::full({chunk.size(1)}, -std::numeric_limits<double>::infinity(), options);
+      }
+      return;
+    }
     torch::Tensor x = chunk.to(torch::kFloat64);
     torch::Tensor chunk_min = std::get<0>(x.min(0)), chunk_max = std::get<0>(x.max(0));
     bool first = count == 0;
@@ -87,6 +98,17 @@ struct Statistics {
     min = first ? chunk_min : torch::minimum(min, chunk_min);
     max = first ? chunk_max : torch::maximum(max, chunk_max);
     count += x.size(0);
+  }
+
+  void reduce(const Transformer::Reduction& reduction) {
+    if (!sum.defined()) throw std::logic_error("statistics reduced before any rows were visited");
+    torch::Tensor sums = torch::cat({torch::tensor({static_cast<double>(count)}, torch::kFloat64), sum, sum_of_squares});
+    reduction.sum(sums);
+    reduction.minimum(min);
+    reduction.maximum(max);
+    count = static_cast<int64_t>(std::llround(sums[0].item<double>()));
+    sum = sums.narrow(0, 1, sum.numel()).clone();
+    sum_of_squares = sums.narrow(0, 1 + sum.numel(), sum.numel()).clone();
   }
 
   void fit(TransformStep& s) const {
@@ -171,6 +193,10 @@ void Transformer::fit(const torch::Tensor& rows, const std::vector<int64_t>& wid
 // One pass over the rows per fitted step: a step's statistics are of the values the steps
 // before it give, which may themselves be fitted.
 void Transformer::fit(const RowPass& each_chunk, const std::vector<int64_t>& widths) {
+  fit(each_chunk, widths, nullptr);
+}
+
+void Transformer::fit(const RowPass& each_chunk, const std::vector<int64_t>& widths, const Reduction* reduction) {
   int64_t offset = 0;
   for (size_t c = 0; c < steps_.size(); offset += widths[c], ++c)
     for (size_t i = 0; i < steps_[c].size(); ++i) {
@@ -182,6 +208,7 @@ void Transformer::fit(const RowPass& each_chunk, const std::vector<int64_t>& wid
         for (size_t j = 0; j < i; ++j) x = apply_step(steps_[c][j], x, step_field(names_[c], j));
         statistics.add(x);
       });
+      if (reduction) statistics.reduce(*reduction);
       statistics.fit(s);
     }
 }

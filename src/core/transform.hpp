@@ -40,6 +40,13 @@ class Transformer {
   using ChunkVisitor = std::function<void(const torch::Tensor&)>;
   using RowPass = std::function<void(const ChunkVisitor&)>;
   void fit(const RowPass& each_chunk, const std::vector<int64_t>& widths);
+  // Reduces a fitted step's statistics (float64: counts and sums with `sum`, least and
+  // greatest values with `minimum` and `maximum`, in place) over the ranks of a run whose
+  // ranks hold rows of their own, so that every rank fits the same values on all the rows.
+  struct Reduction {
+    std::function<void(const torch::Tensor&)> sum, minimum, maximum;
+  };
+  void fit(const RowPass& each_chunk, const std::vector<int64_t>& widths, const Reduction* reduction);
   // Applies the fitted steps; the input columns may change width (one_hot). Values after the
   // columns of `widths` (padded inputs' lengths) pass through unchanged.
   torch::Tensor apply(const torch::Tensor& rows, const std::vector<int64_t>& widths) const;

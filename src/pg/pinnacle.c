@@ -21,6 +21,7 @@ PG_MODULE_MAGIC;
 int			pinnacle_memory_limit_mb = 4096;
 int			pinnacle_predict_threads = 1;
 int			pinnacle_max_workers = 2;
+char	   *pinnacle_rendezvous_address = NULL;
 int			pinnacle_predict_cache_size = 8;
 int			pinnacle_max_runs_per_role = 4;
 
@@ -54,6 +55,11 @@ _PG_init(void)
 							"Each run also needs a background worker slot (max_worker_processes).",
 							&pinnacle_max_workers, 2, 1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pinnacle.rendezvous_address",
+							   "The address of this host that the ranks of a run across servers (compute_kwargs.servers) reach it at.",
+							   "On the calling server the run's TCPStore is reached there, and on every server its ranks listen for the others' there.",
+							   &pinnacle_rendezvous_address, "127.0.0.1",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pinnacle");
 	if (process_shared_preload_libraries_in_progress)
 		pt_register_monitor();

@@ -9,6 +9,7 @@
 extern int	pinnacle_memory_limit_mb;
 extern int	pinnacle_predict_threads;
 extern int	pinnacle_max_workers;
+extern char *pinnacle_rendezvous_address;
 extern int	pinnacle_predict_cache_size;
 extern int	pinnacle_max_runs_per_role;
 

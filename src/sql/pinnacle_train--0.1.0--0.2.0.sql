@@ -736,3 +736,25 @@ CREATE FUNCTION pinnacle_report_search(search_id bigint) RETURNS text
     AS 'MODULE_PATHNAME', 'pinnacle_report_search' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION pinnacle_report_search(bigint) IS
     'An SVG chart of every trial''s validation listen curve in one panel, the best trial marked.';
+
+-- Training across servers (compute_kwargs.servers). A listed server records its part of a
+-- run as a run of its own that points to the coordinating run, so that its DBA sees what
+-- runs there; such a run makes no model version (the calling server's run does).
+ALTER TABLE pinnacle.runs ADD COLUMN coordinator text, ADD COLUMN coordinator_run bigint,
+    ADD COLUMN first_rank integer, ADD COLUMN world_size integer;
+COMMENT ON COLUMN pinnacle.runs.coordinator IS
+    'Of this server''s part of a run across servers: the coordinating run, as "run <id> at <host>:<port>" (its id on the calling server, and the address of its rendezvous). NULL for a run of this server''s own.';
+COMMENT ON COLUMN pinnacle.runs.coordinator_run IS 'The coordinating run''s id on the calling server (see coordinator).';
+COMMENT ON COLUMN pinnacle.runs.first_rank IS 'The first of this server''s ranks in the run across servers (its ranks are first_rank .. first_rank + compute_kwargs.workers - 1).';
+COMMENT ON COLUMN pinnacle.runs.world_size IS 'The ranks of every server of the run across servers.';
+
+-- The remote entry of a run across servers: the calling server's supervisor calls it over
+-- libpq as the role of the caller's user mapping. It runs the spec's select with that role's
+-- privileges (and row-level security), and returns when the run ends. It makes this server's
+-- trainers connect to the address the caller names, so no role runs it unless granted:
+--   GRANT EXECUTE ON FUNCTION pinnacle.train_shard(jsonb, jsonb) TO <the mapped role>;
+CREATE FUNCTION pinnacle.train_shard(spec jsonb, shard jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'pinnacle_train_shard' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION pinnacle.train_shard(jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION pinnacle.train_shard(jsonb, jsonb) IS
+    'This server''s part of a run across servers (compute_kwargs.servers), called by the calling server''s supervisor; not for direct use. Granted by a DBA to the roles that user mappings of calling servers log in as.';

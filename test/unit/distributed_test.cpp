@@ -20,17 +20,18 @@ extern char** environ;
 namespace {
 
 // Runs `world` ranks of `spec` on `rows` rows and returns each rank's output.
-std::vector<json> run_ranks(const json& spec, int rows, int world) {
+std::vector<json> run_ranks(const json& spec, int rows, int world, const std::string& mode = "all") {
   // the ranks' store: a file no earlier run left behind
   std::string store = testing::TempDir() + "store_" + std::to_string(getpid()) + "_" + std::to_string(world);
   std::remove(store.c_str());
+  std::remove((store + ".port").c_str());
   std::vector<pid_t> pids;
   std::vector<std::string> outputs;
   for (int rank = 0; rank < world; ++rank) {
     outputs.push_back(testing::TempDir() + "rank_" + std::to_string(getpid()) + "_" + std::to_string(world) + "_" +
                       std::to_string(rank) + ".json");
     std::vector<std::string> args = {DISTRIBUTED_RANK, spec.dump(), std::to_string(rows), std::to_string(world),
-                                     std::to_string(rank), store, outputs.back()};
+                                     std::to_string(rank), store, outputs.back(), mode};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -47,6 +48,7 @@ std::vector<json> run_ranks(const json& spec, int rows, int world) {
     results.push_back(in ? json::parse(in) : json::object());
     std::remove(outputs[rank].c_str());
   }
+  std::remove((store + ".port").c_str());
   return results;
 }
 
@@ -68,9 +70,9 @@ void expect_close(const json& a, const json& b, double tolerance, const std::str
 }
 
 // N ranks end where one rank ends: the same weights, the same validation history.
-void expect_ranks_equal_one(const json& s, int rows, int world) {
-  json one = run_ranks(s, rows, 1)[0];
-  std::vector<json> ranks = run_ranks(s, rows, world);
+void expect_ranks_equal_one(const json& s, int rows, int world, const std::string& mode = "all") {
+  json one = run_ranks(s, rows, 1, mode)[0];
+  std::vector<json> ranks = run_ranks(s, rows, world, mode);
   ASSERT_EQ(ranks.size(), static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
     ASSERT_TRUE(ranks[r].contains("parameters")) << "rank " << r;
@@ -148,4 +150,44 @@ TEST(Distributed, RanksWithoutRowsInABatchJoinItsSums) {
   std::vector<json> ranks = run_ranks(s, 200, 3);
   ASSERT_EQ(ranks.size(), 3u);
   expect_close(ranks[2]["parameters"], one["parameters"], 1e-5, "weights");
+}
+
+// Rows on several servers: each rank holds only its own rows (rank r the rows i with
+// i mod world == r, their dense interleave being the rows' order). The validation split is
+// drawn over every rank's rows, and the transforms fitted over all of them.
+TEST(Distributed, RanksWithOwnRowsEqualOneRankWithAllRows) {
+  expect_ranks_equal_one(spec(R"({"optimizer_cls": "Adam", "optimizer_kwargs": {"lr": 0.01},
+                                  "loader_kwargs": {"shuffle": true, "seed": 3},
+                                  "transform": {"x1": ["standardize"], "x2": ["min_max"]}})"),
+                         1000, 3, "own");
+}
+
+TEST(Distributed, OwnRowsTransformIsFittedOverEveryRank) {
+  json s = spec(R"({"transform": {"x1": ["standardize"], "x2": ["min_max"]}})");
+  json one = run_ranks(s, 1000, 1, "own")[0];
+  std::vector<json> ranks = run_ranks(s, 1000, 2, "own");
+  ASSERT_EQ(ranks.size(), 2u);
+  for (const json& rank : ranks) {
+    const json& a = rank["transform"];
+    const json& b = one["transform"];
+    for (const char* column : {"x1", "x2"}) {
+      const json& fa = a[column][0].begin().value();
+      const json& fb = b[column][0].begin().value();
+      expect_close(fa["center"], fb["center"], 1e-6, std::string(column) + " center");
+      expect_close(fa["spread"], fb["spread"], 1e-6, std::string(column) + " spread");
+    }
+  }
+}
+
+// Through a TCPStore that rank 0 serves (as across servers), on a port the kernel picked.
+TEST(Distributed, OwnRowsThroughATcpStore) {
+  expect_ranks_equal_one(spec(R"({"optimizer_cls": "SGD", "optimizer_kwargs": {"lr": 0.05}})"), 600, 2, "tcp");
+}
+
+// Shards of 700, 100 and no rows at all (a server whose select found none of the rows):
+// the run finishes, and equals one rank given the rows in the shards' dense interleave.
+TEST(Distributed, UnevenOwnRowsFinish) {
+  expect_ranks_equal_one(spec(R"({"max_iterations": 40, "loader_kwargs": {"batch_size": 64},
+                                  "transform": {"x1": ["standardize"]}})"),
+                         800, 3, "blocks:700/100/0");
 }

@@ -177,3 +177,24 @@ TEST(Spec, PadRefusesWhatCannotTakeLengths) {
   EXPECT_EQ(error_of(fitted),
             "spec field \"transform.x[1]\": min_max needs the same values per row; padded inputs take scale, shift and cast");
 }
+
+TEST(Spec, ServersAreForeignServerNamesAndRefuseWhatCannotWork) {
+  json s = minimal();
+  s["compute_kwargs"] = {{"workers", 2}, {"servers", {"shard_a", "shard_b"}}};
+  TrainSpec spec = parse_spec(s.dump());
+  EXPECT_EQ(spec.compute.servers, (std::vector<std::string>{"shard_a", "shard_b"}));
+  EXPECT_EQ(spec.compute.world(), 6);
+
+  auto with = [&](const json& patch) {
+    json t = s;
+    t.merge_patch(patch);
+    return error_of(t);
+  };
+  EXPECT_NE(with({{"compute_kwargs", {{"servers", json::array()}}}}).find("compute_kwargs.servers"), std::string::npos);
+  EXPECT_NE(with({{"compute_kwargs", {{"servers", {"a", "a"}}}}}).find("twice"), std::string::npos);
+  EXPECT_NE(with({{"compute_kwargs", {{"workers", 40}}}}).find("at most 64"), std::string::npos);
+  EXPECT_NE(with({{"download", true}}).find("\"download\""), std::string::npos);
+  EXPECT_NE(with({{"in_memory", false}}).find("\"in_memory\""), std::string::npos);
+  EXPECT_NE(with({{"validation", {{"select", "SELECT 1"}}}}).find("\"validation.select\""), std::string::npos);
+  EXPECT_NE(with({{"model", {{"layers", nullptr}, {"torchscript", "m"}}}}).find("\"model.torchscript\""), std::string::npos);
+}

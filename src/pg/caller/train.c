@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "tcop/tcopprot.h"
@@ -28,10 +29,12 @@
 #include "download.h"
 #include "extension_owner.h"
 #include "helper.h"
+#include "servers.h"
 #include "train.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(pinnacle_train);
+PG_FUNCTION_INFO_V1(pinnacle_train_shard);
 
 
 static void
@@ -332,7 +335,7 @@ pt_check_role_can_log_in(void)
 /* Creates the session and starts the run's supervisor. */
 static PtSession
 start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
-				 int64 expected_rows)
+				 int64 expected_rows, const PtRunPlace *place)
 {
 	PtSessionHeader header = {
 		.database = MyDatabaseId,
@@ -343,9 +346,15 @@ start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_li
 		.resume_run_id = resume.run_id,
 		.resume_iteration = resume.iteration,
 		.expected_rows = expected_rows,
+		.caller_is_superuser = superuser(),
 	};
 
-	return pt_session_start(&header, spec_json);
+	if (place == NULL)
+		return pt_session_start(&header, spec_json, NULL, 0);
+	header.server_count = place->server_count;
+	if (place->shard != NULL)
+		header.shard = *place->shard;
+	return pt_session_start(&header, spec_json, place->servers, place->servers_size);
 }
 
 /* Every run holds a background worker while it lives: a role other than a superuser may have
@@ -383,17 +392,17 @@ check_runs_per_role(void)
 /* Starts the run's supervisor, counted against the role's runs (see check_runs_per_role). */
 PtSession
 pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
-						 int64 expected_rows)
+						 int64 expected_rows, const PtRunPlace *place)
 {
 	PtSession	session;
 
 	if (superuser())
-		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows);
+		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, place);
 	pt_run_lock_role(GetUserId());
 	PG_TRY();
 	{
 		check_runs_per_role();
-		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows);
+		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, place);
 	}
 	PG_FINALLY();
 	{
@@ -403,12 +412,11 @@ pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int6
 	return session;
 }
 
-Datum
-pinnacle_train(PG_FUNCTION_ARGS)
+/* A run: on this server alone, across servers (compute_kwargs.servers, resolved here), or
+ * as this server's part of a run called on another (`shard`, from pinnacle.train_shard). */
+static int64
+train(const char *spec_json, bool wait, const PtShard *shard)
 {
-	Jsonb	   *spec_jsonb;
-	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
-	char	   *spec_json;
 	PtSpec	   *spec;
 	PtFeed		train_feed,
 				validation_feed;
@@ -416,22 +424,28 @@ pinnacle_train(PG_FUNCTION_ARGS)
 				memory_limit,
 				bytes_held = 0;
 	PtSession	session;
-	PtResumePoint resume;
+	PtResumePoint resume = {0, 0};
 	RowSources	sources;
+	PtRunPlace	place = {.shard = shard};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the spec must not be NULL")));
-	spec_jsonb = PG_GETARG_JSONB_P(0);
-	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = pt_memory_limit_bytes(spec);
 	pt_check_training_slots(spec);
+	place.server_count = shard ? 0 : pt_spec_server_count(spec);
+	/* the servers' connections, read as the calling role (its user mappings) */
+	if (place.server_count > 0)
+		place.servers = pt_servers_connections(spec, &place.servers_size);
 
 	pt_spi_connect();
 	pt_check_schema();
 	SPI_execute("SELECT pinnacle.mark_lost_runs()", false, 0);
-	pt_check_identifier_owner(pt_spec_identifier(spec));
-	resume = find_resume_point(spec);
+	/* a part of a run elsewhere claims no identifier here, and starts from no checkpoint of
+	 * this server's: the calling server's rank 0 hands every rank its checkpoint */
+	if (shard == NULL)
+	{
+		pt_check_identifier_owner(pt_spec_identifier(spec));
+		resume = find_resume_point(spec);
+	}
 	/* snapshot tables are named after their run; other runs take their id once the spec passed */
 	run_id = pt_spec_download(spec) ? pt_next_run_id() : 0;
 	sources = row_sources(spec, run_id, resume);
@@ -446,7 +460,8 @@ pinnacle_train(PG_FUNCTION_ARGS)
 		run_id = pt_next_run_id();
 	pt_check_role_can_log_in();
 	session = pt_start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
-									   pt_feed_estimated_rows(&train_feed));
+										  pt_feed_estimated_rows(&train_feed),
+										  shard != NULL || place.server_count > 0 ? &place : NULL);
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	pt_stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)
@@ -466,5 +481,103 @@ pinnacle_train(PG_FUNCTION_ARGS)
 	if (wait)
 		await_result(&session, run_id);
 	dsm_detach(session.segment);
-	PG_RETURN_INT64(run_id);
+	return run_id;
+}
+
+Datum
+pinnacle_train(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *spec_jsonb;
+	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the spec must not be NULL")));
+	spec_jsonb = PG_GETARG_JSONB_P(0);
+	PG_RETURN_INT64(train(JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb)), wait, NULL));
+}
+
+/* A field of pinnacle.train_shard's second argument; ERROR when it is missing or not a
+ * value of the kind asked. */
+static char *
+shard_field(Jsonb *shard, const char *field)
+{
+	JsonbValue	key = {.type = jbvString, .val.string = {strlen(field), (char *) field}};
+	JsonbValue *value = findJsonbValueFromContainer(&shard->root, JB_FOBJECT, &key);
+
+	if (value == NULL || (value->type != jbvString && value->type != jbvNumeric))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pinnacle.train_shard: field \"%s\" is missing", field)));
+	if (value->type == jbvString)
+		return pnstrdup(value->val.string.val, value->val.string.len);
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value->val.numeric)));
+}
+
+static int64
+shard_number(Jsonb *shard, const char *field, int64 least, int64 most)
+{
+	char	   *text = shard_field(shard, field);
+	char	   *end;
+	long long	value = strtoll(text, &end, 10);
+
+	if (*end != '\0' || end == text || value < least || value > most)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pinnacle.train_shard: field \"%s\" must be an integer from " INT64_FORMAT " to " INT64_FORMAT,
+						field, least, most)));
+	return value;
+}
+
+/*
+ * pinnacle.train_shard(spec jsonb, shard jsonb): this server's part of a run across servers,
+ * called by the calling server's supervisor over libpq as the role of the caller's user
+ * mapping. It runs the spec's select here, in that role's privileges and row-level security,
+ * records a run in this server's pinnacle.runs that points to the coordinating run, and
+ * starts this server's ranks, which join the run's rendezvous; it returns when the run ends.
+ */
+Datum
+pinnacle_train_shard(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *spec_jsonb,
+			   *shard_jsonb;
+	char	   *spec_json;
+	PtSpec	   *spec;
+	PtShard		shard = {0};
+	int			workers;
+	char	   *text;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("pinnacle.train_shard: no argument may be NULL")));
+	spec_jsonb = PG_GETARG_JSONB_P(0);
+	shard_jsonb = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(shard_jsonb))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pinnacle.train_shard: the shard must be an object")));
+	spec_json = JsonbToCString(NULL, &spec_jsonb->root, VARSIZE(spec_jsonb));
+	spec = pt_parse_spec_or_error(spec_json);
+	workers = pt_spec_workers(spec);
+	if (pt_spec_server_count(spec) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pinnacle.train_shard: the spec names no compute_kwargs.servers")));
+	shard.world = (int) shard_number(shard_jsonb, "world", 2, 64);
+	shard.first_rank = (int) shard_number(shard_jsonb, "first_rank", 1, shard.world - 1);
+	if (shard.world != workers * (1 + pt_spec_server_count(spec)) || shard.first_rank % workers != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pinnacle.train_shard: ranks %d.. of %d do not fit compute_kwargs.workers %d and %d servers",
+						shard.first_rank, shard.world, workers, pt_spec_server_count(spec))));
+	shard.store_port = (int) shard_number(shard_jsonb, "store_port", 1, 65535);
+	shard.coordinator_run = shard_number(shard_jsonb, "coordinator_run", 1, PG_INT64_MAX);
+	text = shard_field(shard_jsonb, "store_host");
+	if (strlen(text) == 0 || strlen(text) >= sizeof(shard.store_host))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pinnacle.train_shard: bad store_host")));
+	strlcpy(shard.store_host, text, sizeof(shard.store_host));
+	text = shard_field(shard_jsonb, "run_key");
+	if (strlen(text) != 32 || strspn(text, "0123456789abcdef") != 32)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pinnacle.train_shard: bad run_key")));
+	strlcpy(shard.run_key, text, sizeof(shard.run_key));
+	snprintf(shard.coordinator, sizeof(shard.coordinator), "run " INT64_FORMAT " at %s:%d", shard.coordinator_run,
+			 shard.store_host, shard.store_port);
+	/* the whole run waits for this part: it ends with the call (cancel, a closed connection) */
+	PG_RETURN_INT64(train(spec_json, true, &shard));
 }

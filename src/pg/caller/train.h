@@ -31,10 +31,19 @@ extern void pt_check_model_fits_rows(const char *spec_json, const PtSpec *spec, 
 									 PtResumePoint resume, int64 memory_limit);
 /* ERROR unless the calling role may log in (a supervisor acts as it). */
 extern void pt_check_role_can_log_in(void);
+/* Where a run's ranks are, beyond this server: NULL for a run on this server alone. */
+typedef struct PtRunPlace
+{
+	const char *servers;		/* compute_kwargs.servers: names and connections (servers.h) */
+	Size		servers_size;
+	int			server_count;
+	const PtShard *shard;		/* this server's part of a run called on another, or NULL */
+} PtRunPlace;
+
 /* Starts a run's supervisor, counted against pinnacle.max_runs_per_role; returns once the
  * run is on record. */
 extern PtSession pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
-											 PtResumePoint resume, int64 expected_rows);
+											 PtResumePoint resume, int64 expected_rows, const PtRunPlace *place);
 /* Sends the feed's rows (the first batch already encoded) to the supervisor; rows held in
  * memory count in *bytes_held against memory_limit (NULL for streamed rows). */
 extern void pt_stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held);

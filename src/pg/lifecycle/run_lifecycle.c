@@ -186,6 +186,26 @@ pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json,
 	return identifier_owner;
 }
 
+/* The run of this server's part of a run across servers (pinnacle.train_shard): it points to
+ * the coordinating run and claims no identifier. */
+void
+pt_run_record_shard_start(int64 run_id, const char *identifier, const char *spec_json, const char *coordinator,
+						  int64 coordinator_run, int first_rank, int world)
+{
+	Oid			types[9] = {INT8OID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, INT8OID, INT4OID, INT4OID};
+	Datum		values[9] = {Int64GetDatum(run_id), CStringGetTextDatum(identifier),
+		CStringGetTextDatum(spec_json), Int32GetDatum(MyProcPid), 0, CStringGetTextDatum(coordinator),
+	Int64GetDatum(coordinator_run), Int32GetDatum(first_rank), Int32GetDatum(world)};
+
+	pt_store_begin();
+	values[4] = CStringGetTextDatum(pt_store_run_owner_name());
+	pt_run_hold_liveness(run_id);
+	pt_store_execute("INSERT INTO pinnacle.runs (id, identifier, spec, status, worker_pid, owner, coordinator, "
+					 "coordinator_run, first_rank, world_size) VALUES ($1, $2, $3::jsonb, 'running', $4, $5, $6, $7, $8, $9)",
+					 9, types, values, SPI_OK_INSERT);
+	pt_store_commit();
+}
+
 void
 pt_run_set_queued(int64 run_id, bool queued)
 {

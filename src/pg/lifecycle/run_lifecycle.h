@@ -45,6 +45,8 @@ extern bool pt_run_try_training_slots(int count);
 
 /* none -> running: the run is on record, owned by the calling role, and its identifier is
  * claimed for that role unless another role has it: then returns that role's name, else NULL. */
+extern void pt_run_record_shard_start(int64 run_id, const char *identifier, const char *spec_json,
+									  const char *coordinator, int64 coordinator_run, int first_rank, int world);
 extern char *pt_run_record_start(int64 run_id, const char *identifier, const char *spec_json, bool train_snapshot,
 								bool validation_snapshot);
 /* running <-> queued, waiting for a training slot */

@@ -11,6 +11,8 @@
  *   'C' checkpoint  PtTrainerState, history JSON, weights, optimizer state (the answer to 'S')
  *   'F' finished    PtTrainerState, history JSON, stop reason, fitted transform JSON, int64 widths
  *   'E' failed      int32 PtErrorKind, message
+ *   'A' rendezvous  int32 port (rank 0 of a run across servers: where its TCPStore listens)
+ *   'D' shard done  (the first rank of a listed server: training ended)
  * The other ranks of a data-parallel run send only 'P' and 'E': rank 0 reports for the run.
  * Supervisor to trainer, one byte:
  *   'S' stop: send a checkpoint of the step reached, then exit
@@ -32,6 +34,8 @@
 #define PT_CHANNEL_CHECKPOINT 'C'
 #define PT_CHANNEL_FINISHED 'F'
 #define PT_CHANNEL_FAILED 'E'
+#define PT_CHANNEL_RENDEZVOUS 'A'
+#define PT_CHANNEL_SHARD_DONE 'D'
 #define PT_CHANNEL_STOP 'S'
 #define PT_CHANNEL_RESULT 'R'
 #define PT_CHANNEL_REQUEST 'Q'

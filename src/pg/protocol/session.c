@@ -16,6 +16,7 @@
 #define KEY_SPEC 2
 #define KEY_ROWS_QUEUE 3
 #define KEY_REPLY_QUEUE 4
+#define KEY_SERVERS 5
 
 #define ROWS_QUEUE_SIZE (16 * 1024 * 1024)
 #define REPLY_QUEUE_SIZE (64 * 1024)
@@ -55,7 +56,7 @@ note_caller_detached(dsm_segment *segment, Datum header)
 }
 
 PtSession
-pt_session_start(const PtSessionHeader *header, const char *spec_json)
+pt_session_start(const PtSessionHeader *header, const char *spec_json, const char *servers, Size servers_size)
 {
 	shm_toc_estimator estimator;
 	Size		size;
@@ -72,7 +73,9 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 	shm_toc_estimate_chunk(&estimator, strlen(spec_json) + 1);
 	shm_toc_estimate_chunk(&estimator, ROWS_QUEUE_SIZE);
 	shm_toc_estimate_chunk(&estimator, REPLY_QUEUE_SIZE);
-	shm_toc_estimate_keys(&estimator, 4);
+	if (servers_size > 0)
+		shm_toc_estimate_chunk(&estimator, servers_size);
+	shm_toc_estimate_keys(&estimator, 5);
 	size = shm_toc_estimate(&estimator);
 
 	session.run_id = header->run_id;
@@ -89,6 +92,13 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json)
 	spec_copy = shm_toc_allocate(toc, strlen(spec_json) + 1);
 	strcpy(spec_copy, spec_json);
 	shm_toc_insert(toc, KEY_SPEC, spec_copy);
+	if (servers_size > 0)
+	{
+		char	   *servers_copy = shm_toc_allocate(toc, servers_size);
+
+		memcpy(servers_copy, servers, servers_size);
+		shm_toc_insert(toc, KEY_SERVERS, servers_copy);
+	}
 
 	rows_queue = shm_mq_create(shm_toc_allocate(toc, ROWS_QUEUE_SIZE), ROWS_QUEUE_SIZE);
 	shm_toc_insert(toc, KEY_ROWS_QUEUE, rows_queue);
@@ -155,6 +165,27 @@ pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec
 	*header = shm_toc_lookup(toc, KEY_HEADER, false);
 	*spec_json = shm_toc_lookup(toc, KEY_SPEC, false);
 	return segment;
+}
+
+const char *
+pt_session_servers(dsm_segment *segment, Size *size)
+{
+	shm_toc    *toc = shm_toc_attach(SESSION_MAGIC, dsm_segment_address(segment));
+	const char *servers = shm_toc_lookup(toc, KEY_SERVERS, true);
+
+	*size = 0;
+	if (servers == NULL)
+		return NULL;
+	/* the strings end where the chunk does: count them from the header's server_count */
+	{
+		PtSessionHeader *header = shm_toc_lookup(toc, KEY_HEADER, false);
+		const char *at = servers;
+
+		for (int i = 0; i < 2 * header->server_count; i++)
+			at += strlen(at) + 1;
+		*size = at - servers;
+	}
+	return servers;
 }
 
 void

@@ -16,6 +16,18 @@
 #include "storage/dsm.h"
 #include "storage/shm_mq.h"
 
+/* This server's part of a run across servers called on another (pinnacle.train_shard). */
+typedef struct PtShard
+{
+	int			world;			/* every server's ranks; 0: not a shard */
+	int			first_rank;		/* this server's first rank */
+	int			store_port;		/* the coordinating run's TCPStore */
+	int64		coordinator_run;	/* its id on the calling server */
+	char		store_host[256];
+	char		run_key[65];	/* the run's key prefix in the store */
+	char		coordinator[320];	/* "run N at host:port", for pinnacle.runs */
+} PtShard;
+
 typedef struct PtSessionHeader
 {
 	Oid			database;
@@ -27,6 +39,11 @@ typedef struct PtSessionHeader
 	int64		resume_iteration;
 	int64		expected_rows;	/* the planner's estimate of the training rows */
 	bool		caller_detached;	/* set by the caller as it leaves the session, however */
+	/* compute_kwargs.servers on the calling server: the servers' names and libpq connection
+	 * strings follow in the segment (pt_session_servers), with the caller's user mappings */
+	int			server_count;
+	bool		caller_is_superuser;	/* else a server's connection must use its password */
+	PtShard		shard;
 	char		start_error[512];	/* why the supervisor could not record the run */
 } PtSessionHeader;
 
@@ -49,7 +66,8 @@ typedef struct PtReply
 } PtReply;
 
 /* Creates the segment, registers the supervisor and waits until it has recorded the run. */
-extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json);
+extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json, const char *servers,
+								  Size servers_size);
 /* The next reply, waiting for it; ERROR if the supervisor exited without a result. */
 extern PtReply pt_session_next_reply(PtSession *session);
 
@@ -66,6 +84,8 @@ typedef struct PtSessionReplies
 
 /* Attaches the segment; ERROR when the caller is gone. */
 extern dsm_segment *pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec_json);
+/* The servers' names and connection strings: 2 * header->server_count NUL-terminated strings. */
+extern const char *pt_session_servers(dsm_segment *segment, Size *size);
 extern void pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows, PtSessionReplies *replies);
 /* Sends a progress line without waiting; a line the queue cannot take now is dropped, but
  * the one partly sent is finished first, as shm_mq requires. */

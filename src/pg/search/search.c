@@ -90,6 +90,10 @@ plan_trials(Search *search)
 
 		trial->spec = pt_parse_spec_or_error(trial->spec_json);
 		pt_check_training_slots(trial->spec);
+		if (pt_spec_server_count(trial->spec) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("spec field \"compute_kwargs.servers\": a search's trials train on this server only")));
 		trial->memory_limit = pt_memory_limit_bytes(trial->spec);
 		trial->run_id = pt_next_run_id();
 	}
@@ -284,7 +288,7 @@ start_trials(Search *search, bool wait)
 		error_context_stack = &context;
 		trial->session = pt_start_counted_supervisor(trial->spec_json, trial->run_id, wait, trial->memory_limit,
 													 (PtResumePoint) {0, 0},
-													 pt_feed_estimated_rows(&search->train));
+													 pt_feed_estimated_rows(&search->train), NULL);
 		search->queues[i] = trial->session.rows;
 		error_context_stack = context.previous;
 	}

@@ -65,6 +65,22 @@ bytes_datum(const char *data, size_t size)
 	return PointerGetDatum(value);
 }
 
+/* This server's part of a run across servers ended with the run: no model here, the calling
+ * server's run made it. */
+void
+pt_store_shard_end(int64 run_id, int64 iterations)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(run_id), Int64GetDatum(iterations)};
+
+	pt_store_begin();
+	pt_store_execute("UPDATE pinnacle.runs SET status = 'succeeded', finished_at = clock_timestamp(), "
+					 "stop_reason = 'the coordinating run ended', iterations = $2, worker_pid = NULL, trainer_pid = NULL "
+					 "WHERE id = $1 AND status IN ('queued', 'running')",
+					 2, types, values, SPI_OK_UPDATE);
+	pt_store_commit();
+}
+
 void
 pt_store_set_rows(int64 run_id, int64 train_rows, int64 validation_rows)
 {

@@ -56,6 +56,7 @@ extern char *pt_store_run_owner_name(void);
 extern void pt_store_execute(const char *sql, int nargs, Oid *types, Datum *values, int expected);
 
 extern void pt_store_set_rows(int64 run_id, int64 train_rows, int64 validation_rows);
+extern void pt_store_shard_end(int64 run_id, int64 iterations);
 /* A validation's metrics and checkpoint; a run keeps only its best and its latest checkpoint. */
 extern void pt_store_validation(int64 run_id, const PtCheckpointReport *report);
 /* A checkpoint of the step reached, not a best one (at an interruption). */

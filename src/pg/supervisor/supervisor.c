@@ -25,11 +25,13 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "port.h"
 
 #include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "run_lifecycle.h"
 #include "run_store.h"
+#include "remote_shards.h"
 #include "search_rung.h"
 #include "session.h"
 #include "child_link.h"
@@ -54,6 +56,15 @@ typedef struct Supervisor
 	PtChildLink *ranks[PT_MAX_RANKS];	/* NULL until forked; ranks[0] reports the run */
 	PtTrainerState rank_latest[PT_MAX_RANKS];	/* each rank's latest report */
 	char		store_dir[MAXPGPATH];	/* of a run of several ranks: their store's, private */
+	/* a run across servers (compute_kwargs.servers): every server's ranks, and on the calling
+	 * server the connections to the others and the job of its ranks after rank 0, which
+	 * start once rank 0's store listens; on a listed server, header->shard says which part */
+	bool		across_servers;
+	bool		is_shard;
+	int			global_world;
+	PtRemoteShards remotes;
+	PtTrainerJob later_ranks;
+	bool		later_ranks_pending;
 	PtTrainerState latest;		/* rank 0's latest report */
 	TimestampTz latest_at;		/* when it came */
 	char	   *stop_reason;	/* of a finished run */
@@ -108,7 +119,7 @@ check_for_stop(Supervisor *sv)
 				 errmsg("training was cancelled: the waiting caller went away")));
 	if (!shutdown_requested)
 		return;
-	if (sv->ranks[0] == NULL)
+	if (sv->ranks[0] == NULL || sv->is_shard)
 		interrupted_by_shutdown();
 	if (sv->stop_deadline == 0)
 	{
@@ -258,7 +269,7 @@ publish_progress(Supervisor *sv)
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"run_id\": " INT64_FORMAT ", \"iteration\": " INT64_FORMAT ", \"world_size\": %d",
-					 sv->header->run_id, p.iteration, sv->world);
+					 sv->header->run_id, p.iteration, sv->global_world);
 	append_ranks(&json, sv);
 	if (p.last_iteration > 0)
 		appendStringInfo(&json, ", \"max_iterations\": " INT64_FORMAT ", \"eta_seconds\": %.1f",
@@ -364,6 +375,50 @@ remove_store_directory(Supervisor *sv)
 	sv->store_dir[0] = '\0';
 }
 
+/* A run's key prefix in a TCPStore any host may reach: unguessable, so that no other run's
+ * ranks (nor anyone who only guesses) meet this run's keys. */
+static void
+random_run_key(char *key, size_t size)
+{
+	uint8		bytes[16];
+
+	if (!pg_strong_random(bytes, sizeof(bytes)))
+		elog(ERROR, "could not generate a random key for the run's rendezvous");
+	for (size_t i = 0; i < sizeof(bytes) && 2 * i + 2 < size; i++)
+		snprintf(key + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static void
+release_job_rows(Supervisor *sv)
+{
+	pt_data_free(sv->train);
+	pt_data_free(sv->validation);
+	sv->train = sv->validation = NULL;
+}
+
+/* Across servers, on the calling server: rank 0's store listens on `port`; its other ranks
+ * start, then every listed server's part. */
+static void
+start_later_ranks(Supervisor *sv, int port)
+{
+	PtTrainerJob *job = &sv->later_ranks;
+
+	if (!sv->later_ranks_pending)
+		elog(ERROR, "the trainer process reported its rendezvous twice");
+	if (port <= 0 || port > 65535)
+		elog(ERROR, "the trainer process reported a bad port %d", port);
+	sv->later_ranks_pending = false;
+	job->store_port = port;
+	for (job->rank = 1; job->rank < sv->world; job->rank++)
+	{
+		job->local_rank = job->rank;
+		sv->ranks[job->rank] = pt_child_start("trainer", pt_trainer_main, job);
+	}
+	release_job_rows(sv);
+	pt_remote_shards_start(&sv->remotes, sv->spec_json, sv->header->run_id, sv->world, job->store_host, port,
+						   job->run_key, !sv->header->caller_is_superuser);
+}
+
 /* Forks the trainers, one per rank, with the rows, the module and the starting checkpoint;
  * the supervisor keeps none of them (each trainer's copies are its own, copy-on-write). */
 static void
@@ -383,7 +438,25 @@ start_trainers(Supervisor *sv)
 	};
 
 	snprintf(job.run_key, sizeof(job.run_key), "pinnacle_run_" INT64_FORMAT, sv->header->run_id);
-	if (sv->world > 1)
+	if (sv->across_servers)
+	{
+		job.across_servers = true;
+		job.world = sv->global_world;
+		job.local_world = sv->world;
+		strlcpy(job.gloo_address, pinnacle_rendezvous_address, sizeof(job.gloo_address));
+		if (sv->is_shard)
+		{
+			strlcpy(job.store_host, sv->header->shard.store_host, sizeof(job.store_host));
+			job.store_port = sv->header->shard.store_port;
+			strlcpy(job.run_key, sv->header->shard.run_key, sizeof(job.run_key));
+		}
+		else
+		{
+			strlcpy(job.store_host, pinnacle_rendezvous_address, sizeof(job.store_host));
+			random_run_key(job.run_key, sizeof(job.run_key));
+		}
+	}
+	else if (sv->world > 1)
 		make_store_directory(sv, &job);
 	if (sv->header->resume_run_id != 0)
 	{
@@ -397,12 +470,29 @@ start_trainers(Supervisor *sv)
 		job.resume_iteration = checkpoint.iteration;
 		job.resume_history = checkpoint.history_json;
 	}
-	for (job.rank = 0; job.rank < sv->world; job.rank++)
-		sv->ranks[job.rank] = pt_child_start("trainer", pt_trainer_main, &job);
+	if (sv->across_servers && !sv->is_shard)
+	{
+		/* rank 0 first: it serves the store, and reports its port (start_later_ranks) */
+		job.rank = job.local_rank = 0;
+		sv->ranks[0] = pt_child_start("trainer", pt_trainer_main, &job);
+		sv->later_ranks = job;
+		sv->later_ranks_pending = true;
+	}
+	else
+	{
+		int			first = sv->is_shard ? sv->header->shard.first_rank : 0;
+
+		for (int r = 0; r < sv->world; r++)
+		{
+			job.rank = first + r;
+			job.local_rank = r;
+			job.reports_shard_end = sv->is_shard && r == 0;
+			sv->ranks[r] = pt_child_start("trainer", pt_trainer_main, &job);
+		}
+	}
 	pt_run_set_trainer(sv->header->run_id, (int) sv->ranks[0]->pid);
-	pt_data_free(sv->train);
-	pt_data_free(sv->validation);
-	sv->train = sv->validation = NULL;
+	if (!sv->later_ranks_pending)
+		release_job_rows(sv);
 	sv->training_started = sv->last_notice = GetCurrentTimestamp();
 	publish_progress(sv);
 }
@@ -414,6 +504,7 @@ end_trainers(Supervisor *sv)
 		if (sv->ranks[r] != NULL)
 			pt_child_end(sv->ranks[r]);
 	remove_store_directory(sv);
+	pt_remote_shards_close(&sv->remotes);
 }
 
 static PtCheckpointReport
@@ -587,6 +678,22 @@ handle_message(Supervisor *sv, const PtChannelMessage *message)
 		case PT_CHANNEL_FAILED:
 			raise_trainer_failure(sv, 0, message);
 			return false;
+		case PT_CHANNEL_RENDEZVOUS:
+			{
+				int32		port;
+
+				if (!sv->across_servers || sv->is_shard || !pt_channel_part_is(message, 0, sizeof(port)))
+					elog(ERROR, "the trainer process sent a malformed rendezvous");
+				memcpy(&port, message->parts[0].data, sizeof(port));
+				start_later_ranks(sv, port);
+				return false;
+			}
+		case PT_CHANNEL_SHARD_DONE:
+			/* this server's part of a run across servers ended with the run */
+			if (!sv->is_shard)
+				elog(ERROR, "the trainer process sent an unexpected end of its part");
+			pt_store_shard_end(sv->header->run_id, sv->latest.iteration);
+			return true;
 	}
 	elog(ERROR, "the trainer process sent a message of unknown kind %u", message->kind);
 }
@@ -599,6 +706,8 @@ watch_other_ranks(Supervisor *sv)
 	{
 		PtChannelMessage message;
 
+		if (sv->ranks[r] == NULL)	/* not started yet (across servers, before rank 0's store) */
+			continue;
 		while (pt_child_next(sv->ranks[r], &message, 0))
 		{
 			if (message.kind == PT_CHANNEL_FAILED)
@@ -634,6 +743,8 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 			raise_trainer_exit(sv, 0);
 		if (!finished)
 			watch_other_ranks(sv);
+		if (!finished)
+			pt_remote_shards_poll(&sv->remotes);
 		now = GetCurrentTimestamp();
 		if (!finished && TimestampDifferenceExceeds(sv->last_notice, now, NOTICE_INTERVAL_MS))
 			send_progress_notice(sv, received && message.kind == PT_CHANNEL_VALIDATED);
@@ -667,13 +778,18 @@ pin_settings(void)
 static char *
 record_run(Supervisor *sv)
 {
-	char	   *identifier_owner = NULL;
+	char	   *volatile identifier_owner = NULL;
 
 	PG_TRY();
 	{
-		identifier_owner = pt_run_record_start(sv->header->run_id, pt_spec_identifier(sv->spec), sv->spec_json,
-											   pt_spec_download(sv->spec),
-											   pt_spec_download(sv->spec) && pt_spec_validation_select(sv->spec) != NULL);
+		if (sv->is_shard)	/* a part claims no identifier: the calling server's run makes the model */
+			pt_run_record_shard_start(sv->header->run_id, pt_spec_identifier(sv->spec), sv->spec_json,
+									  sv->header->shard.coordinator, sv->header->shard.coordinator_run,
+									  sv->header->shard.first_rank, sv->header->shard.world);
+		else
+			identifier_owner = pt_run_record_start(sv->header->run_id, pt_spec_identifier(sv->spec), sv->spec_json,
+												   pt_spec_download(sv->spec),
+												   pt_spec_download(sv->spec) && pt_spec_validation_select(sv->spec) != NULL);
 	}
 	PG_CATCH();
 	{
@@ -709,6 +825,20 @@ pinnacle_worker_main(Datum main_arg)
 	sv.spec = pt_spec_parse(sv.spec_json);
 	if (sv.spec == NULL)
 		ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
+	sv.is_shard = sv.header->shard.world > 0;
+	sv.across_servers = sv.is_shard || pt_spec_server_count(sv.spec) > 0;
+	if (sv.across_servers && !sv.is_shard)
+	{
+		Size		size;
+		const char *servers = pt_session_servers(segment, &size);
+
+		/* (pinnacle_train resolves the servers; no other caller hands them over) */
+		if (sv.header->server_count != pt_spec_server_count(sv.spec) || servers == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("spec field \"compute_kwargs.servers\" is only available to pinnacle_train")));
+		pt_remote_shards_init(&sv.remotes, servers, size, sv.header->server_count);
+	}
 
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
@@ -720,13 +850,14 @@ pinnacle_worker_main(Datum main_arg)
 	MemoryContextSwitchTo(run_context);
 	PG_TRY();
 	{
-		if (identifier_owner != NULL)
+		if (identifier_owner != NULL && !sv.is_shard)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("spec field \"identifier\": model \"%s\" belongs to role %s",
 							pt_spec_identifier(sv.spec), identifier_owner),
 					 errhint("Choose another identifier.")));
 		sv.world = pt_spec_workers(sv.spec);
+		sv.global_world = sv.is_shard ? sv.header->shard.world : sv.world * (1 + pt_spec_server_count(sv.spec));
 		sv.train = pt_data_new(sv.spec, sv.header->memory_limit, true);
 		sv.validation = pt_data_new(sv.spec, sv.header->memory_limit, false);
 		if (sv.train == NULL || sv.validation == NULL)
@@ -736,6 +867,9 @@ pinnacle_worker_main(Datum main_arg)
 		acquire_training_slots(&sv);
 		supervise_training(&sv, step_context);
 		MemoryContextSwitchTo(run_context);
+		/* the listed servers end their parts with the run; their calls return */
+		pt_remote_shards_finish(&sv.remotes, pt_spec_timeout(sv.spec));
+		pt_remote_shards_close(&sv.remotes);
 		send_summary(&sv, PT_STATUS_SUCCEEDED);
 		pt_session_send_result(&sv.replies, PT_STATUS_SUCCEEDED, 0, "");
 	}

@@ -166,10 +166,27 @@ stop_requested(const PtTrainerJob *job)
 static PtRendezvous *
 open_rendezvous(const PtTrainerJob *job)
 {
-	PtRendezvous *rendezvous = pt_rendezvous_open(job->rank, job->world, job->store_path, job->run_key,
-												  job->timeout);
+	PtRendezvous *rendezvous;
 
+	if (!job->across_servers)
+		rendezvous = pt_rendezvous_open(job->rank, job->world, job->store_path, job->run_key, job->timeout);
+	else
+		rendezvous = pt_rendezvous_open_tcp(job->rank, job->world, job->store_host, job->store_port,
+											job->gloo_address, job->run_key, job->timeout);
 	if (rendezvous == NULL)
+		fail(job, NULL);
+	if (job->across_servers && job->rank == 0)
+	{
+		/* the supervisor starts the other ranks once it knows where the store listens */
+		int32_t		port = pt_rendezvous_port(rendezvous);
+
+		if (port <= 0)
+			fail(job, "could not start the run's store");
+		send_or_exit(job->channel, PT_CHANNEL_RENDEZVOUS, (PtChannelPart[]) {{&port, sizeof(port)}}, 1);
+	}
+	/* a rank across servers holds only its share of its own server's rows */
+	if (job->across_servers && job->local_world > 1 &&
+		!pt_data_keep_shard(job->train, job->local_rank, job->local_world))
 		fail(job, NULL);
 	return rendezvous;
 }
@@ -185,11 +202,14 @@ start_trainer(const PtTrainerJob *job)
 	if (trainer == NULL)
 		fail(job, NULL);
 	rows = (PtTrainerRows) {pt_trainer_train_rows(trainer), pt_trainer_validation_rows(trainer)};
-	if (job->rank == 0)
+	if (job->rank == 0 || job->reports_shard_end)
 		send_or_exit(job->channel, PT_CHANNEL_STARTED, (PtChannelPart[]) {{&rows, sizeof(rows)}}, 1);
 	if (job->resume_weights != NULL &&
 		!pt_trainer_resume(trainer, job->resume_weights, job->resume_weights_size, job->resume_optimizer,
 						   job->resume_optimizer_size, job->resume_iteration, job->resume_history))
+		fail(job, NULL);
+	/* across servers only rank 0 has the checkpoint: the others take it from there */
+	if (job->across_servers && !pt_trainer_share_resume(trainer))
 		fail(job, NULL);
 	return trainer;
 }
@@ -245,6 +265,8 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 			_exit(EXIT_REPORTED);
 		}
 	}
+	if (job->reports_shard_end)
+		send_or_exit(job->channel, PT_CHANNEL_SHARD_DONE, NULL, 0);
 	if (!reports_the_run)
 		await_end(job);
 	send_finished(job, trainer);

@@ -39,8 +39,19 @@ typedef struct PtTrainerJob
 	int			rank;
 	int			world;
 	int			timeout;		/* compute_kwargs.timeout, seconds */
-	char		run_key[64];
+	char		run_key[65];
 	char		store_path[1024];
+	/* a run across servers (compute_kwargs.servers): the TCPStore of the calling server's
+	 * rank 0 (store_port 0 for rank 0 itself, which reports the port the kernel picked), the
+	 * address this server's ranks listen on, and this rank's place among this server's
+	 * `local_world` ranks, which share its rows (row i to local rank i mod local_world) */
+	bool		across_servers;
+	char		store_host[256];
+	int			store_port;
+	char		gloo_address[256];
+	int			local_rank;
+	int			local_world;
+	bool		reports_shard_end;	/* the first rank of a listed server */
 } PtTrainerJob;
 
 /* The trainer's main function (a PtChildMain, `arg` a PtTrainerJob), run in the forked child;

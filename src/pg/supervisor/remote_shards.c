@@ -1,0 +1,236 @@
+/*
+ * The calling server's side of a run across servers: see remote_shards.h. What a server
+ * sends back is not trusted: only its call's status and a bounded error message are read.
+ */
+#include "postgres.h"
+
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "lib/stringinfo.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+
+#include "remote_shards.h"
+
+#define MAX_REMOTE_MESSAGE 1000
+
+void
+pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count)
+{
+	const char *at = servers;
+	const char *end = servers + size;
+
+	remotes->count = 0;
+	remotes->shards = MemoryContextAllocZero(TopMemoryContext, sizeof(PtRemoteShard) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+	{
+		PtRemoteShard *shard = &remotes->shards[i];
+
+		if (at >= end)
+			elog(ERROR, "the session holds fewer servers than the spec names");
+		shard->name = MemoryContextStrdup(TopMemoryContext, at);
+		at += strlen(at) + 1;
+		if (at >= end)
+			elog(ERROR, "the session holds fewer servers than the spec names");
+		shard->conninfo = MemoryContextStrdup(TopMemoryContext, at);
+		at += strlen(at) + 1;
+		remotes->count++;
+	}
+}
+
+static void
+ignore_notice(void *arg, const char *message)
+{
+	/* the remote call's progress lines: this server reports the run */
+}
+
+/* A remote message, bounded and on one line. */
+static char *
+remote_text(const char *text)
+{
+	char	   *copy = pnstrdup(text != NULL ? text : "", MAX_REMOTE_MESSAGE);
+
+	for (char *c = copy; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	return copy;
+}
+
+static void
+close_shard(PtRemoteShard *shard)
+{
+	if (shard->conn != NULL)
+		PQfinish((PGconn *) shard->conn);
+	shard->conn = NULL;
+}
+
+static void
+start_shard(PtRemoteShard *shard, const char *spec_json, const char *shard_json, bool require_password)
+{
+	PGconn	   *conn = PQconnectdb(shard->conninfo);
+	const char *values[2] = {spec_json, shard_json};
+
+	shard->conn = conn;
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *message = remote_text(conn ? PQerrorMessage(conn) : "out of memory");
+
+		close_shard(shard);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
+	}
+	if (require_password && !PQconnectionUsedPassword(conn))
+	{
+		close_shard(shard);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("server \"%s\" (compute_kwargs.servers) did not ask for the user mapping's password", shard->name),
+				 errdetail("A role other than a superuser may only connect with a password, as with postgres_fdw.")));
+	}
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	if (!PQsendQueryParams(conn, "SELECT pinnacle.train_shard($1::jsonb, $2::jsonb)", 2, NULL, values, NULL, NULL, 0))
+	{
+		char	   *message = remote_text(PQerrorMessage(conn));
+
+		close_shard(shard);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_EXCEPTION),
+				 errmsg("could not start the run on server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
+	}
+}
+
+void
+pt_remote_shards_start(PtRemoteShards *remotes, const char *spec_json, int64 run_id, int workers,
+					   const char *store_host, int store_port, const char *run_key, bool require_password)
+{
+	int			world = workers * (1 + remotes->count);
+
+	for (int i = 0; i < remotes->count; i++)
+	{
+		StringInfoData shard;
+
+		initStringInfo(&shard);
+		appendStringInfo(&shard, "{\"world\": %d, \"first_rank\": %d, \"store_port\": %d, \"coordinator_run\": " INT64_FORMAT
+						 ", \"store_host\": ", world, workers * (i + 1), store_port, run_id);
+		escape_json(&shard, store_host);
+		appendStringInfoString(&shard, ", \"run_key\": ");
+		escape_json(&shard, run_key);
+		appendStringInfoChar(&shard, '}');
+		start_shard(&remotes->shards[i], spec_json, shard.data, require_password);
+	}
+}
+
+/* A server's call failed: its SQLSTATE says how the run ends here. A server that lost the
+ * others, was shut down or cancelled interrupts the run; its own error (no rights on the
+ * table, bad rows) fails it, with its SQLSTATE. */
+static void
+raise_remote_error(PtRemoteShard *shard, const char *sqlstate, const char *message)
+{
+	int			code = ERRCODE_CONNECTION_EXCEPTION;
+
+	if (sqlstate != NULL && strlen(sqlstate) == 5 && strspn(sqlstate, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
+	if (ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION || code == ERRCODE_ADMIN_SHUTDOWN ||
+		code == ERRCODE_CRASH_SHUTDOWN || code == ERRCODE_QUERY_CANCELED ||
+		ERRCODE_TO_CATEGORY(code) == ERRCODE_OPERATOR_INTERVENTION)
+		code = ERRCODE_ADMIN_SHUTDOWN;
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("server \"%s\" (compute_kwargs.servers): %s", shard->name, remote_text(message))));
+}
+
+static void
+poll_shard(PtRemoteShard *shard)
+{
+	PGconn	   *conn = shard->conn;
+
+	if (conn == NULL || shard->done)
+		return;
+	if (!PQconsumeInput(conn))
+	{
+		char	   *message = remote_text(PQerrorMessage(conn));
+
+		close_shard(shard);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_EXCEPTION),
+				 errmsg("lost the connection to server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
+	}
+	while (!PQisBusy(conn))
+	{
+		PGresult   *result = PQgetResult(conn);
+
+		if (result == NULL)
+		{
+			shard->done = true;
+			return;
+		}
+		if (PQresultStatus(result) == PGRES_FATAL_ERROR)
+		{
+			char	   *sqlstate = remote_text(PQresultErrorField(result, PG_DIAG_SQLSTATE));
+			char	   *message = remote_text(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+
+			PQclear(result);
+			close_shard(shard);
+			raise_remote_error(shard, sqlstate, message[0] ? message : "its call failed");
+		}
+		PQclear(result);
+	}
+}
+
+void
+pt_remote_shards_poll(PtRemoteShards *remotes)
+{
+	for (int i = 0; i < remotes->count; i++)
+		poll_shard(&remotes->shards[i]);
+}
+
+/* (the run has succeeded here: a server's late error is only logged) */
+static void
+poll_quietly(PtRemoteShard *shard)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		poll_shard(shard);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+void
+pt_remote_shards_finish(PtRemoteShards *remotes, int timeout_seconds)
+{
+	for (int tenths = 0; tenths < timeout_seconds * 10; tenths++)
+	{
+		bool		all_done = true;
+
+		for (int i = 0; i < remotes->count; i++)
+		{
+			PtRemoteShard *shard = &remotes->shards[i];
+
+			if (shard->conn == NULL || shard->done)
+				continue;
+			poll_quietly(shard);
+			if (shard->conn != NULL && !shard->done)
+				all_done = false;
+		}
+		if (all_done)
+			return;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(100 * 1000L);
+	}
+}
+
+void
+pt_remote_shards_close(PtRemoteShards *remotes)
+{
+	for (int i = 0; i < remotes->count; i++)
+		close_shard(&remotes->shards[i]);
+}
