@@ -6,40 +6,44 @@ namespace pinnacle {
 
 namespace {
 
-void check_state_tensor(const torch::Tensor& state, const torch::Tensor& param, const char* name) {
+using StateCheck = std::function<void(const torch::Tensor&)>;
+
+void check_state_tensor(const torch::Tensor& state, const torch::Tensor& param, const char* name,
+                        const StateCheck& also) {
   if (!state.defined()) return;
   if (state.sizes() != param.sizes() || state.scalar_type() != param.scalar_type() || !state.device().is_cpu() ||
       state.layout() != torch::kStrided || !state.is_contiguous())
     throw std::runtime_error(std::string("the stored optimizer state does not fit this model: its ") + name + " of " +
                              c10::str(state.sizes()) + " is for a parameter of " + c10::str(param.sizes()));
+  if (also) also(state);
 }
 
 void check_step(int64_t step) {
   if (step < 0) throw std::runtime_error("the stored optimizer state has a negative step count");
 }
 
-void check_param_state(torch::optim::OptimizerParamState& state, const torch::Tensor& param) {
+void check_param_state(torch::optim::OptimizerParamState& state, const torch::Tensor& param, const StateCheck& also) {
   using namespace torch::optim;
   if (auto* s = dynamic_cast<AdamParamState*>(&state)) {
     check_step(s->step());
-    check_state_tensor(s->exp_avg(), param, "exp_avg");
-    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq");
-    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq");
+    check_state_tensor(s->exp_avg(), param, "exp_avg", also);
+    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq", also);
+    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq", also);
   } else if (auto* s = dynamic_cast<AdamWParamState*>(&state)) {
     check_step(s->step());
-    check_state_tensor(s->exp_avg(), param, "exp_avg");
-    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq");
-    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq");
+    check_state_tensor(s->exp_avg(), param, "exp_avg", also);
+    check_state_tensor(s->exp_avg_sq(), param, "exp_avg_sq", also);
+    check_state_tensor(s->max_exp_avg_sq(), param, "max_exp_avg_sq", also);
   } else if (auto* s = dynamic_cast<SGDParamState*>(&state)) {
-    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer");
+    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer", also);
   } else if (auto* s = dynamic_cast<RMSpropParamState*>(&state)) {
     check_step(s->step());
-    check_state_tensor(s->square_avg(), param, "square_avg");
-    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer");
-    check_state_tensor(s->grad_avg(), param, "grad_avg");
+    check_state_tensor(s->square_avg(), param, "square_avg", also);
+    check_state_tensor(s->momentum_buffer(), param, "momentum_buffer", also);
+    check_state_tensor(s->grad_avg(), param, "grad_avg", also);
   } else if (auto* s = dynamic_cast<AdagradParamState*>(&state)) {
     check_step(s->step());
-    check_state_tensor(s->sum(), param, "sum");
+    check_state_tensor(s->sum(), param, "sum", also);
   } else {
     throw std::logic_error("check_optimizer_state: an optimizer state of an unknown kind");
   }
@@ -47,11 +51,11 @@ void check_param_state(torch::optim::OptimizerParamState& state, const torch::Te
 
 }  // namespace
 
-void check_optimizer_state(torch::optim::Optimizer& optimizer) {
+void check_optimizer_state(torch::optim::Optimizer& optimizer, const StateCheck& also) {
   for (const auto& group : optimizer.param_groups())
     for (const auto& param : group.params()) {
       auto state = optimizer.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
-      if (state != optimizer.state().end()) check_param_state(*state->second, param);
+      if (state != optimizer.state().end()) check_param_state(*state->second, param, also);
     }
 }
 

@@ -5,7 +5,46 @@
 #include <stdexcept>
 #include <vector>
 
+#include <c10/core/CPUAllocator.h>
+
+#include "optimizer.hpp"
+
 namespace pinnacle {
+
+namespace {
+// (the priority of a replacement: libtorch's own registrations use lower ones)
+constexpr uint8_t kAllocatorPriority = 255;
+}  // namespace
+
+UntrustedArchive::UntrustedArchive() : previous_(c10::GetCPUAllocator()) {
+  c10::SetCPUAllocator(this, kAllocatorPriority);
+}
+
+UntrustedArchive::~UntrustedArchive() { c10::SetCPUAllocator(previous_, kAllocatorPriority); }
+
+c10::DataPtr UntrustedArchive::allocate(size_t bytes) const {
+  c10::DataPtr data = previous_->allocate(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  sizes_[data.get()] = bytes;  // (an address freed and reused is recorded anew)
+  return data;
+}
+
+c10::DeleterFnPtr UntrustedArchive::raw_deleter() const { return previous_->raw_deleter(); }
+
+void UntrustedArchive::check(const torch::Tensor& tensor, const std::string& what) const {
+  if (!tensor.defined() || tensor.numel() == 0) return;
+  size_t values = static_cast<size_t>(tensor.numel()) * tensor.element_size();
+  bool owns = tensor.device().is_cpu() && tensor.layout() == torch::kStrided && tensor.is_contiguous() &&
+              tensor.storage_offset() == 0 && tensor.storage().nbytes() == values;
+  if (owns) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto read = sizes_.find(tensor.storage().data());
+    owns = read != sizes_.end() && read->second >= values;
+  }
+  if (!owns)
+    throw std::runtime_error("the stored " + what +
+                             " are malformed: a tensor's values do not lie within the bytes stored for it");
+}
 
 namespace {
 
@@ -40,11 +79,19 @@ std::string save_to_bytes(const torch::nn::Module& module) { return archive_byte
 std::string save_to_bytes(const torch::optim::Optimizer& optimizer) { return archive_bytes(optimizer); }
 void load_from_bytes(torch::nn::Module& module, const std::string& bytes) {
   auto expected = tensor_shapes(module);
+  UntrustedArchive archive;
   load_archive(module, bytes);
   for (const auto& [name, shape] : tensor_shapes(module))
     if (shape != expected[name])
       throw std::runtime_error("the stored weights do not fit this model: \"" + name + "\" has another shape");
+  for (const auto& p : module.named_parameters()) archive.check(p.value(), "weights");
+  for (const auto& b : module.named_buffers()) archive.check(b.value(), "weights");
 }
-void load_from_bytes(torch::optim::Optimizer& optimizer, const std::string& bytes) { load_archive(optimizer, bytes); }
+
+void load_from_bytes(torch::optim::Optimizer& optimizer, const std::string& bytes) {
+  UntrustedArchive archive;
+  load_archive(optimizer, bytes);
+  check_optimizer_state(optimizer, [&](const torch::Tensor& state) { archive.check(state, "optimizer state"); });
+}
 
 }  // namespace pinnacle

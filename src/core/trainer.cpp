@@ -15,6 +15,9 @@ namespace pinnacle {
 
 namespace {
 
+// Past 2^53 an iteration no longer survives a round trip through a double (JSON, metrics).
+constexpr int64_t kMaxIteration = int64_t{1} << 53;
+
 constexpr int64_t kEvaluationBatch = 4096;
 
 // (a rank that holds rows of its own may hold none: the others' count)
@@ -262,10 +265,10 @@ void Trainer::resume(const std::string& weights, const std::string& optimizer_st
     throw std::runtime_error(std::string("the stored weights do not fit this model: ") + e.what_without_backtrace());
   }
   // an imported version may come without one: its optimizer starts afresh
-  if (!optimizer_state.empty()) {
-    load_from_bytes(*optimizer_, optimizer_state);
-    check_optimizer_state(*optimizer_);
-  }
+  if (!optimizer_state.empty()) load_from_bytes(*optimizer_, optimizer_state);
+  // (an imported version's iteration is its archive's; steps are counted on from it)
+  if (iteration < 0 || iteration > kMaxIteration)
+    throw std::runtime_error("the stored iteration " + std::to_string(iteration) + " is out of range");
   iteration_ = start_iteration_ = iteration;
   resumed_ = true;
   // the history up to the checkpoint: a run may have gone on past the step it is resumed from

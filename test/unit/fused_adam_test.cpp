@@ -86,12 +86,38 @@ TEST(OptimizerState, AStateForOtherShapesIsRefused) {
 
     torch::nn::Sequential same = small_net();
     auto fitting = make_optimizer(spec, same->parameters());
-    load_from_bytes(*fitting, state);
-    EXPECT_NO_THROW(check_optimizer_state(*fitting)) << cls;
+    EXPECT_NO_THROW(load_from_bytes(*fitting, state)) << cls;
 
     torch::nn::Sequential other(torch::nn::Linear(5, 16), torch::nn::Tanh(), torch::nn::Linear(16, 1));
     auto misfit = make_optimizer(spec, other->parameters());
-    load_from_bytes(*misfit, state);
-    EXPECT_THROW(check_optimizer_state(*misfit), std::runtime_error) << cls;
+    EXPECT_THROW(load_from_bytes(*misfit, state), std::runtime_error) << cls;
   }
+}
+
+// An archive may declare a tensor as a window of a larger storage: of the right shape, its
+// step would still read and write outside its values (an attack forged the offset so that
+// FusedAdam wrote into the server's shared memory). Loading refuses it, weights or state.
+TEST(OptimizerState, ATensorThatDoesNotOwnItsValuesIsRefused) {
+  torch::nn::Sequential trained = small_net();
+  auto optimizer = make_optimizer(OptimizerSpec{"Adam", json{{"lr", 0.01}}}, trained->parameters());
+  torch::mse_loss(trained->forward(torch::ones({4, 5})), torch::zeros({4, 1})).backward();
+  optimizer->step();
+  torch::Tensor param = trained->parameters()[0];
+  auto& state = static_cast<torch::optim::AdamParamState&>(
+      *optimizer->state().at(c10::guts::to_string(param.unsafeGetTensorImpl())));
+  torch::Tensor wider = torch::zeros({param.numel() + 8});
+  for (int64_t offset : {0, 8}) {  // a larger storage, then one with an offset
+    state.exp_avg(wider.narrow(0, offset, param.numel()).view(param.sizes()));
+    std::string forged = save_to_bytes(*optimizer);
+    torch::nn::Sequential same = small_net();
+    auto loading = make_optimizer(OptimizerSpec{"Adam", json{{"lr", 0.01}}}, same->parameters());
+    EXPECT_THROW(load_from_bytes(*loading, forged), std::runtime_error) << "offset " << offset;
+  }
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor weight = trained[0]->as<torch::nn::Linear>()->weight;
+  weight.set_(wider.narrow(0, 8, weight.numel()).view(weight.sizes()));
+  std::string forged_weights = save_to_bytes(*trained);
+  torch::nn::Sequential same = small_net();
+  EXPECT_THROW(load_from_bytes(*same, forged_weights), std::runtime_error);
 }

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -80,7 +81,15 @@ static void
 import_version(text *identifier, const PtArchiveFiles *archive)
 {
 	Datum		metadata = PointerGetDatum(archive->metadata_json);	/* text and bytea share a layout */
-	PtStoredModel model = read_metadata(metadata, archive->weights);
+	PtStoredModel model;
+
+	/* text in the catalog must be valid in the database's encoding, or a dump of it would
+	 * not restore: SPI takes a text parameter's bytes as they are */
+	if (!pg_verifymbstr(VARDATA(archive->metadata_json), VARSIZE(archive->metadata_json) - VARHDRSZ, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("pinnacle_import: the archive's metadata is not valid text in the database's encoding")));
+	model = read_metadata(metadata, archive->weights);
 	Oid			types[5] = {TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, NAMEOID};
 	Datum		values[5];
 	bytea	   *weights;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -25,6 +27,40 @@ silence_output(void)
 		close(null);
 }
 
+/* Unmaps every shared mapping the child inherited: the server's main shared memory (shared
+ * buffers, locks, the WAL buffers) and its dynamic segments. A child runs libtorch on bytes
+ * it cannot fully trust (weights, an optimizer state, a user's module); whatever a bug there
+ * lets such bytes write, it must not be the server's memory. A child needs none of it: it
+ * talks to its parent over a socketpair, and its rows are private copy-on-write pages.
+ * Any failure here ends the child before it runs anything. */
+static void
+unmap_shared_memory(void)
+{
+	FILE	   *maps = fopen("/proc/self/maps", "r");
+	char		line[512];
+
+	if (maps == NULL)
+		_exit(PT_CHILD_EXIT_SETUP_FAILED);
+	while (fgets(line, sizeof(line), maps) != NULL)
+	{
+		unsigned long start,
+					end;
+		char		perms[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) == 3 && perms[3] == 's' &&
+			munmap((void *) start, end - start) != 0)
+			_exit(PT_CHILD_EXIT_SETUP_FAILED);
+		if (strchr(line, '\n') == NULL)	/* a path longer than the line: skip its rest */
+		{
+			int			c;
+
+			while ((c = fgetc(maps)) != EOF && c != '\n')
+				;
+		}
+	}
+	fclose(maps);
+}
+
 void
 pt_child_detach_from_server(pid_t parent)
 {
@@ -45,6 +81,7 @@ pt_child_detach_from_server(pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	(void) setsid();
 	silence_output();
+	unmap_shared_memory();
 }
 
 void

@@ -11,11 +11,14 @@
 
 /* Exit code of a child whose parent went away, or whose channel broke. */
 #define PT_CHILD_EXIT_PARENT_GONE 3
+/* Exit code of a child that could not leave the server's shared memory. */
+#define PT_CHILD_EXIT_SETUP_FAILED 4
 
 /* Drops the parent's signal handlers (PostgreSQL's would set the parent's latch) and its
  * process group (the postmaster and pg_signal_backend signal a backend's whole group), and
  * ties the child's life to the parent's: the kernel kills it when the parent dies, however
- * the parent dies. Exits at once if the parent is already gone. */
+ * the parent dies, and unmaps the server's shared memory. Exits at once if the parent is
+ * already gone. */
 extern void pt_child_detach_from_server(pid_t parent);
 
 /* Closes every file descriptor but stdin, stdout, stderr and `keep`: a helper needs none of
