@@ -142,18 +142,23 @@ void Collective::maximum(const torch::Tensor& tensor) {
   wait(group_->allreduce(one, options), "the reduction of the statistics");
 }
 
-torch::Tensor Collective::gather_concatenated(const torch::Tensor& local, const std::vector<int64_t>& counts) {
-  int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+std::vector<torch::Tensor> Collective::allgather_padded(const torch::Tensor& local, int64_t rows) {
   std::vector<int64_t> shape = local.sizes().vec();
-  shape[0] = most;
+  shape[0] = rows;
   torch::Tensor padded = torch::zeros(shape, local.options());
   padded.narrow(0, 0, local.size(0)).copy_(local);
   std::vector<at::Tensor> input = {padded};
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < world_; ++r) output[0].push_back(torch::empty_like(padded));
   wait(group_->allgather(output, input), "the gathering of the validation rows");
+  return output[0];
+}
+
+torch::Tensor Collective::gather_concatenated(const torch::Tensor& local, const std::vector<int64_t>& counts) {
+  int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+  std::vector<torch::Tensor> gathered = allgather_padded(local, most);
   std::vector<torch::Tensor> parts;
-  for (int r = 0; r < world_; ++r) parts.push_back(output[0][r].narrow(0, 0, counts[r]));
+  for (int r = 0; r < world_; ++r) parts.push_back(gathered[r].narrow(0, 0, counts[r]));
   return torch::cat(parts);
 }
 
@@ -172,17 +177,10 @@ torch::Tensor Collective::gather_interleaved(const torch::Tensor& local, const s
   int64_t most = *std::max_element(counts.begin(), counts.end());
   int64_t total = 0;
   for (int64_t c : counts) total += c;
-  std::vector<int64_t> shape = local.sizes().vec();
-  shape[0] = most;
-  torch::Tensor padded = torch::zeros(shape, local.options());
-  padded.narrow(0, 0, local.size(0)).copy_(local);
-  std::vector<at::Tensor> input = {padded};
-  std::vector<std::vector<at::Tensor>> output(1);
-  for (int r = 0; r < world_; ++r) output[0].push_back(torch::empty_like(padded));
-  wait(group_->allgather(output, input), "the gathering of the validation rows");
   // (world x most x ...) -> (most x world x ...): row j of rank r lands at j * world + r;
   // the padding of the shorter ranks lands after the last real row
-  torch::Tensor stacked = torch::stack(output[0]).transpose(0, 1).contiguous();
+  torch::Tensor stacked = torch::stack(allgather_padded(local, most)).transpose(0, 1).contiguous();
+  std::vector<int64_t> shape = local.sizes().vec();
   shape[0] = most * world_;
   return stacked.reshape(shape).narrow(0, 0, total);
 }

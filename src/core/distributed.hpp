@@ -100,6 +100,8 @@ class Collective {
 
  private:
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what);
+  // Every rank's `local` rows, each padded with zeros to `rows` (allgather needs one shape).
+  std::vector<torch::Tensor> allgather_padded(const torch::Tensor& local, int64_t rows);
 
   int rank_;
   int world_;
