@@ -85,6 +85,8 @@ SELECT encode(pinnacle_export('export_padded'), 'base64');
 SELECT array_to_json(pinnacle_predict('export_padded', '{2,2,3}'::int[]));
 \o
 \! /usr/bin/python3 test/data/check_export.py export.b64 '[[2, 2, 3, 0, 0, 0, 0, 0]]' expected.json '[3]'
+-- (unpadded: forward pads to the stored width, as pinnacle_predict does)
+\! /usr/bin/python3 test/data/check_export.py export.b64 '[[2, 2, 3]]' expected.json '[3]'
 \! /usr/bin/python3 test/data/check_finetune.py export.b64 'nn.Sequential(Ids(5, 4, padding_idx=0), LastLSTM(4, 6), nn.Linear(6, 4))' '[torch.randint(1, 5, (7, 8)).float()]' '[torch.full((7,), 8)]'
 
 -- a module with an "if" on its input keeps both branches (a trace would keep one)

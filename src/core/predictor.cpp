@@ -37,6 +37,27 @@ std::vector<int64_t> checked_widths(const TrainSpec& spec, const std::vector<int
   return widths;
 }
 
+std::string step_kind(const json& step) {
+  if (step.is_string()) return step.get<std::string>();
+  return step.is_object() && !step.empty() ? step.begin().key() : std::string();
+}
+
+// A stored (or imported) fitted transform holds the spec's steps, in the spec's order: one
+// that dropped a standardize would predict on unscaled values without a word.
+const json& checked_fitted(const TrainSpec& spec, const json& fitted) {
+  static const json none = json::object();
+  const json& steps = fitted.is_null() ? none : fitted;
+  bool fits = steps.is_object() && steps.size() == spec.transform.size();
+  for (const auto& [column, wanted] : spec.transform.items()) {
+    if (!fits) break;
+    const json& have = steps.contains(column) ? steps.at(column) : json();
+    fits = have.is_array() && have.size() == wanted.size();
+    for (size_t i = 0; fits && i < wanted.size(); ++i) fits = step_kind(have[i]) == step_kind(wanted[i]);
+  }
+  if (!fits) throw std::runtime_error("the stored transform does not hold the steps of the spec's transform");
+  return steps;
+}
+
 }  // namespace
 
 Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& column_widths,
@@ -45,10 +66,13 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
       widths_(checked_widths(spec_, column_widths)),
       raw_input_widths_(widths_.begin(), widths_.begin() + spec_.key.inputs.size()),
       raw_input_width_(std::accumulate(raw_input_widths_.begin(), raw_input_widths_.end(), int64_t{0})),
-      transformer_(Transformer::from_fitted(fitted_transform, spec_.key.columns(), spec_.key.inputs.size())),
+      transformer_(Transformer::from_fitted(checked_fitted(spec_, fitted_transform), spec_.key.columns(),
+                                            spec_.key.inputs.size())),
       layout_(Layout::of(spec_, transformer_.output_widths(widths_))),
       // a TorchScript model's weights are the whole trained module
       model_(build_network(spec_, transformer_, layout_, weights)) {
+  // (fitted statistics of another width fail here, at load, not at the first row predicted)
+  transformer_.apply(torch::zeros({1, raw_input_width_}), raw_input_widths_);
   model_.load(weights);
   model_.set_training(false);
   model_.freeze();

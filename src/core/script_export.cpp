@@ -233,11 +233,18 @@ torch::jit::Module script_layer(const torch::nn::Module& module, const std::stri
 
 // The layer list as nn.Sequential would hold it. A reshape transform's Unflatten, which the
 // builder puts first, belongs to the transform module instead. A padded list's forward takes
-// the lengths too and hands each sequence layer its rows' steps, as Network::forward_layers does.
+// the lengths too and hands each sequence layer its rows' steps, as Network::forward_layers does;
+// its inputs are first padded with zeros to the stored width, as pinnacle_predict pads them, since
+// the steps are counted in that width.
 torch::jit::Module sequential(const torch::nn::Sequential& net, bool padded, int64_t input_width) {
   torch::jit::Module model = new_module("Sequential");
   std::ostringstream forward;
   forward << "def forward(self, x" << (padded ? ", lengths" : "") << "):\n";
+  if (padded) {
+    forward << "    assert x.size(1) <= " << input_width << ", \"the inputs are longer than the model's width, "
+            << input_width << "\"\n";
+    forward << "    x = torch.constant_pad_nd(x, [0, " << input_width << " - x.size(1)], 0.)\n";
+  }
   for (const auto& child : net->named_children()) {
     if (child.key() == "reshape") continue;
     model.register_module(child.key(), script_layer(*child.value(), child.key()));

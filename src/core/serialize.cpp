@@ -90,7 +90,13 @@ void load_from_bytes(torch::nn::Module& module, const std::string& bytes) {
 
 void load_from_bytes(torch::optim::Optimizer& optimizer, const std::string& bytes) {
   UntrustedArchive archive;
-  load_archive(optimizer, bytes);
+  try {
+    load_archive(optimizer, bytes);
+  } catch (const c10::Error& e) {  // libtorch's own assertions: a state of another optimizer, a field missing
+    throw std::runtime_error(std::string("the stored optimizer state is not one this optimizer_cls can continue "
+                                         "from (was it saved by another optimizer, or with other options?): ") +
+                             e.what_without_backtrace());
+  }
   check_optimizer_state(optimizer, [&](const torch::Tensor& state) { archive.check(state, "optimizer state"); });
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "model.hpp"
+#include "predictor.hpp"
 #include "serialize.hpp"
 #include "trainer.hpp"
 
@@ -197,4 +198,24 @@ TEST(Trainer, NonFiniteLossFailsWithTheStep) {
 
 TEST(Trainer, EmptyDataIsAnError) {
   EXPECT_THROW(Trainer(linear_spec("{}"), no_rows(), no_rows()), std::runtime_error);
+}
+
+// A stored transform is checked against the spec's when a model is loaded (an attack imported
+// metadata whose transform had lost its standardize, and predict ran on unscaled values).
+TEST(Trainer, APredictorRefusesAStoredTransformThatIsNotTheSpecs) {
+  const std::string extra = R"({"max_iterations": 5, "transform": {"x1": ["standardize"]}})";
+  Trainer trainer(linear_spec(extra), linear_rows(200), no_rows());
+  run_to_end(trainer);
+  json spec = json::parse(R"({"identifier": "m", "select": "-", "key": {"inputs": ["x1", "x2"], "target": "y"},
+      "model": {"layers": [{"type": "Linear", "out_features": 16}, {"type": "Tanh"},
+                           {"type": "Linear", "out_features": 1}]},
+      "objective": "mse", "optimizer_kwargs": {"lr": 0.01}})");
+  spec.merge_patch(json::parse(extra));
+  json fitted = trainer.fitted_transform();
+  EXPECT_NO_THROW(Predictor(spec.dump(), trainer.column_widths(), trainer.weights(), fitted));
+
+  EXPECT_THROW(Predictor(spec.dump(), trainer.column_widths(), trainer.weights(), json::object()), std::runtime_error);
+  json wider = fitted;
+  wider["x1"][0]["standardize"]["center"] = {1.0, 2.0, 3.0};
+  EXPECT_THROW(Predictor(spec.dump(), trainer.column_widths(), trainer.weights(), wider), std::runtime_error);
 }
