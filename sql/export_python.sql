@@ -107,3 +107,16 @@ SELECT encode(pinnacle_export('branchy'), 'base64');
 SELECT array_to_json(pinnacle_predict('branchy', 0.3::real, -0.7::real));
 \o
 \! /usr/bin/python3 test/data/check_export.py export.b64 '[[0.3], [-0.7]]' expected.json
+
+-- a forged optimizer state (from an attack): a tensor declared far into its storage, and a
+-- storage declared larger than its bytes; libtorch's loader trusts both, the import does not
+\o export.b64
+SELECT encode(pinnacle_export('linear@1'), 'base64');
+\o
+\! /usr/bin/python3 test/data/forge_archive.py export.b64 forged.b64 offset
+\set forged `cat forged.b64`
+SELECT pinnacle_import('forged', decode(:'forged', 'base64'));
+\! /usr/bin/python3 test/data/forge_archive.py export.b64 forged.b64 short
+\set forged `cat forged.b64`
+SELECT pinnacle_import('forged', decode(:'forged', 'base64'));
+SELECT count(*) AS forged_versions FROM pinnacle.models WHERE identifier = 'forged';

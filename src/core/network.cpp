@@ -26,6 +26,7 @@ void copy_in_place(const torch::Tensor& target, const torch::Tensor& source, con
 torch::jit::Module load_torchscript(const std::string& bytes) {
   std::istringstream in(bytes);
   torch::jit::Module module;
+  UntrustedArchive archive;
   try {
     module = torch::jit::load(in);
   } catch (const c10::Error& e) {
@@ -33,6 +34,8 @@ torch::jit::Module load_torchscript(const std::string& bytes) {
                                          "torch.jit.save): ") + e.what_without_backtrace());
   }
   if (!module.find_method("forward")) throw std::runtime_error("the TorchScript module has no forward method");
+  for (const auto& attribute : module.named_attributes())  // parameters, buffers and plain tensors
+    if (attribute.value.isTensor()) archive.check(attribute.value.toTensor(), "module");
   return module;
 }
 

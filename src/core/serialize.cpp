@@ -31,19 +31,24 @@ c10::DataPtr UntrustedArchive::allocate(size_t bytes) const {
 
 c10::DeleterFnPtr UntrustedArchive::raw_deleter() const { return previous_->raw_deleter(); }
 
+// The last element a tensor addresses must lie within its storage, and its storage within the
+// record it was read into.
 void UntrustedArchive::check(const torch::Tensor& tensor, const std::string& what) const {
   if (!tensor.defined() || tensor.numel() == 0) return;
-  size_t values = static_cast<size_t>(tensor.numel()) * tensor.element_size();
-  bool owns = tensor.device().is_cpu() && tensor.layout() == torch::kStrided && tensor.is_contiguous() &&
-              tensor.storage_offset() == 0 && tensor.storage().nbytes() == values;
-  if (owns) {
+  bool fits = tensor.device().is_cpu() && tensor.layout() == torch::kStrided && tensor.storage_offset() >= 0;
+  int64_t extent = tensor.storage_offset() + 1;  // elements, up to the last one addressed
+  for (int64_t d = 0; fits && d < tensor.dim(); ++d) {
+    fits = tensor.stride(d) >= 0 && (tensor.size(d) - 1) <= (INT64_MAX - extent) / std::max<int64_t>(tensor.stride(d), 1);
+    if (fits) extent += (tensor.size(d) - 1) * tensor.stride(d);
+  }
+  fits = fits && extent <= static_cast<int64_t>(tensor.storage().nbytes() / tensor.element_size());
+  if (fits) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto read = sizes_.find(tensor.storage().data());
-    owns = read != sizes_.end() && read->second >= values;
+    fits = read != sizes_.end() && read->second >= tensor.storage().nbytes();
   }
-  if (!owns)
-    throw std::runtime_error("the stored " + what +
-                             " are malformed: a tensor's values do not lie within the bytes stored for it");
+  if (!fits)
+    throw std::runtime_error("malformed " + what + ": a tensor's values do not lie within the bytes stored for it");
 }
 
 namespace {

@@ -14,8 +14,9 @@ namespace pinnacle {
 // the records an archive's tensors are read into. libtorch trusts an archive's declared
 // storage sizes and offsets, so a forged archive makes a tensor that reaches past its record:
 // read (and saved again), it leaks the process's memory; written (an optimizer's step), it
-// writes anywhere. check() refuses any tensor that does not own exactly its values, all of
-// them within the bytes read for it. One at a time, around a load and its checks.
+// writes anywhere. check() refuses any tensor that addresses an element outside its storage,
+// or whose storage is larger than the bytes read for it. One at a time, around a load and
+// its checks.
 class UntrustedArchive final : private c10::Allocator {
  public:
   UntrustedArchive();

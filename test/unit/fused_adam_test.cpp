@@ -94,10 +94,10 @@ TEST(OptimizerState, AStateForOtherShapesIsRefused) {
   }
 }
 
-// An archive may declare a tensor as a window of a larger storage: of the right shape, its
-// step would still read and write outside its values (an attack forged the offset so that
-// FusedAdam wrote into the server's shared memory). Loading refuses it, weights or state.
-TEST(OptimizerState, ATensorThatDoesNotOwnItsValuesIsRefused) {
+// A state tensor may be a window of a larger storage that was stored whole: every value it
+// addresses is among the bytes read. (Archives whose declared offsets or storage sizes reach
+// past their records are forged in test/data/forge_archive.py and refused in export_python.)
+TEST(OptimizerState, AWindowOfAStoredStorageLoads) {
   torch::nn::Sequential trained = small_net();
   auto optimizer = make_optimizer(OptimizerSpec{"Adam", json{{"lr", 0.01}}}, trained->parameters());
   torch::mse_loss(trained->forward(torch::ones({4, 5})), torch::zeros({4, 1})).backward();
@@ -105,19 +105,13 @@ TEST(OptimizerState, ATensorThatDoesNotOwnItsValuesIsRefused) {
   torch::Tensor param = trained->parameters()[0];
   auto& state = static_cast<torch::optim::AdamParamState&>(
       *optimizer->state().at(c10::guts::to_string(param.unsafeGetTensorImpl())));
-  torch::Tensor wider = torch::zeros({param.numel() + 8});
-  for (int64_t offset : {0, 8}) {  // a larger storage, then one with an offset
-    state.exp_avg(wider.narrow(0, offset, param.numel()).view(param.sizes()));
-    std::string forged = save_to_bytes(*optimizer);
-    torch::nn::Sequential same = small_net();
-    auto loading = make_optimizer(OptimizerSpec{"Adam", json{{"lr", 0.01}}}, same->parameters());
-    EXPECT_THROW(load_from_bytes(*loading, forged), std::runtime_error) << "offset " << offset;
-  }
-
-  torch::NoGradGuard no_grad;
-  torch::Tensor weight = trained[0]->as<torch::nn::Linear>()->weight;
-  weight.set_(wider.narrow(0, 8, weight.numel()).view(weight.sizes()));
-  std::string forged_weights = save_to_bytes(*trained);
+  torch::Tensor wider = torch::arange(param.numel() + 8, torch::kFloat32);
+  state.exp_avg(wider.narrow(0, 8, param.numel()).view(param.sizes()));
+  std::string stored = save_to_bytes(*optimizer);
   torch::nn::Sequential same = small_net();
-  EXPECT_THROW(load_from_bytes(*same, forged_weights), std::runtime_error);
+  auto loading = make_optimizer(OptimizerSpec{"Adam", json{{"lr", 0.01}}}, same->parameters());
+  ASSERT_NO_THROW(load_from_bytes(*loading, stored));
+  torch::Tensor loaded = static_cast<torch::optim::AdamParamState&>(
+      *loading->state().at(c10::guts::to_string(same->parameters()[0].unsafeGetTensorImpl()))).exp_avg();
+  EXPECT_TRUE(torch::equal(loaded, state.exp_avg()));
 }
