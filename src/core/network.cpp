@@ -1,6 +1,10 @@
 #include "network.hpp"
 
 #include <sstream>
+#include <unordered_set>
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/constants.h>
 
 #include "model.hpp"
 #include "serialize.hpp"
@@ -21,6 +25,41 @@ void copy_in_place(const torch::Tensor& target, const torch::Tensor& source, con
   target.copy_(source);
 }
 
+// Every tensor a loaded module can reach, checked against the bytes it was read from: its
+// attributes, through lists, dicts, tuples and objects (submodules are objects), and the
+// constants of its code. (An attack hid a forged tensor in a List attribute, and in a constant.)
+void check_reachable_tensors(const torch::jit::Module& module, const UntrustedArchive& archive) {
+  std::vector<c10::IValue> pending = {module._ivalue()};
+  std::unordered_set<const void*> seen;
+  while (!pending.empty()) {
+    c10::IValue value = std::move(pending.back());
+    pending.pop_back();
+    if (value.isTensor()) {
+      archive.check(value.toTensor(), "module");
+    } else if (value.isList()) {
+      for (const c10::IValue& item : value.toListRef()) pending.push_back(item);
+    } else if (value.isGenericDict()) {
+      for (const auto& entry : value.toGenericDict()) pending.insert(pending.end(), {entry.key(), entry.value()});
+    } else if (value.isTuple()) {
+      for (const c10::IValue& item : value.toTupleRef().elements()) pending.push_back(item);
+    } else if (value.isObject() && seen.insert(value.toObject().get()).second) {
+      for (const c10::IValue& slot : value.toObject()->slots()) pending.push_back(slot);
+    }
+  }
+  std::vector<const torch::jit::Block*> blocks;
+  for (torch::jit::Function* function : module._ivalue()->compilation_unit()->get_functions())
+    blocks.push_back(torch::jit::toGraphFunction(*function).graph()->block());
+  while (!blocks.empty()) {  // (the bodies of ifs and loops are blocks of their own)
+    const torch::jit::Block* block = blocks.back();
+    blocks.pop_back();
+    for (const torch::jit::Node* node : block->nodes()) {
+      blocks.insert(blocks.end(), node->blocks().begin(), node->blocks().end());
+      if (node->kind() == c10::prim::Constant && node->output()->type()->kind() == c10::TypeKind::TensorType)
+        archive.check(torch::jit::toIValue(node->output())->toTensor(), "module");
+    }
+  }
+}
+
 }  // namespace
 
 torch::jit::Module load_torchscript(const std::string& bytes) {
@@ -34,8 +73,7 @@ torch::jit::Module load_torchscript(const std::string& bytes) {
                                          "torch.jit.save): ") + e.what_without_backtrace());
   }
   if (!module.find_method("forward")) throw std::runtime_error("the TorchScript module has no forward method");
-  for (const auto& attribute : module.named_attributes())  // parameters, buffers and plain tensors
-    if (attribute.value.isTensor()) archive.check(attribute.value.toTensor(), "module");
+  check_reachable_tensors(module, archive);
   return module;
 }
 

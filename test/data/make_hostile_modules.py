@@ -6,7 +6,7 @@ import os
 import random
 import sys
 import zipfile
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -154,6 +154,28 @@ class Prints(torch.nn.Module):
         return self.linear(x)
 
 
+class ListedTensor(torch.nn.Module):
+    """A tensor in a List attribute, which the archive's record then cuts to 4 bytes (short_record):
+    libtorch's loader trusts the size the pickle declares, and reads past the record."""
+    def __init__(self):
+        super().__init__()
+        self.weights: List[torch.Tensor] = [torch.ones(4096)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1] * self.weights[0][:1]
+
+
+def short_record(archive: bytes) -> bytes:
+    """The archive with its first tensor record (data/0) cut to 4 bytes."""
+    source = zipfile.ZipFile(io.BytesIO(archive))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, data[:4] if item.filename.endswith("/data/0") else data)
+    return out.getvalue()
+
+
 def save(module: torch.nn.Module, path: str) -> bytes:
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
@@ -175,6 +197,8 @@ if __name__ == "__main__":
     plain = save(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(out, "plain.pt"))
     with open(os.path.join(out, "deep.pt"), "wb") as f:
         f.write(deep(saved["empty_output"], 20000))
+    with open(os.path.join(out, "listed_short.pt"), "wb") as f:
+        f.write(short_record(save(ListedTensor(), os.path.join(out, "listed.pt"))))
     # a fuzzed archive: the plain module's bytes with random flips, 20 of them
     rng = random.Random(7)
     for i in range(20):

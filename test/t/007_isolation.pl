@@ -39,6 +39,13 @@ sub kill_trainer
 	  $node->safe_psql('postgres', "SELECT trainer_pid, worker_pid FROM pinnacle.runs WHERE id = $run");
 	isnt($trainer, $supervisor, "$signal: the trainer is a process of its own");
 	is(slurp_file("/proc/$trainer/oom_score_adj"), "1000\n", "$signal: the trainer has oom_score_adj 1000");
+	my @shared = grep { (split ' ')[1] =~ /s$/ } split /\n/, slurp_file("/proc/$trainer/maps");
+	is(scalar(@shared), 0, "$signal: the trainer maps none of the server's shared memory");
+	my $data_directory = $node->data_dir;
+	my @files = map { readlink($_) // '' } glob("/proc/$trainer/fd/*");
+	is(join(' ', grep { /^\Q$data_directory\E|^pipe:|^anon_inode:/ } @files),
+		'', "$signal: the trainer holds none of the server's files, pipes or event descriptors");
+	is(scalar(grep { /^socket:/ } @files), 1, "$signal: the trainer's one socket is its channel");
 	is($node->safe_psql('postgres', "SELECT trainer_pids = ARRAY[$trainer] FROM pinnacle.progress WHERE run_id = $run"),
 		't', "$signal: pinnacle.progress lists the trainer");
 

@@ -129,6 +129,11 @@ cmp_ok(time - $start, '<', 15, 'within seconds');
 ($ret, $out, $err) = as_role('alice', "SELECT pinnacle_import('deep', " . module_bytes('deep') . ')');
 isnt($ret, 0, 'a module nested 20,000 deep is refused');
 the_server_is_unharmed('deep module');
+($ret, $out, $err) = as_role('alice', "SELECT pinnacle_import('listed', " . module_bytes('listed') . ')');
+is($ret, 0, 'a module with a tensor in a List attribute imports');
+($ret, $out, $err) = as_role('alice', "SELECT pinnacle_import('listed_short', " . module_bytes('listed_short') . ')');
+like($err, qr/malformed module: a tensor's values do not lie within the bytes stored for it/,
+	'a tensor in a List attribute declared larger than its record is refused (libtorch would read past it)');
 my $refused = 0;
 for my $i (0 .. 19)
 {

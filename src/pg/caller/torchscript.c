@@ -82,14 +82,6 @@ import_version(text *identifier, const PtArchiveFiles *archive)
 {
 	Datum		metadata = PointerGetDatum(archive->metadata_json);	/* text and bytea share a layout */
 	PtStoredModel model;
-
-	/* text in the catalog must be valid in the database's encoding, or a dump of it would
-	 * not restore: SPI takes a text parameter's bytes as they are */
-	if (!pg_verifymbstr(VARDATA(archive->metadata_json), VARSIZE(archive->metadata_json) - VARHDRSZ, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("pinnacle_import: the archive's metadata is not valid text in the database's encoding")));
-	model = read_metadata(metadata, archive->weights);
 	Oid			types[5] = {TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, NAMEOID};
 	Datum		values[5];
 	bytea	   *weights;
@@ -98,6 +90,13 @@ import_version(text *identifier, const PtArchiveFiles *archive)
 	bool		isnull;
 	int32		version;
 
+	/* text in the catalog must be valid in the database's encoding, or a dump of it would
+	 * not restore: SPI takes a text parameter's bytes as they are */
+	if (!pg_verifymbstr(VARDATA(archive->metadata_json), VARSIZE(archive->metadata_json) - VARHDRSZ, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("pinnacle_import: the archive's metadata is not valid text in the database's encoding")));
+	model = read_metadata(metadata, archive->weights);
 	pt_helper_import(&model, archive->optimizer_state, &weights, &optimizer_state);
 	values[0] = PointerGetDatum(identifier);
 	values[1] = metadata;

@@ -1,3 +1,5 @@
+#include "postgres.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,6 +10,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
 
 #include "child_setup.h"
 
@@ -82,6 +87,48 @@ pt_child_detach_from_server(pid_t parent)
 	(void) setsid();
 	silence_output();
 	unmap_shared_memory();
+}
+
+static bool
+is_under(const char *path, const char *directory)
+{
+	size_t		length = strlen(directory);
+
+	return length > 0 && strncmp(path, directory, length) == 0 && (path[length] == '/' || path[length] == '\0');
+}
+
+void
+pt_child_close_server_files(int keep)
+{
+	DIR		   *fds;
+	struct dirent *entry;
+	char		wal[PATH_MAX];
+	char		wal_link[MAXPGPATH];
+
+	closeAllVfds();				/* relation files, in the data directory or a tablespace */
+	snprintf(wal_link, sizeof(wal_link), "%s/pg_wal", DataDir);
+	if (realpath(wal_link, wal) == NULL)	/* (pg_wal may be a link to another disk) */
+		wal[0] = '\0';
+	if ((fds = opendir("/proc/self/fd")) == NULL)
+		_exit(PT_CHILD_EXIT_SETUP_FAILED);
+	while ((entry = readdir(fds)) != NULL)
+	{
+		int			fd = atoi(entry->d_name);
+		char		link[64];
+		char		target[PATH_MAX];
+		ssize_t		length;
+
+		if (entry->d_name[0] == '.' || fd <= 2 || fd == keep || fd == dirfd(fds))
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		if ((length = readlink(link, target, sizeof(target) - 1)) < 0)
+			continue;
+		target[length] = '\0';
+		if (strncmp(target, "pipe:", 5) == 0 || strncmp(target, "socket:", 7) == 0 ||
+			strncmp(target, "anon_inode:", 11) == 0 || is_under(target, DataDir) || is_under(target, wal))
+			close(fd);
+	}
+	closedir(fds);
 }
 
 void

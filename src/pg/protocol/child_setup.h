@@ -21,6 +21,11 @@
  * already gone. */
 extern void pt_child_detach_from_server(pid_t parent);
 
+/* Closes the server's files a trainer inherits: relation files, the WAL segment, the
+ * postmaster's pipe, sockets and event descriptors, but not `keep` (its channel) nor the
+ * rows' spill file, which lies in the temporary directory. */
+extern void pt_child_close_server_files(int keep);
+
 /* Closes every file descriptor but stdin, stdout, stderr and `keep`: a helper needs none of
  * its backend's (the client's socket among them). */
 extern void pt_child_close_other_files(int keep);

@@ -241,6 +241,7 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 	reports_the_run = job->rank == 0;
 
 	pt_child_detach_from_server(job->supervisor);
+	pt_child_close_server_files(channel);
 	pt_child_volunteer_for_the_oom_killer();
 	pt_runtime_keep_step_tensors_on_the_heap();
 	if (!pt_runtime_init(job->threads))
