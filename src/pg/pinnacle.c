@@ -124,3 +124,28 @@ pt_sqlstate_of(PtErrorKind kind)
 	}
 	return ERRCODE_INTERNAL_ERROR;
 }
+
+BackgroundWorkerHandle *
+pt_register_worker(dsm_segment *segment, const char *function, const char *name, const char *type,
+				   const char *purpose)
+{
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot is free %s", purpose),
+				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
+						 max_worker_processes)));
+	return handle;
+}

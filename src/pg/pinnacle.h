@@ -4,6 +4,9 @@
 
 #include "postgres.h"
 
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+
 #include "pinnacle_core.h"
 
 extern int	pinnacle_memory_limit_mb;
@@ -37,5 +40,11 @@ extern void pt_check_schema(void);
 
 /* The SQLSTATE of a core failure: a user's spec or data error is not an internal error. */
 extern int	pt_sqlstate_of(PtErrorKind kind);
+
+/* Starts a background worker of this library that connects to a database, runs `function`
+ * with `segment`'s handle and notifies this backend; ERROR, saying what no free slot leaves
+ * undone (`purpose`, e.g. "to train in"), when every worker slot is taken. */
+extern BackgroundWorkerHandle *pt_register_worker(dsm_segment *segment, const char *function, const char *name,
+												  const char *type, const char *purpose);
 
 #endif

@@ -6,6 +6,7 @@
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
 
+#include "pinnacle.h"
 #include "session.h"
 #include "wire.h"
 
@@ -27,25 +28,10 @@
 static BackgroundWorkerHandle *
 register_supervisor(dsm_segment *segment, int64 run_id)
 {
-	BackgroundWorker worker = {0};
-	BackgroundWorkerHandle *handle;
+	char		name[BGW_MAXLEN];
 
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pinnacle_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pinnacle_train run " INT64_FORMAT, run_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pinnacle_train worker");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no background worker slot is free to train in"),
-				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
-						 max_worker_processes)));
-	return handle;
+	snprintf(name, sizeof(name), "pinnacle_train run " INT64_FORMAT, run_id);
+	return pt_register_worker(segment, "pinnacle_worker_main", name, "pinnacle_train worker", "to train in");
 }
 
 /* In the caller, as it detaches the segment (at the end of its call, or on an error). */

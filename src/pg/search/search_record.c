@@ -27,30 +27,6 @@ typedef struct RecordRequest
 	char		plan[FLEXIBLE_ARRAY_MEMBER];
 } RecordRequest;
 
-static BackgroundWorkerHandle *
-register_recorder(dsm_segment *segment)
-{
-	BackgroundWorker worker = {0};
-	BackgroundWorkerHandle *handle;
-
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pinnacle_train");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pinnacle_search_recorder_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pinnacle_train search recorder");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pinnacle_train search recorder");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no background worker slot is free to record the search"),
-				 errhint("Raise max_worker_processes (now %d) or wait for running workers to end.",
-						 max_worker_processes)));
-	return handle;
-}
-
 int64
 pt_search_record(const char *plan_json)
 {
@@ -65,7 +41,8 @@ pt_search_record(const char *plan_json)
 	request->search_id = 0;
 	request->error[0] = '\0';
 	strcpy(request->plan, plan_json);
-	handle = register_recorder(segment);
+	handle = pt_register_worker(segment, "pinnacle_search_recorder_main", "pinnacle_train search recorder",
+								"pinnacle_train search recorder", "to record the search");
 	if (WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
 		ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN), errmsg("the server stopped while recording the search")));
 	search_id = request->search_id;
