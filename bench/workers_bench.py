@@ -1,7 +1,8 @@
 """Data-parallel training (compute_kwargs.workers) against one process, on the same server and
 rows: the MLP of bench/spec.json with a global batch of 512, on 1 worker with 1 thread, 1 worker
 with 2 threads (what a user would try instead), and 2 workers of 1 thread; then a small conv net
-on 1 and 2 workers. Training samples/s are the run's own (pinnacle.progress: every rank's rows,
+on 1 and 2 workers; then the MLP across two servers (compute_kwargs.servers: this one and
+shard_b, each selecting its half of the rows from its table "half", one rank each). Training samples/s are the run's own (pinnacle.progress: every rank's rows,
 counted from the first step). Prints key=value lines; the NOTICEs go to stderr.
 
     /usr/bin/python3 workers_bench.py SOCKET_DIR PORT SPEC.json STEPS
@@ -24,11 +25,11 @@ CONV = {
 }
 
 
-def train(identifier, workers, threads, changes=None):
-    """Runs the spec; returns its training samples/s, and its allreduce figures."""
+def train(identifier, workers, threads, changes=None, servers=None):
+    """Runs the spec; returns its watcher: training samples/s, and the allreduce figures."""
+    compute = {"threads": threads, "workers": workers, **({"servers": servers} if servers else {})}
     spec = dict(base_spec, identifier=identifier, max_iterations=int(steps), validation_interval=int(steps),
-                loader_kwargs={"batch_size": BATCH, "shuffle": True},
-                compute_kwargs={"threads": threads, "workers": workers}, **(changes or {}))
+                loader_kwargs={"batch_size": BATCH, "shuffle": True}, compute_kwargs=compute, **(changes or {}))
     conn = connect_to(socket_dir, port)
     cur = conn.cursor()
     with WorkerWatch(socket_dir, port, identifier) as watch:
@@ -57,3 +58,6 @@ for name, workers in [("conv_1w", 1), ("conv_2w", 2)]:
     out(f"{name}_samples_per_s", f"{watch.rows_per_second:.0f}")
     if workers > 1:
         allreduce(watch, name)
+watch = train("bench_mlp_2s_1t", 1, 1, {"select": "SELECT pixels, label FROM half"}, servers=["shard_b"])
+out("mlp_2s_1t_samples_per_s", f"{watch.rows_per_second:.0f}")
+allreduce(watch, "mlp_2s_1t")

@@ -23,14 +23,17 @@ make_scratch_dir() {
 }
 
 # Starts a throwaway server in a new scratch folder on a free port, stopped and removed when
-# the calling script exits; defines psql_run to talk to it. Arguments are more server
-# settings, e.g. shared_preload_libraries=pinnacle_train.
+# the calling script exits (with any other server a script starts in $scratch/*/data);
+# defines psql_run to talk to it. Arguments are more server settings, e.g.
+# shared_preload_libraries=pinnacle_train.
 start_throwaway_server() {
   local settings="" setting
   for setting in "$@"; do settings+=" -c $setting"; done
   scratch=$(make_scratch_dir)
   port=$(free_port)
-  trap 'as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+  trap 'for data in "$scratch"/data "$scratch"/*/data; do
+          [ -d "$data" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1
+        done; rm -rf "$scratch"' EXIT
   as_pg_user "$PG_BIN/initdb" -D "$scratch/data" -U postgres --auth=trust >/dev/null
   as_pg_user "$PG_BIN/pg_ctl" -D "$scratch/data" -l "$scratch/server.log" -w \
     -o "-p $port -k $scratch -c listen_addresses=''$settings" start >/dev/null
