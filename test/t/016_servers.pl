@@ -6,6 +6,8 @@
 # gets a clear error. Everything listens on 127.0.0.1 and Unix sockets only.
 use strict;
 use warnings;
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -227,6 +229,32 @@ ok(@x == 2 && !grep({ abs($x[$_] - $y[$_]) > 1e-5 } 0 .. $#x), 'and equal one wo
   or diag(explain([ \@x, \@y ]));
 is($shard->safe_psql('postgres', "SELECT first_rank, world_size FROM pinnacle.runs WHERE coordinator_run = $four"),
 	'2|4', 'the shard\'s ranks are 2 and 3 of 4');
+
+# 8. a server that accepts the connection and never answers: the supervisor waits for it
+# without blocking, so a cancel ends the run at once, and the timeout ends it otherwise
+my $silent = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+  or die "no listening socket: $!";
+my $silent_port = $silent->sockport;
+$coord->safe_psql('postgres', qq{
+	CREATE SERVER silent FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '$silent_port', dbname 'postgres');
+	CREATE USER MAPPING FOR CURRENT_USER SERVER silent OPTIONS (user '$superuser');
+});
+my $unanswered = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'silent', max_iterations => 20, compute_kwargs => { servers => [ 'silent' ], timeout => 60 })
+	  . ')');
+ok(IO::Select->new($silent)->can_read(30), 'the supervisor connects to the silent server');
+$coord->safe_psql('postgres', "SELECT pinnacle_cancel($unanswered)");
+$seconds = seconds_until_ended($coord, $unanswered);
+ok($seconds < 10, "a cancel ended the run ${seconds}s after it, while the server kept silent (timeout 60s)");
+is($coord->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $unanswered"), 'cancelled', 'as cancelled');
+my $timed_start = time;
+($ret, $stdout, $stderr) = $coord->psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'silent', max_iterations => 20, compute_kwargs => { servers => [ 'silent' ], timeout => 3 })
+	  . ', wait => true)');
+like($stderr, qr/could not connect to server "silent" \(compute_kwargs\.servers\): no answer within compute_kwargs\.timeout/,
+	'a server that never answers fails the run after the timeout');
+cmp_ok(time - $timed_start, '<', 15, 'within the timeout');
+is($coord->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{coord}, 'coord did not restart');
 
 $_->stop for ($coord, $shard, $whole);
 done_testing();

@@ -131,7 +131,6 @@ pt_servers_connections(const PtSpec *spec, Size *size)
 					 errmsg("spec field \"compute_kwargs.servers\": the user mapping for server \"%s\" has no password",
 							name),
 					 errdetail("A role other than a superuser must give the remote role's password in its user mapping, as postgres_fdw requires.")));
-		append_option(&conninfo, "connect_timeout", psprintf("%d", pt_spec_timeout(spec)));
 		append_option(&conninfo, "application_name", "pinnacle_train");
 		/* the remote call notices within a second that this side went away */
 		append_option(&conninfo, "options", "-c client_connection_check_interval=1000");

@@ -7,20 +7,27 @@
 #include "libpq-fe.h"
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "remote_shards.h"
 
 #define MAX_REMOTE_MESSAGE 1000
 
 void
-pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count)
+pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count,
+					  int timeout_seconds, PtStopCheck check_for_stop, void *check_arg)
 {
 	const char *at = servers;
 	const char *end = servers + size;
 
 	remotes->count = 0;
+	remotes->timeout_seconds = timeout_seconds;
+	remotes->check_for_stop = check_for_stop;
+	remotes->check_arg = check_arg;
 	remotes->shards = MemoryContextAllocZero(TopMemoryContext, sizeof(PtRemoteShard) * Max(count, 1));
 	for (int i = 0; i < count; i++)
 	{
@@ -65,21 +72,59 @@ close_shard(PtRemoteShard *shard)
 }
 
 static void
-start_shard(PtRemoteShard *shard, const char *spec_json, const char *shard_json, bool require_password)
+connection_failed(PtRemoteShard *shard, const char *message)
 {
-	PGconn	   *conn = PQconnectdb(shard->conninfo);
-	const char *values[2] = {spec_json, shard_json};
+	char	   *text = remote_text(message);
+
+	close_shard(shard);
+	ereport(ERROR,
+			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+			 errmsg("could not connect to server \"%s\" (compute_kwargs.servers): %s", shard->name, text)));
+}
+
+/* Connects without blocking: PQconnectdb would hold the supervisor deaf to a cancel, a
+ * shutdown or its caller's going for as long as a silent server makes it wait. */
+static void
+connect_shard(PtRemoteShards *remotes, PtRemoteShard *shard)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), remotes->timeout_seconds * 1000L);
+	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;	/* (libpq: as if it had said so) */
+	PGconn	   *conn = PQconnectStart(shard->conninfo);
 
 	shard->conn = conn;
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	if (conn == NULL)
+		connection_failed(shard, "out of memory");
+	while (polled != PGRES_POLLING_OK)
 	{
-		char	   *message = remote_text(conn ? PQerrorMessage(conn) : "out of memory");
+		int			awaited = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+		long		left_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		int			events;
 
-		close_shard(shard);
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
+		if (polled == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD)
+			connection_failed(shard, PQerrorMessage(conn));
+		if (left_ms <= 0)
+			connection_failed(shard, "no answer within compute_kwargs.timeout");
+		events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | awaited,
+								   PQsocket(conn), left_ms, PG_WAIT_EXTENSION);
+		if (events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			remotes->check_for_stop(remotes->check_arg);
+		}
+		if (events & awaited)
+			polled = PQconnectPoll(conn);
 	}
+}
+
+static void
+start_shard(PtRemoteShards *remotes, PtRemoteShard *shard, const char *spec_json, const char *shard_json,
+			bool require_password)
+{
+	PGconn	   *conn;
+	const char *values[2] = {spec_json, shard_json};
+
+	connect_shard(remotes, shard);
+	conn = shard->conn;
 	if (require_password && !PQconnectionUsedPassword(conn))
 	{
 		close_shard(shard);
@@ -117,7 +162,7 @@ pt_remote_shards_start(PtRemoteShards *remotes, const char *spec_json, int64 run
 		appendStringInfoString(&shard, ", \"run_key\": ");
 		escape_json(&shard, run_key);
 		appendStringInfoChar(&shard, '}');
-		start_shard(&remotes->shards[i], spec_json, shard.data, require_password);
+		start_shard(remotes, &remotes->shards[i], spec_json, shard.data, require_password);
 	}
 }
 

@@ -17,14 +17,21 @@ typedef struct PtRemoteShard
 	bool		done;			/* its call returned */
 } PtRemoteShard;
 
+typedef void (*PtStopCheck) (void *arg);
+
 typedef struct PtRemoteShards
 {
 	int			count;
 	PtRemoteShard *shards;
+	int			timeout_seconds;	/* compute_kwargs.timeout: for a connection too */
+	PtStopCheck check_for_stop; /* ERRORs on a cancel, a shutdown, a caller gone */
+	void	   *check_arg;
 } PtRemoteShards;
 
-/* Reads the servers' names and connection strings the caller put in the session. */
-extern void pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count);
+/* Reads the servers' names and connection strings the caller put in the session. While it
+ * connects, the supervisor calls `check_for_stop(check_arg)` whenever its latch is set. */
+extern void pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count,
+								  int timeout_seconds, PtStopCheck check_for_stop, void *check_arg);
 /* Connects to each server and starts its part: `spec_json`, and the rendezvous of the run
  * whose ranks 0..workers-1 are this server's (server i's are workers * (i + 1) ...). */
 extern void pt_remote_shards_start(PtRemoteShards *remotes, const char *spec_json, int64 run_id, int workers,

@@ -131,6 +131,12 @@ check_for_stop(Supervisor *sv)
 }
 
 static void
+check_for_stop_between_waits(void *sv)
+{
+	check_for_stop((Supervisor *) sv);
+}
+
+static void
 receive_rows(Supervisor *sv)
 {
 	int64		rows_expected = -1;
@@ -837,7 +843,8 @@ pinnacle_worker_main(Datum main_arg)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("spec field \"compute_kwargs.servers\" is only available to pinnacle_train")));
-		pt_remote_shards_init(&sv.remotes, servers, size, sv.header->server_count);
+		pt_remote_shards_init(&sv.remotes, servers, size, sv.header->server_count, pt_spec_timeout(sv.spec),
+							  check_for_stop_between_waits, &sv);
 	}
 
 	/* The run is on record before the caller may return its id (the caller waits for our
