@@ -230,7 +230,23 @@ ok(@x == 2 && !grep({ abs($x[$_] - $y[$_]) > 1e-5 } 0 .. $#x), 'and equal one wo
 is($shard->safe_psql('postgres', "SELECT first_rank, world_size FROM pinnacle.runs WHERE coordinator_run = $four"),
 	'2|4', 'the shard\'s ranks are 2 and 3 of 4');
 
-# 8. a server that accepts the connection and never answers: the supervisor waits for it
+# 8. a server whose select returns no rows joins with none, either side; with none anywhere
+# the run fails with a clear error
+for my $empty ([ 'shard', 0, 600 ], [ 'coord', 1, 600 ])
+{
+	my ($side, $parity, $rows) = @$empty;
+	my $run = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
+		  . spec_json(identifier => "empty_$side", select => "SELECT x1, x2, y FROM points WHERE id % 2 = $parity",
+			max_iterations => 20, compute_kwargs => { servers => [ 'shard_b' ], timeout => 20 }) . ', wait => true)');
+	is($coord->safe_psql('postgres', "SELECT status, train_rows + validation_rows FROM pinnacle.runs WHERE id = $run"),
+		"succeeded|$rows", "no rows on $side: the run trains on the other server's");
+}
+($ret, $stdout, $stderr) = $coord->psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'empty_both', select => 'SELECT x1, x2, y FROM points WHERE id < 0',
+		max_iterations => 20, compute_kwargs => { servers => [ 'shard_b' ], timeout => 20 }) . ', wait => true)');
+like($stderr, qr/the select returned no rows to train on, on any server/, 'no rows on any server: a clear error');
+
+# 9. a server that accepts the connection and never answers: the supervisor waits for it
 # without blocking, so a cancel ends the run at once, and the timeout ends it otherwise
 my $silent = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
   or die "no listening socket: $!";

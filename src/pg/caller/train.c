@@ -453,8 +453,11 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 	if (sources.validation != NULL)
 		pt_feed_open(&validation_feed, spec, sources.validation, "validation.select", PT_MSG_VALID_ROWS,
 					 sources.snapshots);
-	pt_feed_next(&train_feed);
-	pt_check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
+	/* Across servers, a server whose select returns no rows joins with none: its ranks take
+	 * the others' widths, and the run fails only when no server has a row (Trainer). The model
+	 * is checked where there are rows. */
+	if (pt_feed_next(&train_feed) || (shard == NULL && place.server_count == 0))
+		pt_check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
 
 	if (run_id == 0)
 		run_id = pt_next_run_id();
