@@ -1,7 +1,9 @@
 """Data-parallel training (compute_kwargs.workers) against one process, on the same server and
 rows: the MLP of bench/spec.json with a global batch of 512, on 1 worker with 1 thread, 1 worker
 with 2 threads (what a user would try instead), and 2 workers of 1 thread; then a small conv net
-on 1 and 2 workers; then the MLP across two servers (compute_kwargs.servers: this one and
+on 1 and 2 workers. Beside each pair, two runs of 1 worker at once (independent, no gradient
+sums: what two processes of that model get from this machine at all), their samples/s summed.
+Then the MLP across two servers (compute_kwargs.servers: this one and
 shard_b, each selecting its half of the rows from its table "half", one rank each). Training samples/s are the run's own (pinnacle.progress: every rank's rows,
 counted from the first step). Prints key=value lines; the NOTICEs go to stderr.
 
@@ -9,6 +11,7 @@ counted from the first step). Prints key=value lines; the NOTICEs go to stderr.
 """
 import json
 import sys
+import threading
 
 from worker_watch import WorkerWatch, connect as connect_to, out
 
@@ -43,6 +46,23 @@ def train(identifier, workers, threads, changes=None, servers=None):
     return watch
 
 
+def two_at_once(name, changes=None):
+    """Two independent 1-worker runs started together; the sum of their samples/s."""
+    watches = [None, None]
+
+    def one(i):
+        watches[i] = train(f"bench_{name}_{i}", 1, 1, changes)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if None in watches:
+        sys.exit(f"a run of {name} did not succeed")
+    out(f"{name}_samples_per_s", f"{sum(w.rows_per_second for w in watches):.0f}")
+
+
 def allreduce(watch, prefix):
     out(f"{prefix}_allreduce_ms_per_step", f"{watch.allreduce_ms_per_step:.2f}")
     out(f"{prefix}_allreduce_bytes_per_step", watch.allreduce_bytes_per_step)
@@ -53,11 +73,13 @@ for name, workers, threads in [("mlp_1w_1t", 1, 1), ("mlp_1w_2t", 1, 2), ("mlp_2
     out(f"{name}_samples_per_s", f"{watch.rows_per_second:.0f}")
     if workers > 1:
         allreduce(watch, name)
+two_at_once("mlp_two_runs")
 for name, workers in [("conv_1w", 1), ("conv_2w", 2)]:
     watch = train(f"bench_{name}", workers, 1, CONV)
     out(f"{name}_samples_per_s", f"{watch.rows_per_second:.0f}")
     if workers > 1:
         allreduce(watch, name)
+two_at_once("conv_two_runs", CONV)
 watch = train("bench_mlp_2s_1t", 1, 1, {"select": "SELECT pixels, label FROM half"}, servers=["shard_b"])
 out("mlp_2s_1t_samples_per_s", f"{watch.rows_per_second:.0f}")
 allreduce(watch, "mlp_2s_1t")
