@@ -14,7 +14,8 @@
 // timed with torch::mm_out (libtorch's sgemm call, no allocation) in the layout autograd uses
 // (W^T and dy^T as transposed views), best of several trials of many calls. Prints key=value
 // lines: the FLOP per trained sample, GFLOP/s per product and over the step, and the limit
-// in samples/s (the batch divided by the step's matrix time).
+// in samples/s (the batch divided by the step's matrix time). Also prediction's limit: the
+// three forward products alone at 1,024 rows (the batch pinnacle_predict_batch runs), in rows/s.
 #include <dlfcn.h>
 #include <time.h>
 
@@ -95,6 +96,13 @@ int main(int argc, char** argv) {
     std::printf("sgemm_%s_%lldx%lldx%lld_gflops=%.1f\n", p.name, static_cast<long long>(p.a.size(0)),
                 static_cast<long long>(p.a.size(1)), static_cast<long long>(p.b.size(1)), p.flops() / s / 1e9);
   }
+  double predict_seconds = 0;
+  const int64_t predict_rows = 1024;
+  for (int layer = 0; layer < 3; ++layer) {
+    int64_t in = widths[layer], out = widths[layer + 1];
+    Product p{"predict", rand(predict_rows, in), rand(out, in).t(), torch::empty({predict_rows, out})};
+    predict_seconds += seconds_per_call(p, 5);
+  }
   double cpu_per_wall = (cpu_seconds() - cpu_start) / std::chrono::duration<double>(Clock::now() - wall_start).count();
   Product big{"square", rand(2048, 2048), rand(2048, 2048), torch::empty({2048, 2048})};
   torch::mm_out(big.out, big.a, big.b);
@@ -109,5 +117,6 @@ int main(int argc, char** argv) {
   std::printf("sgemm_step_gflops=%.1f\n", step_flops / step_seconds / 1e9);
   std::printf("sgemm_step_ms=%.3f\n", step_seconds * 1e3);
   std::printf("limit_samples_per_s=%.0f\n", batch / step_seconds);
+  std::printf("limit_predict_rows_per_s=%.0f\n", predict_rows / predict_seconds);
   return 0;
 }

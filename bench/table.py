@@ -105,6 +105,9 @@ TABLE = [
     ("pinnacle_predict per row, bytea", key("predict_bytea_rows_per_s"), "rows/s", "", None),
     ("pinnacle_predict_batch, real[]", key("predict_batch_real_rows_per_s"), "rows/s", ">= 250,000",
      lambda v: v >= 250000),
+    ("limit: the 3 forward sgemm alone, 1 thread, 1,024 rows", key("limit_predict_rows_per_s"), "rows/s", "", None),
+    ("ratio: pinnacle_predict_batch / that limit", ratio("predict_batch_real_rows_per_s", "limit_predict_rows_per_s"),
+     "x", "", None),
 ]
 
 SEGMENTS = [
