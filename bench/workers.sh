@@ -7,7 +7,8 @@
 # machine allows two processes at all: OpenBLAS's one-thread sgemm at the MLP's shapes
 # (bench/sgemm_limit) run alone, then twice at once. And the MLP on two servers of this host
 # (compute_kwargs.servers, each holding half of the rows, one rank each) against 2 workers on
-# one server that holds all of them.
+# one server that holds all of them. And what a Gloo allreduce of the MLP's and the conv net's
+# gradients costs between two otherwise idle processes (bench/gloo_allreduce).
 #
 #   bash bench/workers.sh        as root; BENCH_STEPS (default 400) steps per run
 set -euo pipefail
@@ -22,9 +23,9 @@ PY=/usr/bin/python3   # Debian's, with python3-psycopg2
 BUILD=${BENCH_BUILD_DIR:-/tmp/build-bench}
 
 : > "$LOG"
-echo "== building bench/sgemm_limit in $BUILD (libtorch only)" >&2
+echo "== building bench/sgemm_limit and bench/gloo_allreduce in $BUILD (libtorch only)" >&2
 cmake -S bench -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 \
-  && cmake --build "$BUILD" -j 2 --target sgemm_limit >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
+  && cmake --build "$BUILD" -j 2 --target sgemm_limit gloo_allreduce >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; exit 1; }
 prepare_image_server "$ROWS" "$LOG" shared_preload_libraries=pinnacle_train max_worker_processes=16 pinnacle.max_workers=2 \
   pinnacle.rendezvous_address=127.0.0.1
 results=$scratch/results.txt
@@ -37,6 +38,8 @@ a=$(limit)
 wait
 echo "sgemm_one_samples_per_s=$one" >"$results"
 echo "sgemm_two_samples_per_s=$((a + $(cat "$scratch/sgemm_b.txt")))" >>"$results"
+echo "== a Gloo allreduce between two idle processes, of the MLP's and the conv net's gradients" >&2
+"$BUILD/gloo_allreduce" 940588 93868 >>"$results"
 
 echo "== a second server of this host, the foreign server shard_b: each server holds half of the rows" >&2
 psql_run -c "CREATE TABLE numbered AS SELECT pixels, label, row_number() OVER () AS n FROM images" \
@@ -80,6 +83,10 @@ for name, one, two, runs in [("MLP", "mlp_1w_1t", "mlp_2w_1t", "mlp_two_runs"), 
     ceiling = f[f"{runs}_samples_per_s"] / f[f"{one}_samples_per_s"]
     row(f"{name}: two 1-worker runs at once ÷ one (the most 2 ranks can gain here)", f"{ceiling:.2f}")
     row(f"{name}: 2 workers ÷ 1 worker, as a share of that", f"{f[f'{two}_samples_per_s'] / f[f'{one}_samples_per_s'] / ceiling:.2f}")
+for what, bytes in [("MLP", 940588), ("conv net", 93868)]:
+    row(f"Gloo allreduce of the {what}'s {bytes:,} bytes between two idle processes",
+        f"{f[f'gloo_allreduce_{bytes}_bytes_ms']:.2f} ms ({r[f'gloo_allreduce_{bytes}_bytes_mb_per_s']} MB/s)")
+row("MLP: 1 worker's time for 256 rows (a rank's half of a global batch)", f"{256 / f['mlp_1w_1t_samples_per_s'] * 1000:.2f} ms")
 row("MLP samples/s, 2 servers of this host, 1 rank and half of the rows each", r["mlp_2s_1t_samples_per_s"])
 row("MLP: 2 servers ÷ 2 workers on one server", f"{f['mlp_2s_1t_samples_per_s'] / f['mlp_2w_1t_samples_per_s']:.2f}")
 row("MLP allreduce per step across the servers", f"{r['mlp_2s_1t_allreduce_ms_per_step']} ms, {int(f['mlp_2s_1t_allreduce_bytes_per_step']):,} bytes")
