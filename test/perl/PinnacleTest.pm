@@ -9,7 +9,7 @@ use PostgreSQL::Test::Cluster;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(start_node load_points spec_json train_async wait_until seconds_until_ended);
+our @EXPORT = qw(start_node load_points spec_json train_async wait_until seconds_until_ended no_restart);
 
 # A started node with pinnacle_train created in database postgres.
 sub start_node
@@ -78,6 +78,16 @@ sub wait_until
 
 # Polls a plain read of pinnacle.runs (no pinnacle function) until the run has left 'running'
 # and 'queued'; returns the seconds it took, or 60 when it never did.
+# The server neither restarted (pg_postmaster_start_time) nor went through a crash restart,
+# which keeps the postmaster's start time: its log would say so.
+sub no_restart
+{
+	my ($node, $started, $what) = @_;
+	is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started, "$what did not restart");
+	ok(!$node->log_contains('terminating any other active server processes'), "$what: no crash restart in the log");
+	return;
+}
+
 sub seconds_until_ended
 {
 	my ($node, $run) = @_;

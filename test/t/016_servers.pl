@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use IO::Select;
+use POSIX ();
 use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
@@ -19,6 +20,41 @@ my $coord = start_node('coord', $conf);
 # comes back up, before any pinnacle function is called)
 my $shard = start_node('shard', $conf . "shared_preload_libraries = 'pinnacle_train'\n");
 my $whole = start_node('whole', $conf);
+
+# A process on 127.0.0.1 that speaks PostgreSQL's protocol as far as the start-up (no password,
+# no TLS), then, to the call: 'copy' answers with a CopyOutResponse; 'unread' reads nothing more.
+sub fake_postgres
+{
+	my ($mode) = @_;
+	my $listener = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+	  or die "no listening socket: $!";
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		# (prove waits for every holder of the test's output)
+		open(STDOUT, '>', '/dev/null');
+		open(STDERR, '>', '/dev/null');
+		while (my $client = $listener->accept)
+		{
+			my $read = sub { my $n = shift; my $got = ''; while (length($got) < $n) { my $r = sysread($client, my $b, $n - length($got)) or return; $got .= $b } return $got };
+			my $message = sub { my ($type, $body) = @_; return $type . pack('N', length($body) + 4) . $body };
+			my $startup = $read->(4) // next;
+			$read->(unpack('N', $startup) - 4);
+			syswrite($client, $message->('R', pack('N', 0)) . $message->('S', "server_version\x0015.0\x00")
+				  . $message->('S', "client_encoding\x00UTF8\x00") . $message->('K', pack('NN', 1, 2)) . $message->('Z', 'I'));
+			sleep(3600) if $mode eq 'unread';
+			while (defined(my $type = $read->(1)))	# Parse, Bind, Describe, Execute, Sync
+			{
+				$read->(unpack('N', $read->(4)) - 4);
+				last if $type eq 'S';
+			}
+			syswrite($client, $message->('1', '') . $message->('2', '') . $message->('H', "\x00" . pack('n', 1) . pack('n', 0)));
+			sleep(3600);
+		}
+		POSIX::_exit(0);
+	}
+	return { port => $listener->sockport, pid => $pid };
+}
 
 # 1200 rows of y = 3*x1 - 2*x2 + 1; $filter picks this node's part
 sub load_rows
@@ -158,8 +194,8 @@ for (1 .. 50)
 	usleep(100_000);
 }
 ok($gone, 'every rank\'s process on both servers is gone');
-is($coord->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{coord}, 'coord did not restart');
-is($whole->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{whole}, 'whole did not restart');
+no_restart($coord, $started{coord}, 'coord');
+no_restart($whole, $started{whole}, 'whole');
 
 # 4. the shard comes back; the run continues from its last checkpoint
 $shard->start;
@@ -197,7 +233,7 @@ for (1 .. 50)
 	usleep(100_000);
 }
 ok($gone, 'the stalled rank is gone');
-is($shard->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{shard}, 'the shard did not restart');
+no_restart($shard, $started{shard}, 'the shard');
 
 # 6. cancelling on the calling server cancels the shard's part
 my $cancelled = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
@@ -270,7 +306,37 @@ my $timed_start = time;
 like($stderr, qr/could not connect to server "silent" \(compute_kwargs\.servers\): no answer within compute_kwargs\.timeout/,
 	'a server that never answers fails the run after the timeout');
 cmp_ok(time - $timed_start, '<', 15, 'within the timeout');
-is($coord->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started{coord}, 'coord did not restart');
+
+# 10. a listed server that is not PostgreSQL, only speaks like one: answering the call with a
+# COPY, or taking the start-up and then no more of a large call, fails the run within the
+# timeout instead of holding the supervisor
+my %fake = map { $_ => fake_postgres($_) } ('copy', 'unread');
+for my $name (keys %fake)
+{
+	$coord->safe_psql('postgres', qq{
+		CREATE SERVER fake_$name FOREIGN DATA WRAPPER postgres_fdw
+			OPTIONS (host '127.0.0.1', port '$fake{$name}{port}', dbname 'postgres', sslmode 'disable', gssencmode 'disable');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER fake_$name OPTIONS (user '$superuser');
+	});
+}
+my $fake_start = time;
+($ret, $stdout, $stderr) = $coord->psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'fake', max_iterations => 20, compute_kwargs => { servers => [ 'fake_copy' ], timeout => 20 })
+	  . ', wait => true)');
+like($stderr, qr/server "fake_copy" \(compute_kwargs\.servers\) answered its call with PGRES_COPY_OUT/,
+	'a COPY answer to the call fails the run');
+cmp_ok(time - $fake_start, '<', 15, 'at once');
+# (a call of 8 MB: more than the sockets between the two hold)
+$fake_start = time;
+($ret, $stdout, $stderr) = $coord->psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'fake', max_iterations => 20, compute_kwargs => { servers => [ 'fake_unread' ], timeout => 4 },
+		select => 'SELECT x1, x2, y FROM points /* ' . ('x' x 8_000_000) . ' */')
+	  . ', wait => true)');
+like($stderr, qr/could not start the run on server "fake_unread" \(compute_kwargs\.servers\): it took no more of the call within compute_kwargs\.timeout/,
+	'a server that stops reading the call fails the run after the timeout');
+cmp_ok(time - $fake_start, '<', 20, 'within the timeout');
+kill 'KILL', map { $_->{pid} } values %fake;
+no_restart($coord, $started{coord}, 'coord');
 
 $_->stop for ($coord, $shard, $whole);
 done_testing();

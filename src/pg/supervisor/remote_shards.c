@@ -82,12 +82,50 @@ connection_failed(PtRemoteShard *shard, const char *message)
 			 errmsg("could not connect to server \"%s\" (compute_kwargs.servers): %s", shard->name, text)));
 }
 
+static void
+call_failed(PtRemoteShard *shard, const char *message)
+{
+	char	   *text = remote_text(message);
+
+	close_shard(shard);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_EXCEPTION),
+			 errmsg("could not start the run on server \"%s\" (compute_kwargs.servers): %s", shard->name, text)));
+}
+
+/* Waits up to `deadline` for the connection's socket to be ready for `awaited`
+ * (WL_SOCKET_READABLE, WL_SOCKET_WRITEABLE or both), running the supervisor's stop checks
+ * whenever its latch is set; returns the socket events that came, or -1 at the deadline. */
+static int
+wait_for_socket(PtRemoteShards *remotes, PGconn *conn, int awaited, TimestampTz deadline)
+{
+	long		left_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	int			events;
+
+	if (left_ms <= 0)
+		return -1;
+	events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | awaited,
+							   PQsocket(conn), left_ms, PG_WAIT_EXTENSION);
+	if (events & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		remotes->check_for_stop(remotes->check_arg);
+	}
+	return events & awaited;
+}
+
+static TimestampTz
+deadline_of(const PtRemoteShards *remotes)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), remotes->timeout_seconds * 1000L);
+}
+
 /* Connects without blocking: PQconnectdb would hold the supervisor deaf to a cancel, a
  * shutdown or its caller's going for as long as a silent server makes it wait. */
 static void
 connect_shard(PtRemoteShards *remotes, PtRemoteShard *shard)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), remotes->timeout_seconds * 1000L);
+	TimestampTz deadline = deadline_of(remotes);
 	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;	/* (libpq: as if it had said so) */
 	PGconn	   *conn = PQconnectStart(shard->conninfo);
 
@@ -97,23 +135,42 @@ connect_shard(PtRemoteShards *remotes, PtRemoteShard *shard)
 	while (polled != PGRES_POLLING_OK)
 	{
 		int			awaited = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-		long		left_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-		int			events;
+		int			ready;
 
 		if (polled == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD)
 			connection_failed(shard, PQerrorMessage(conn));
-		if (left_ms <= 0)
+		ready = wait_for_socket(remotes, conn, awaited, deadline);
+		if (ready < 0)
 			connection_failed(shard, "no answer within compute_kwargs.timeout");
-		events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | awaited,
-								   PQsocket(conn), left_ms, PG_WAIT_EXTENSION);
-		if (events & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			remotes->check_for_stop(remotes->check_arg);
-		}
-		if (events & awaited)
+		if (ready)
 			polled = PQconnectPoll(conn);
 	}
+}
+
+/* Sends the call without blocking: a server that stops reading (or is no PostgreSQL at all)
+ * would otherwise hold the supervisor in send() for as long as TCP keeps trying. */
+static void
+send_call(PtRemoteShards *remotes, PtRemoteShard *shard, const char *const *values)
+{
+	PGconn	   *conn = shard->conn;
+	TimestampTz deadline = deadline_of(remotes);
+	int			unsent;
+
+	if (PQsetnonblocking(conn, 1) != 0 ||
+		!PQsendQueryParams(conn, "SELECT pinnacle.train_shard($1::jsonb, $2::jsonb)", 2, NULL, values, NULL, NULL, 0))
+		call_failed(shard, PQerrorMessage(conn));
+	while ((unsent = PQflush(conn)) == 1)
+	{
+		/* (libpq: while output is pending, input must be read too, or both sides may wait) */
+		int			ready = wait_for_socket(remotes, conn, WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline);
+
+		if (ready < 0)
+			call_failed(shard, "it took no more of the call within compute_kwargs.timeout");
+		if ((ready & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			call_failed(shard, PQerrorMessage(conn));
+	}
+	if (unsent < 0)
+		call_failed(shard, PQerrorMessage(conn));
 }
 
 static void
@@ -134,15 +191,7 @@ start_shard(PtRemoteShards *remotes, PtRemoteShard *shard, const char *spec_json
 				 errdetail("A role other than a superuser may only connect with a password, as with postgres_fdw.")));
 	}
 	PQsetNoticeProcessor(conn, ignore_notice, NULL);
-	if (!PQsendQueryParams(conn, "SELECT pinnacle.train_shard($1::jsonb, $2::jsonb)", 2, NULL, values, NULL, NULL, 0))
-	{
-		char	   *message = remote_text(PQerrorMessage(conn));
-
-		close_shard(shard);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_EXCEPTION),
-				 errmsg("could not start the run on server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
-	}
+	send_call(remotes, shard, values);
 }
 
 void
@@ -218,6 +267,17 @@ poll_shard(PtRemoteShard *shard)
 			PQclear(result);
 			close_shard(shard);
 			raise_remote_error(shard, sqlstate, message[0] ? message : "its call failed");
+		}
+		/* a COPY reply, say, would be handed back on every call, never ending this loop */
+		if (PQresultStatus(result) != PGRES_TUPLES_OK && PQresultStatus(result) != PGRES_COMMAND_OK)
+		{
+			char	   *status = pstrdup(PQresStatus(PQresultStatus(result)));
+
+			PQclear(result);
+			close_shard(shard);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("server \"%s\" (compute_kwargs.servers) answered its call with %s", shard->name, status)));
 		}
 		PQclear(result);
 	}

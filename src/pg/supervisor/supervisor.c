@@ -510,7 +510,6 @@ end_trainers(Supervisor *sv)
 		if (sv->ranks[r] != NULL)
 			pt_child_end(sv->ranks[r]);
 	remove_store_directory(sv);
-	pt_remote_shards_close(&sv->remotes);
 }
 
 static PtCheckpointReport
@@ -885,19 +884,23 @@ pinnacle_worker_main(Datum main_arg)
 		ErrorData  *error;
 		const char *status;
 
+		/* The run's end is recorded whatever comes meanwhile: a cancel that arrived while the
+		 * run failed is moot, and a shutdown waits for the record (a short transaction). */
 		HOLD_INTERRUPTS();
+		QueryCancelPending = false;
 		MemoryContextSwitchTo(run_context);
 		error = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		end_trainers(&sv);
-		RESUME_INTERRUPTS();
+		pt_remote_shards_close(&sv.remotes);
 		status = pt_run_status_for_error(error->sqlerrcode);
 		ereport(LOG,
 				(errmsg("pinnacle_train run " INT64_FORMAT " %s: %s", sv.header->run_id, status, error->message)));
 
 		release_rows(&sv);
 		pt_run_record_end(sv.header->run_id, status, error->message);
+		RESUME_INTERRUPTS();
 		send_summary(&sv, status);
 		pt_session_send_result(&sv.replies, status, error->sqlerrcode, error->message);
 	}
