@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
@@ -62,6 +63,42 @@ Collective::Collective(const Rendezvous& rendezvous)
   } catch (const std::exception& e) {
     throw PeerLost("could not join the other " + std::to_string(world_ - 1) +
                    " ranks within compute_kwargs.timeout: " + message_of(e));
+  }
+  verify_peers(*store);
+}
+
+// Gloo's connections have no authentication: a rank's listening port takes the first process
+// that connects, and any local process can find the port and race the real peer to it (found
+// by an adversarial test, which then read rank 0's broadcast weights). So before anything of
+// the run travels, every rank sends a random nonce of its own over its connections, and
+// checks each one it receives against the sender's copy in the run's store, which only the
+// run's ranks can read (a FileStore in a directory private to the server's OS user, or keys
+// under an unguessable prefix). An impostor cannot send the nonce of the rank it stands for;
+// what it receives is that run's nonces, worth nothing, and the run ends here.
+void Collective::verify_peers(c10d::Store& store) {
+  std::random_device random;
+  torch::Tensor nonce = torch::empty({kNonceBytes}, torch::kUInt8);
+  for (int64_t i = 0; i < kNonceBytes; ++i) nonce[i] = static_cast<uint8_t>(random());
+  const uint8_t* mine = nonce.data_ptr<uint8_t>();
+  auto key = [](int rank) { return "pinnacle_rank_nonce_" + std::to_string(rank); };
+  try {
+    store.set(key(rank_), std::vector<uint8_t>(mine, mine + kNonceBytes));
+  } catch (const std::exception& e) {
+    throw PeerLost("could not write to the run's store: " + message_of(e));
+  }
+  std::vector<torch::Tensor> received = allgather_padded(nonce, kNonceBytes);
+  for (int r = 0; r < world_; ++r) {
+    if (r == rank_) continue;
+    std::vector<uint8_t> expected;
+    try {  // (a real rank wrote its nonce before it sent it: no wait)
+      if (store.check({key(r)})) expected = store.get(key(r));
+    } catch (const std::exception& e) {
+      throw PeerLost("could not read the run's store: " + message_of(e));
+    }
+    const uint8_t* got = received[r].data_ptr<uint8_t>();
+    if (expected.size() != static_cast<size_t>(kNonceBytes) || !std::equal(expected.begin(), expected.end(), got))
+      throw PeerLost("a process that is not rank " + std::to_string(r) +
+                     " of this run answered on that rank's connection; the run ends before anything of it is sent");
   }
 }
 

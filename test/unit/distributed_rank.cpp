@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+
 #include "trainer.hpp"
 
 using namespace pinnacle;
@@ -69,6 +71,19 @@ std::vector<int> rows_of(const std::string& mode, int n, int world, int rank) {
   return which;
 }
 
+// The impostor of mode "impostor": in the group, answering rank 0's first collective.
+int impostor(const std::string& store_path) {
+  auto store = c10::make_intrusive<c10d::PrefixStore>(
+      "test", c10::make_intrusive<c10d::FileStore>(store_path, 2));
+  auto options = c10d::ProcessGroupGloo::Options::create();
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  c10d::ProcessGroupGloo group(store, 1, 2, options);
+  std::vector<at::Tensor> input = {torch::zeros({16}, torch::kUInt8)};
+  std::vector<std::vector<at::Tensor>> output = {{torch::empty({16}, torch::kUInt8), torch::empty({16}, torch::kUInt8)}};
+  group.allgather(output, input)->wait();
+  return 0;
+}
+
 json parameters(Trainer& trainer, const TrainSpec& spec) {
   Network network = Network::from_layers(spec.layers, 2, {});
   network.load(trainer.weights());
@@ -93,6 +108,7 @@ int main(int argc, char** argv) {
     int world = std::stoi(argv[3]);
     std::unique_ptr<Collective> collective;
     int rank_number = std::stoi(argv[4]);
+    if (mode == "impostor" && rank_number == 1) return impostor(argv[5]);
     if (world > 1) {
       RankSpec rank;
       rank.rank = rank_number;

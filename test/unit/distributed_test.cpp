@@ -2,12 +2,14 @@
 // trainers are, joined by a real c10d FileStore and Gloo process group on 127.0.0.1.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -177,6 +179,37 @@ TEST(Distributed, OwnRowsTransformIsFittedOverEveryRank) {
       expect_close(fa["spread"], fb["spread"], 1e-6, std::string(column) + " spread");
     }
   }
+}
+
+// A process in rank 1's place that did not get the run's nonces from its store (as one that
+// raced rank 1 to rank 0's port would not): rank 0 stops at once, before any weights travel.
+TEST(Distributed, AnImpostorOnARanksConnectionIsRefused) {
+  std::string store = testing::TempDir() + "store_impostor_" + std::to_string(getpid());
+  std::string errors = testing::TempDir() + "rank0_impostor_" + std::to_string(getpid()) + ".txt";
+  std::remove(store.c_str());
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    std::vector<std::string> args = {DISTRIBUTED_RANK, spec("{}").dump(), "100", "2", std::to_string(rank), store,
+                                     testing::TempDir() + "impostor_out.json", "impostor"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (rank == 0) posix_spawn_file_actions_addopen(&actions, 2, errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    EXPECT_EQ(posix_spawn(&pid, DISTRIBUTED_RANK, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    pids.push_back(pid);
+  }
+  int status = 0;
+  waitpid(pids[0], &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "rank 0 went on with an impostor";
+  waitpid(pids[1], &status, 0);
+  std::ifstream in(errors);
+  std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(message.find("a process that is not rank 1 of this run answered"), std::string::npos) << message;
+  std::remove(errors.c_str());
 }
 
 // Through a TCPStore that rank 0 serves (as across servers), on a port the kernel picked.
