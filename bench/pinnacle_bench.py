@@ -255,4 +255,21 @@ out("predict_bytea_rows_per_s",
 out("predict_batch_real_rows_per_s",
     best_rate("SELECT count(*) FROM pinnacle_predict_batch(%s, %s) AS p(prediction real[])",
               ["bench_real", f"SELECT features {source}"]))
+
+# The README's conv net (Conv2d 1->32 5x5, ReLU, MaxPool2d 2, Linear 10 on the pixels as
+# 1x28x28), trained briefly (its speed does not depend on its weights), per row and in batches
+# over CONV_ROWS rows.
+CONV_ROWS = min(PREDICT_ROWS, 10000)
+conv_spec = dict(SPECS["bytea"], identifier="bench_conv", max_iterations=100, validation_interval=100,
+                 model={"layers": [{"type": "Conv2d", "out_channels": 32, "kernel_size": 5}, {"type": "ReLU"},
+                                   {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"},
+                                   {"type": "Linear", "out_features": 10}]},
+                 transform={"pixels": [{"scale": 1 / 255}, {"reshape": [1, 28, 28]}]})
+cur.execute("SELECT pinnacle_train(%s, wait => true)", [json.dumps(conv_spec)])
+conv_source = f"FROM images, generate_series(1, {math.ceil(CONV_ROWS / rows)}) LIMIT {CONV_ROWS}"
+out("predict_conv_rows_per_s",
+    best_rate(f"SELECT count(pinnacle_predict(%s, pixels)) FROM (SELECT pixels {conv_source}) s", ["bench_conv"]))
+out("predict_batch_conv_rows_per_s",
+    best_rate("SELECT count(*) FROM pinnacle_predict_batch(%s, %s) AS p(prediction real[])",
+              ["bench_conv", f"SELECT pixels {conv_source}"]))
 conn.close()

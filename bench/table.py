@@ -108,6 +108,10 @@ TABLE = [
     ("limit: the 3 forward sgemm alone, 1 thread, 1,024 rows", key("limit_predict_rows_per_s"), "rows/s", "", None),
     ("ratio: pinnacle_predict_batch / that limit", ratio("predict_batch_real_rows_per_s", "limit_predict_rows_per_s"),
      "x", "", None),
+    ("conv net: pinnacle_predict per row, bytea", key("predict_conv_rows_per_s"), "rows/s", "", None),
+    ("conv net: pinnacle_predict_batch, bytea", key("predict_batch_conv_rows_per_s"), "rows/s", "", None),
+    ("ratio: conv net, batch / per row", ratio("predict_batch_conv_rows_per_s", "predict_conv_rows_per_s"), "x",
+     ">= 10", lambda v: v >= 10),
 ]
 
 SEGMENTS = [
