@@ -379,6 +379,7 @@ pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int6
 							int64 expected_rows, const PtFeed *first_rows, const PtRunPlace *place)
 {
 	PtSession	session;
+	MemoryContext session_context = CurrentMemoryContext;
 
 	if (superuser())
 		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, first_rows, place);
@@ -386,6 +387,8 @@ pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int6
 	PG_TRY();
 	{
 		check_runs_per_role();
+		/* (an SPI call leaves SPI's own context current) */
+		MemoryContextSwitchTo(session_context);
 		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, first_rows, place);
 	}
 	PG_FINALLY();
@@ -411,6 +414,9 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 	PtResumePoint resume = {0, 0};
 	RowSources	sources;
 	PtRunPlace	place = {.shard = shard};
+	/* the session's queue handles outlive SPI_finish: a waiting call reads its replies after it */
+	MemoryContext call_context = CurrentMemoryContext,
+				spi_context;
 
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = pt_memory_limit_bytes(spec);
@@ -442,9 +448,11 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 
 	pt_check_role_can_log_in();
 	/* without "download" the supervisor draws the run id, once the model fits the rows */
+	spi_context = MemoryContextSwitchTo(call_context);
 	session = pt_start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
 										  pt_feed_estimated_rows(&train_feed), &train_feed,
 										  shard != NULL || place.server_count > 0 ? &place : NULL);
+	MemoryContextSwitchTo(spi_context);
 	run_id = session.run_id;
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	pt_stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);

@@ -39,7 +39,8 @@ typedef struct PtRunPlace
 
 /* Starts a run's supervisor, counted against pinnacle.max_runs_per_role; returns once the
  * run is on record. The supervisor first builds the model for the widths of `first_rows`
- * (NULL: the caller did), and its error is raised here. */
+ * (NULL: the caller did), and its error is raised here. The session lives in the memory
+ * context current at the call. */
 extern PtSession pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
 											 PtResumePoint resume, int64 expected_rows, const PtFeed *first_rows,
 											 const PtRunPlace *place);

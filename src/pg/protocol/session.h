@@ -48,8 +48,9 @@ typedef struct PtSessionHeader
 	 * (pt_session_widths) for the supervisor to check the model on; 0 when the caller
 	 * checked it (a search's trials) */
 	int			columns;
-	/* a model that does not fit the rows: the supervisor, which loads libtorch, checks it
-	 * before it records the run, and the caller raises its error as its own */
+	/* why the supervisor starts no run (its torch core does not load, or the model does not
+	 * fit the rows: it checks that before it records the run, for the caller, which does not
+	 * load libtorch); the caller raises this error as its own */
 	int			check_sqlerrcode;	/* 0: none */
 	char		check_error[4096];
 	char		check_hint[1024];

@@ -778,6 +778,27 @@ pin_settings(void)
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/* Inside a PG_CATCH before the run is on record: the caller raises the ERROR being handled as
+ * its own (pt_session_start), and this process exits, having recorded nothing. */
+static void
+pg_attribute_noreturn()
+refuse_run(PtSessionHeader *header, dsm_segment *segment)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	strlcpy(header->check_error, error->message, sizeof(header->check_error));
+	if (error->hint != NULL)
+		strlcpy(header->check_hint, error->hint, sizeof(header->check_hint));
+	/* last: the caller reads the error once this is set and this process has exited */
+	header->check_sqlerrcode = error->sqlerrcode != 0 ? error->sqlerrcode : ERRCODE_INTERNAL_ERROR;
+	dsm_detach(segment);
+	proc_exit(0);
+}
+
 /* The model must build for the first rows' widths, fit the target and load the starting
  * weights within the run's memory limit, before the run is on record: the caller's backend
  * does not load libtorch to check it, this process has it. A model that does not fit is the
@@ -807,19 +828,7 @@ check_model_fits_rows(Supervisor *sv, dsm_segment *segment)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(TopMemoryContext);
-		error = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		strlcpy(sv->header->check_error, error->message, sizeof(sv->header->check_error));
-		if (error->hint != NULL)
-			strlcpy(sv->header->check_hint, error->hint, sizeof(sv->header->check_hint));
-		/* last: the caller reads the error once this is set and this process has exited */
-		sv->header->check_sqlerrcode = error->sqlerrcode != 0 ? error->sqlerrcode : ERRCODE_INTERNAL_ERROR;
-		dsm_detach(segment);
-		proc_exit(0);
+		refuse_run(sv->header, segment);
 	}
 	PG_END_TRY();
 }
@@ -866,10 +875,18 @@ pinnacle_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, handle_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	/* first: loading libtorch is most of a fresh worker's start, and the caller waits for it */
-	pt_torch_require();
 
 	segment = pt_session_attach(DatumGetUInt32(main_arg), &sv.header, &sv.spec_json);
+	/* first: loading libtorch is most of a fresh worker's start, and the caller waits for it */
+	PG_TRY();
+	{
+		pt_torch_require();
+	}
+	PG_CATCH();
+	{
+		refuse_run(sv.header, segment);
+	}
+	PG_END_TRY();
 	BackgroundWorkerInitializeConnectionByOid(sv.header->database, sv.header->role, 0);
 	pin_settings();
 	sv.started = GetCurrentTimestamp();
