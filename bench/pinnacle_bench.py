@@ -200,8 +200,9 @@ rows = one(cur, "SELECT count(*) FROM images")[0]
 conn.close()
 
 if phase == "cold":
-    # a fresh backend's LOAD: the extension's library and libtorch with it, what the first call
-    # of a session pays on a server that does not preload it
+    # a fresh backend's LOAD: the extension's library, what the first call of a session pays on a
+    # server that does not preload it (libtorch is not in it: a backend that trains never loads
+    # it, the run's worker does)
     loads = []
     for _ in range(ATTEMPTS):
         conn = connect()

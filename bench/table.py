@@ -70,7 +70,7 @@ TABLE = [
     ("plain libtorch process (IDX files, DataLoader)", key("plain_process_s"), "s", "", None),
     ("Python process (psycopg2 bytea fetch, DataLoader)", key("python_process_s"), "s", "", None),
     ("  of it: psycopg2 fetch + numpy conversion", key("python_fetch_s"), "s", "", None),
-    ("extension + libtorch load, fresh backend (not preloaded)", key("cold_load_s"), "s", "", None),
+    ("extension load, fresh backend (not preloaded; without libtorch)", key("cold_load_s"), "s", "", None),
     ("ratio: preloaded real[] / plain process", ratio("pre_real_e2e_s", "plain_process_s"), "x", "<= 0.75",
      lambda v: v <= 0.75),
     ("ratio: preloaded bytea / plain process", ratio("pre_bytea_e2e_s", "plain_process_s"), "x", "<= 0.75",

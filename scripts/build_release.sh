@@ -27,7 +27,8 @@ if [ ! -f "$cache/done" ]; then
   cp -a "$pg_share" "$cache/tree$(dirname "$pg_share")/"
   # whatever version the system has installed is not part of it (its bitcode included: the
   # release is built without, and JIT inlining must not find another version's)
-  rm -rf "$cache/tree$pg_lib/pinnacle_train.so" "$cache/tree$pg_lib/bitcode/pinnacle_train"* \
+  rm -rf "$cache/tree$pg_lib/pinnacle_train.so" "$cache/tree$pg_lib/pinnacle_train_torch.so" \
+    "$cache/tree$pg_lib/bitcode/pinnacle_train"* \
     "$cache/tree$pg_share"/extension/pinnacle_train*
   git archive "$commit" | tar -x -C "$cache/src"
   start=$(date +%s)

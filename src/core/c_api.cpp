@@ -1,27 +1,21 @@
-// The exception boundary between the PostgreSQL layer and the core (see pinnacle_core.h).
+// The torch core's entries of the C interface (PT_TORCH_ENTRIES in pinnacle_core.h), built into
+// pinnacle_train_torch.so: everything that needs libtorch. The spec's entries are c_api_spec.cpp's.
 #include "pinnacle_core.h"
 
 #include <csignal>
 #include <malloc.h>
 #include <pthread.h>
 
+#include "c_api_guard.hpp"
+#include "c_api_spec.hpp"
 #include "compute_threads.hpp"
 #include "dataset.hpp"
 #include "network.hpp"
 #include "predictor.hpp"
-#include "report.hpp"
-#include "search.hpp"
-#include "spec.hpp"
 #include "trainer.hpp"
 
 using pinnacle::Dataset;
 using pinnacle::Trainer;
-
-struct PtSpec {
-  pinnacle::TrainSpec spec;
-  std::string text;
-  std::vector<std::string> columns;
-};
 
 struct PtData {
   Dataset rows;
@@ -47,71 +41,34 @@ struct PtModel {
 
 namespace {
 
-thread_local std::string last_error;
-thread_local PtErrorKind last_error_kind = PT_ERROR_INTERNAL;
-
-void fail(PtErrorKind kind, const char* message) {
-  last_error_kind = kind;
-  last_error = message;
-}
-
 // C's (pointer, size), where a pointer may be NULL when its size is 0.
 std::string bytes(const char* data, size_t size) { return size == 0 ? std::string() : std::string(data, size); }
 
-// A failed allocation reads differently from torch's allocator and from operator new.
-bool is_allocation_failure(const std::string& message) {
-  return message.find("allocate memory") != std::string::npos ||
-         message.find("not enough memory") != std::string::npos || message.find("bad_alloc") != std::string::npos;
-}
-
-// Runs `body`, turning any exception into `failure` plus a message and its kind for
-// pt_last_error(); allocating that message may itself fail, hence the nested guard.
-// `failure` takes the body's return type (not deduced from itself, so nullptr fits a pointer).
-template <class T>
-struct same_type {
-  using type = T;
-};
-
-template <class F, class R = std::invoke_result_t<std::decay_t<F>>>
-R guarded(typename same_type<R>::type failure, F&& body) noexcept {
+// The exceptions of the torch core, then the others (c_api_guard.hpp).
+void fail_with_current_torch_exception() noexcept {
+  using pinnacle::c_api::fail;
   try {
-    try {
-      return body();
-    } catch (const std::bad_alloc& e) {
-      fail(PT_ERROR_MEMORY, "out of memory (std::bad_alloc)");
-    } catch (const pinnacle::PeerLost& e) {
-      fail(PT_ERROR_PEER, e.what());
-    } catch (const pinnacle::SpecError& e) {
-      fail(is_allocation_failure(e.what()) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, e.what());
-    } catch (const c10::Error& e) {
-      std::string message = e.what_without_backtrace();
-      fail(is_allocation_failure(message) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, message.c_str());
-    } catch (const nlohmann::json::exception& e) {
-      fail(PT_ERROR_DATA, e.what());
-    } catch (const std::runtime_error& e) {
-      fail(is_allocation_failure(e.what()) ? PT_ERROR_MEMORY : PT_ERROR_DATA, e.what());
-    } catch (const std::exception& e) {
-      fail(PT_ERROR_INTERNAL, e.what());
-    } catch (...) {
-      fail(PT_ERROR_INTERNAL, "unknown error in the training core");
-    }
+    throw;
+  } catch (const pinnacle::PeerLost& e) {
+    fail(PT_ERROR_PEER, e.what());
+  } catch (const c10::Error& e) {
+    const char* message = e.what_without_backtrace();
+    fail(pinnacle::c_api::is_allocation_failure(message) ? PT_ERROR_MEMORY : PT_ERROR_SPEC, message);
   } catch (...) {
-    last_error_kind = PT_ERROR_MEMORY;  // the message could not be copied
+    pinnacle::c_api::fail_with_current_exception();
   }
-  return failure;
 }
 
 }  // namespace
 
 // Every entry of the C interface is one PT_ENTRY: its body runs inside guarded(), so no
 // exception (from .at(), a JSON dump, a string allocation, torch) reaches the C side.
-#define PT_ENTRY(failure, ...) return guarded(failure, [&] { __VA_ARGS__ })
-#define PT_ENTRY_VOID(...) guarded(0, [&] { __VA_ARGS__; return 0; })
+#define PT_ENTRY(failure, ...) \
+  return pinnacle::c_api::guarded<fail_with_current_torch_exception>(failure, [&] { __VA_ARGS__ })
+#define PT_ENTRY_VOID(...) \
+  pinnacle::c_api::guarded<fail_with_current_torch_exception>(0, [&] { __VA_ARGS__; return 0; })
 
 extern "C" {
-
-const char* pt_last_error(void) noexcept { return last_error.c_str(); }
-PtErrorKind pt_last_error_kind(void) noexcept { return last_error_kind; }
 
 // A training step allocates and frees tensors of 128 kB to a few MB (activations, gradients).
 // Above glibc's mmap threshold each one is a fresh mapping, page-faulted again every step;
@@ -127,7 +84,7 @@ bool pt_runtime_init(int threads) noexcept {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &previous);
-  bool ok = guarded(false, [&] {
+  bool ok = pinnacle::c_api::guarded<fail_with_current_torch_exception>(false, [&] {
     pinnacle::set_compute_threads(threads);
     // The first parallel operation creates the intra-op pool; its threads inherit this mask.
     torch::ones({1 << 16}).sum().item<float>();
@@ -139,58 +96,6 @@ bool pt_runtime_init(int threads) noexcept {
   });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return ok;
-}
-
-PtSpec* pt_spec_parse(const char* json_text) noexcept {
-  PT_ENTRY(nullptr, auto* s = new PtSpec{pinnacle::parse_spec(json_text), json_text, {}};
-           s->columns = s->spec.key.columns(); return s;);
-}
-
-void pt_spec_free(PtSpec* spec) noexcept { delete spec; }
-const char* pt_spec_identifier(const PtSpec* spec) noexcept { return spec->spec.identifier.c_str(); }
-const char* pt_spec_select(const PtSpec* spec) noexcept { return spec->spec.select.c_str(); }
-const char* pt_spec_validation_select(const PtSpec* spec) noexcept {
-  return spec->spec.validation.select.empty() ? nullptr : spec->spec.validation.select.c_str();
-}
-int pt_spec_column_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->columns.size()); }
-int pt_spec_input_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->spec.key.inputs.size()); }
-const char* pt_spec_column_name(const PtSpec* spec, int column) noexcept {
-  PT_ENTRY(nullptr, return spec->columns.at(column).c_str(););
-}
-bool pt_spec_column_is_class_index(const PtSpec* spec, int column) noexcept {
-  return spec->spec.key.has_target() && column == pt_spec_column_count(spec) - 1 &&
-         spec->spec.objective.wants_class_index();
-}
-bool pt_spec_column_is_padded(const PtSpec* spec, int column) noexcept {
-  return spec->spec.collate_fn == "pad" && column < static_cast<int>(spec->spec.key.inputs.size());
-}
-bool pt_spec_in_memory(const PtSpec* spec) noexcept { return spec->spec.in_memory; }
-int pt_spec_threads(const PtSpec* spec) noexcept { return spec->spec.compute.threads; }
-int pt_spec_workers(const PtSpec* spec) noexcept { return spec->spec.compute.workers; }
-int pt_spec_timeout(const PtSpec* spec) noexcept { return spec->spec.compute.timeout; }
-int pt_spec_server_count(const PtSpec* spec) noexcept { return static_cast<int>(spec->spec.compute.servers.size()); }
-const char* pt_spec_server_name(const PtSpec* spec, int i) noexcept {
-  const auto& servers = spec->spec.compute.servers;
-  return i >= 0 && i < static_cast<int>(servers.size()) ? servers[i].c_str() : nullptr;
-}
-const char* pt_spec_listen(const PtSpec* spec) noexcept { return spec->spec.listen.c_str(); }
-int64_t pt_spec_max_iterations(const PtSpec* spec) noexcept { return spec->spec.max_iterations.value_or(-1); }
-PtResume pt_spec_resume(const PtSpec* spec) noexcept {
-  switch (spec->spec.resume.from) {
-    case pinnacle::ResumeSpec::From::latest: return PT_RESUME_LATEST;
-    case pinnacle::ResumeSpec::From::run: return PT_RESUME_RUN;
-    case pinnacle::ResumeSpec::From::model: return PT_RESUME_MODEL;
-    case pinnacle::ResumeSpec::From::nothing: break;
-  }
-  return PT_RESUME_NOTHING;
-}
-int64_t pt_spec_resume_run(const PtSpec* spec) noexcept { return spec->spec.resume.run_id; }
-const char* pt_spec_resume_model(const PtSpec* spec) noexcept { return spec->spec.resume.model.c_str(); }
-int64_t pt_spec_memory_limit(const PtSpec* spec) noexcept { return spec->spec.compute.memory_limit; }
-bool pt_spec_download(const PtSpec* spec) noexcept { return spec->spec.download; }
-
-const char* pt_spec_torchscript(const PtSpec* spec) noexcept {
-  return spec->spec.torchscript.empty() ? nullptr : spec->spec.torchscript.c_str();
 }
 
 bool pt_spec_check_model(const PtSpec* spec, const int64_t* column_widths, const char* module, size_t module_size,
@@ -391,23 +296,6 @@ int pt_trainer_column_count(const PtTrainer* trainer) noexcept {
 }
 int64_t pt_trainer_column_width(const PtTrainer* trainer, int column) noexcept {
   PT_ENTRY(int64_t{-1}, return trainer->trainer.column_widths().at(column););
-}
-
-const char* pt_report_svg(const char* history_json, int64_t best_iteration, const char* title) noexcept {
-  static thread_local std::string svg;
-  PT_ENTRY(nullptr, svg = pinnacle::render_report(pinnacle::json::parse(history_json), best_iteration, title);
-           return svg.c_str(););
-}
-
-const char* pt_search_report_svg(const char* trials_json, const char* listen, const char* title) noexcept {
-  static thread_local std::string svg;
-  PT_ENTRY(nullptr, svg = pinnacle::render_search_report(pinnacle::json::parse(trials_json), listen, title);
-           return svg.c_str(););
-}
-
-const char* pt_search_plan(const char* spec_json, const char* search_json) noexcept {
-  static thread_local std::string plan;
-  PT_ENTRY(nullptr, plan = pinnacle::plan_search_text(spec_json, search_json); return plan.c_str(););
 }
 
 PtModel* pt_model_load(const char* spec_json, const int64_t* column_widths, int columns, const char* weights,

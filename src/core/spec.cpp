@@ -1,6 +1,6 @@
 #include "spec.hpp"
 
-#include "transform.hpp"
+#include "transform_steps.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -475,7 +475,7 @@ TrainSpec parse_spec(const std::string& text) {
   spec.resume = read_resume(root);
   if (root.contains("transform")) {
     spec.transform = root["transform"];
-    Transformer(spec.transform, spec.key.columns(), spec.key.inputs.size());  // checks every step
+    read_transform_steps(spec.transform, spec.key.columns(), spec.key.inputs.size());  // checks every step
   }
 
   // Combinations this build can run; each refusal says why instead of ignoring the field.

@@ -11,68 +11,6 @@ namespace {
 
 using Kind = TransformStep::Kind;
 
-std::vector<float> floats(const json& values) { return values.get<std::vector<float>>(); }
-
-// One step, as the spec writes it ("standardize", {"scale": 2}) or as fitted() saved it.
-TransformStep read_step(const json& step, const std::string& field) {
-  TransformStep s{};
-  if (step.is_string()) {
-    std::string name = step.get<std::string>();
-    s.kind = name == "standardize" ? Kind::standardize : Kind::min_max;
-    if (name == "standardize" || name == "min_max") return s;
-    throw SpecError(field, "\"" + name + "\" is not a step; use \"standardize\", \"min_max\" or {\"scale\": k}, "
-                                         "{\"shift\": b}, {\"one_hot\": n}, {\"reshape\": [...]}, {\"cast\": ...}");
-  }
-  if (!step.is_object() || step.size() != 1) throw SpecError(field, "must be a step name or an object with one step");
-  const std::string& name = step.begin().key();
-  const json& arg = step.begin().value();
-  if (name == "scale" || name == "shift") {
-    if (!arg.is_number()) throw SpecError(field + "." + name, "must be a number");
-    s.kind = name == "scale" ? Kind::scale : Kind::shift;
-    s.factor = arg.get<double>();
-  } else if (name == "one_hot") {
-    if (!arg.is_number_integer() || arg.get<int64_t>() < 2) throw SpecError(field + ".one_hot", "must be an integer of at least 2");
-    s.kind = Kind::one_hot;
-    s.classes = arg.get<int64_t>();
-  } else if (name == "reshape") {
-    if (!arg.is_array() || arg.empty()) throw SpecError(field + ".reshape", "must be a list of positive integers");
-    for (const auto& d : arg) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 1) throw SpecError(field + ".reshape", "must be a list of positive integers");
-      s.shape.push_back(d.get<int64_t>());
-    }
-    s.kind = Kind::reshape;
-  } else if (name == "cast") {
-    if (!arg.is_string() || (arg != "float32" && arg != "int64"))
-      throw SpecError(field + ".cast", "must be \"float32\" or \"int64\"");
-    s.kind = Kind::cast;
-    s.dtype = arg.get<std::string>();
-  } else if (name == "standardize" || name == "min_max") {  // fitted form
-    s.kind = name == "standardize" ? Kind::standardize : Kind::min_max;
-    s.center = floats(arg.at("center"));
-    s.spread = floats(arg.at("spread"));
-  } else {
-    throw SpecError(field, "unknown step \"" + name + "\"");
-  }
-  return s;
-}
-
-json write_step(const TransformStep& s) {
-  switch (s.kind) {
-    case Kind::scale: return {{"scale", s.factor}};
-    case Kind::shift: return {{"shift", s.factor}};
-    case Kind::one_hot: return {{"one_hot", s.classes}};
-    case Kind::reshape: return {{"reshape", s.shape}};
-    case Kind::cast: return {{"cast", s.dtype}};
-    case Kind::standardize: return {{"standardize", {{"center", s.center}, {"spread", s.spread}}}};
-    case Kind::min_max: return {{"min_max", {{"center", s.center}, {"spread", s.spread}}}};
-  }
-  return nullptr;
-}
-
-std::string step_field(const std::string& column, size_t i) {
-  return "transform." + column + "[" + std::to_string(i) + "]";
-}
-
 // Per value position, the statistics of the values reaching a standardize or min_max step,
 // gathered chunk by chunk (in double, so that a million rows sum without drift).
 struct Statistics {
@@ -163,24 +101,8 @@ torch::Tensor apply_step(const TransformStep& s, const torch::Tensor& x, const s
 
 Transformer::Transformer(const json& spec_transform, const std::vector<std::string>& column_names,
                          size_t input_columns)
-    : names_(column_names), input_columns_(input_columns), steps_(column_names.size()) {
-  if (!spec_transform.is_object()) throw SpecError("transform", "must be an object keyed by input column name");
-  for (const auto& item : spec_transform.items()) {
-    auto at = std::find(names_.begin(), names_.begin() + input_columns_, item.key());
-    if (at == names_.begin() + input_columns_)
-      throw SpecError("transform." + item.key(),
-                      std::find(names_.begin(), names_.end(), item.key()) != names_.end()
-                          ? "transforms apply to input columns; the target is compared as stored"
-                          : "is not an input column of key");
-    if (!item.value().is_array()) throw SpecError("transform." + item.key(), "must be a list of steps");
-    auto& steps = steps_[at - names_.begin()];
-    for (size_t i = 0; i < item.value().size(); ++i) {
-      steps.push_back(read_step(item.value()[i], step_field(item.key(), i)));
-      if (steps.back().kind == Kind::reshape && (input_columns_ != 1 || i + 1 != item.value().size()))
-        throw SpecError(step_field(item.key(), i), "reshape must be the last step of the only input column");
-    }
-  }
-}
+    : names_(column_names), input_columns_(input_columns),
+      steps_(read_transform_steps(spec_transform, column_names, input_columns)) {}
 
 bool Transformer::empty() const {
   return std::all_of(steps_.begin(), steps_.end(), [](const auto& column) { return column.empty(); });
@@ -205,7 +127,7 @@ void Transformer::fit(const RowPass& each_chunk, const std::vector<int64_t>& wid
       Statistics statistics;
       each_chunk([&](const torch::Tensor& rows) {
         torch::Tensor x = rows.narrow(1, offset, widths[c]);
-        for (size_t j = 0; j < i; ++j) x = apply_step(steps_[c][j], x, step_field(names_[c], j));
+        for (size_t j = 0; j < i; ++j) x = apply_step(steps_[c][j], x, transform_step_field(names_[c], j));
         statistics.add(x);
       });
       if (reduction) statistics.reduce(*reduction);
@@ -220,7 +142,7 @@ torch::Tensor Transformer::apply(const torch::Tensor& rows, const std::vector<in
     torch::Tensor x = rows.narrow(1, offset, widths[c]);
     offset += widths[c];
     if (c < steps_.size())
-      for (size_t i = 0; i < steps_[c].size(); ++i) x = apply_step(steps_[c][i], x, step_field(names_[c], i));
+      for (size_t i = 0; i < steps_[c].size(); ++i) x = apply_step(steps_[c][i], x, transform_step_field(names_[c], i));
     columns.push_back(x);
   }
   if (offset < rows.size(1)) columns.push_back(rows.narrow(1, offset, rows.size(1) - offset));  // lengths
@@ -244,7 +166,7 @@ std::vector<int64_t> Transformer::input_shape() const {
 json Transformer::fitted() const {
   json out = json::object();
   for (size_t c = 0; c < steps_.size(); ++c)
-    for (const auto& s : steps_[c]) out[names_[c]].push_back(write_step(s));
+    for (const auto& s : steps_[c]) out[names_[c]].push_back(write_transform_step(s));
   return out;
 }
 

@@ -11,18 +11,9 @@
 #include <torch/torch.h>
 
 #include "spec.hpp"
+#include "transform_steps.hpp"
 
 namespace pinnacle {
-
-struct TransformStep {
-  enum class Kind { scale, shift, standardize, min_max, one_hot, reshape, cast };
-  Kind kind;
-  double factor = 0;               // scale, shift
-  int64_t classes = 0;             // one_hot
-  std::vector<int64_t> shape;      // reshape
-  std::string dtype;               // cast
-  std::vector<float> center, spread;  // fitted: standardize (mean, std), min_max (min, range)
-};
 
 class Transformer {
  public:

@@ -1,7 +1,8 @@
 /*
  * pinnacle_train: train PyTorch models on the rows of a SQL query, inside PostgreSQL.
- * The module's settings. Nothing here touches torch: loading this library is safe in any
- * process, and torch starts only when a function first needs it (see runtime.c).
+ * The module's settings. This library does not link libtorch: a process loads the torch core
+ * when it first needs it (torch_core.h). Preloaded, the postmaster loads it here, so that every
+ * process forked from it starts with libtorch mapped; it runs no torch code (DESIGN.md section 5).
  */
 #include "postgres.h"
 
@@ -15,6 +16,7 @@
 
 #include "lost_runs.h"
 #include "pinnacle.h"
+#include "torch_core.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,7 +64,10 @@ _PG_init(void)
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pinnacle");
 	if (process_shared_preload_libraries_in_progress)
+	{
 		pt_register_monitor();
+		pt_torch_require();
+	}
 }
 
 /* From libpq/libpq.h, whose includes need the GSSAPI headers, which a build has no other use for. */

@@ -1,7 +1,9 @@
 """Forges an archive of pinnacle_export the way an attack did: libtorch's loader trusts the
 storage offsets and sizes an archive declares. Usage: forge_archive.py IN_B64 OUT_B64 MODE
   offset: the first tensor of pinnacle/optimizer_state starts 2^28 values into its storage
-  short:  the first storage record of pinnacle/optimizer_state keeps 4 of its bytes"""
+  short:  the largest storage record of pinnacle/optimizer_state keeps 4 of its bytes (the
+          records are in the order of the optimizer's state, which follows the parameters'
+          addresses: the first may hold no more than 4 bytes)"""
 import base64
 import io
 import struct
@@ -26,13 +28,15 @@ def far_offset(name, data):
     return data[:at] + b"J" + struct.pack("<i", 1 << 28) + b"(" + data[at + 3:]
 
 
-def short_record(name, data):
-    return data[:4] if name.endswith("/data/0") else data
+def short_largest_record(state):
+    records = zipfile.ZipFile(io.BytesIO(state))
+    largest = max((info for info in records.infolist() if "/data/" in info.filename), key=lambda info: info.file_size)
+    return rezip(state, lambda name, data: data[:4] if name == largest.filename else data)
 
 
-mode = {"offset": far_offset, "short": short_record}[sys.argv[3]]
+mode = {"offset": lambda state: rezip(state, far_offset), "short": short_largest_record}[sys.argv[3]]
 with open(sys.argv[1]) as f:
     archive = base64.b64decode(f.read())
-forged = rezip(archive, lambda name, data: rezip(data, mode) if name.endswith("extra/pinnacle/optimizer_state") else data)
+forged = rezip(archive, lambda name, data: mode(data) if name.endswith("extra/pinnacle/optimizer_state") else data)
 with open(sys.argv[2], "w") as f:
     f.write(base64.b64encode(forged).decode())

@@ -49,10 +49,12 @@ my $weights = 'SELECT md5(string_agg(md5(weights), \',\' ORDER BY run_id, iterat
 my $weights_before = $node->safe_psql('postgres', $weights);
 $node->stop;
 
-# this version's library, control file and scripts, installed over 0.1.0's
+# this version's libraries (the extension's and its torch core), control file and scripts,
+# installed over 0.1.0's
 my $new_lib = $config->('pg_config', 'pkglibdir');
 my $new_share = $config->('pg_config', 'sharedir');
-copy("$new_lib/pinnacle_train.so", $config->("$install/bin/pg_config", 'pkglibdir')) or die "copy: $!";
+copy("$new_lib/$_", $config->("$install/bin/pg_config", 'pkglibdir')) or die "copy $_: $!"
+  for ('pinnacle_train.so', 'pinnacle_train_torch.so');
 copy($_, $config->("$install/bin/pg_config", 'sharedir') . '/extension') or die "copy $_: $!"
   for glob("$new_share/extension/pinnacle_train*");
 $node->start;

@@ -5,9 +5,19 @@
 #include "helper.h"
 #include "helper_process.h"
 #include "pinnacle.h"
+#include "torch_core.h"
 
 /* Outputs wider than this are not believed: a helper runs a user's code. */
 #define MAX_OUTPUT_WIDTH (INT64CONST(1) << 28)
+
+/* A helper forked with the torch core loaded here first: it inherits the mapping, and a
+ * process that forks several loads libtorch once. */
+static PtChildLink *
+start_helper(PtHelperJob *job)
+{
+	pt_torch_require();
+	return pt_child_start("helper", pt_helper_main, job);
+}
 
 /* Runs one task in a new helper and returns the first `nparts` parts of its result as bytea
  * (NULL for a part it did not send). Any ERROR on the way, an interrupt's included, kills the
@@ -15,7 +25,7 @@
 static void
 run_task(PtHelperJob *job, const char *context, bytea **parts, uint32 nparts)
 {
-	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, job);
+	PtChildLink *volatile helper = start_helper(job);
 
 	PG_TRY();
 	{
@@ -141,7 +151,7 @@ PtChildLink *
 pt_helper_start_predictor(const PtStoredModel *model, int threads, int64 *output_width, int *batch_rows)
 {
 	PtHelperJob job = stored_model_job(PT_HELPER_PREDICT, model, threads);
-	PtChildLink *volatile helper = pt_child_start("helper", pt_helper_main, &job);
+	PtChildLink *volatile helper = start_helper(&job);
 
 	PG_TRY();
 	{

@@ -19,6 +19,7 @@
 #include "model_ref.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
+#include "torch_core.h"
 #include "predict.h"
 #include "runtime.h"
 
@@ -62,7 +63,7 @@ evict_models(void)
 		elog(DEBUG1, "pinnacle_predict: evicted model \"%s\" version %d from this backend's cache",
 			 loaded->identifier, loaded->version);
 		*link = loaded->next;
-		pt_model_free(loaded->model);
+		pt_torch.pt_model_free(loaded->model);
 		stop_helper(loaded);
 		MemoryContextDelete(loaded->context);
 	}
@@ -109,15 +110,15 @@ load_layer_list(LoadedModel *loaded)
 	const PtStoredModel *stored = &loaded->stored;
 
 	pt_runtime_ensure(pinnacle_predict_threads);
-	loaded->model = pt_model_load(stored->spec_json, stored->column_widths, stored->columns, stored->weights,
+	loaded->model = pt_torch.pt_model_load(stored->spec_json, stored->column_widths, stored->columns, stored->weights,
 								  stored->weights_size, stored->transform_json);
 	if (loaded->model == NULL)
 		ereport(ERROR,
 				(errcode(pt_sqlstate_of(pt_last_error_kind())),
 				 errmsg("could not load model \"%s\" version %d: %s", loaded->identifier, loaded->version,
 						pt_last_error())));
-	loaded->output_width = pt_model_output_width(loaded->model);
-	loaded->batch_rows = (int) pt_model_batch_rows(loaded->model);
+	loaded->output_width = pt_torch.pt_model_output_width(loaded->model);
+	loaded->batch_rows = (int) pt_torch.pt_model_batch_rows(loaded->model);
 }
 
 /* A TorchScript module predicts in a helper, started when first needed (again after a
@@ -333,7 +334,7 @@ pt_predict_rows_run(PredictRows *rows)
 		return 0;
 	if (loaded->model == NULL)
 		run_in_helper(rows, count);
-	else if (!pt_model_predict(loaded->model, rows->values, count, rows->lengths, rows->output))
+	else if (!pt_torch.pt_model_predict(loaded->model, rows->values, count, rows->lengths, rows->output))
 		ereport(ERROR,
 				(errcode(pt_sqlstate_of(pt_last_error_kind())),
 				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));

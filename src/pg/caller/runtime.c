@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "pinnacle_core.h"
+#include "torch_core.h"
 #include "runtime.h"
 
 /* libtorch calls the system libblas.so.3: OpenBLAS trains 25 to 50 times faster than the
@@ -34,7 +35,8 @@ pt_runtime_ensure(int threads)
 
 	if (started_threads == threads)
 		return;
-	if (!pt_runtime_init(threads))
+	pt_torch_require();
+	if (!pt_torch.pt_runtime_init(threads))
 		ereport(ERROR, (errmsg("could not start libtorch: %s", pt_last_error())));
 	if (started_threads == 0)
 		warn_unless_openblas();

@@ -1,6 +1,7 @@
 /*
  * pinnacle_train(spec jsonb, wait boolean): the caller's half of a run. It validates the
- * whole spec (the model is built once on the first rows' widths) before anything starts,
+ * whole spec before anything starts (the model is built once on the first rows' widths by the
+ * run's supervisor, before it records the run: this backend does not load libtorch to train),
  * starts the worker, streams the rows to it in its own snapshot and privileges (with
  * "download", from the snapshot tables it fills first, see snapshot.c), and with
  * wait => true relays the worker's progress and result.
@@ -28,7 +29,6 @@
 #include "session.h"
 #include "download.h"
 #include "extension_owner.h"
-#include "helper.h"
 #include "servers.h"
 #include "train.h"
 #include "wire.h"
@@ -173,19 +173,6 @@ row_sources(const PtSpec *spec, int64 run_id, PtResumePoint resume)
 	return sources;
 }
 
-static bytea *
-checkpoint_weights(PtResumePoint point)
-{
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(point.run_id), Int64GetDatum(point.iteration)};
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT weights FROM pinnacle.checkpoints WHERE run_id = $1 AND iteration = $2",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
-		elog(ERROR, "the starting checkpoint disappeared");
-	return DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /* An identifier belongs to the role that first trained it. The run's supervisor claims it
  * when it records the run; this check only refuses early what that claim would refuse. */
 void
@@ -243,27 +230,15 @@ pt_spec_module(const PtSpec *spec)
 	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Builds the model once for the first rows' widths, in a helper process: a layer list may ask
- * for more memory than the run may use, and a TorchScript module is a user's code. */
-void
-pt_check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed, PtResumePoint resume,
-					  int64 memory_limit)
+/* The select must give rows to train on; whether the model fits them the supervisor checks
+ * (pt_session_start), where libtorch is loaded anyway: this backend does not load it to train. */
+static void
+check_rows_to_train_on(const PtFeed *feed)
 {
-	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
-	/* a padded input's width is its longest row's, known only in the worker, which checks the
-	 * starting weights itself */
-	bytea	   *weights = resume.run_id && !pt_spec_column_is_padded(spec, 0) ? checkpoint_weights(resume) : NULL;
-	bytea	   *module = pt_spec_module(spec);
-
 	if (feed->rows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("spec field \"select\" returned no rows to train on")));
-	for (int c = 0; c < feed->ncolumns; c++)
-		widths[c] = feed->columns[c].width;
-	pt_helper_check_model(spec_json, widths, feed->ncolumns, module ? VARDATA_ANY(module) : NULL,
-						  module ? VARSIZE_ANY_EXHDR(module) : 0, weights ? VARDATA_ANY(weights) : NULL,
-						  weights ? VARSIZE_ANY_EXHDR(weights) : 0, memory_limit);
 }
 
 /* Sends the feed's rows to the worker. Rows it will hold in memory are counted in
@@ -332,10 +307,11 @@ pt_check_role_can_log_in(void)
 				 errhint("Train as a role with LOGIN: a run's background worker acts as the calling role.")));
 }
 
-/* Creates the session and starts the run's supervisor. */
+/* Creates the session and starts the run's supervisor, which checks the model on the widths
+ * of `first_rows` (NULL: the caller checked it). */
 static PtSession
 start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
-				 int64 expected_rows, const PtRunPlace *place)
+				 int64 expected_rows, const PtFeed *first_rows, const PtRunPlace *place)
 {
 	PtSessionHeader header = {
 		.database = MyDatabaseId,
@@ -348,13 +324,21 @@ start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_li
 		.expected_rows = expected_rows,
 		.caller_is_superuser = superuser(),
 	};
+	int64	   *widths = NULL;
 
+	if (first_rows != NULL)
+	{
+		header.columns = first_rows->ncolumns;
+		widths = palloc(sizeof(int64) * first_rows->ncolumns);
+		for (int c = 0; c < first_rows->ncolumns; c++)
+			widths[c] = first_rows->columns[c].width;
+	}
 	if (place == NULL)
-		return pt_session_start(&header, spec_json, NULL, 0);
+		return pt_session_start(&header, spec_json, widths, NULL, 0);
 	header.server_count = place->server_count;
 	if (place->shard != NULL)
 		header.shard = *place->shard;
-	return pt_session_start(&header, spec_json, place->servers, place->servers_size);
+	return pt_session_start(&header, spec_json, widths, place->servers, place->servers_size);
 }
 
 /* Every run holds a background worker while it lives: a role other than a superuser may have
@@ -392,17 +376,20 @@ check_runs_per_role(void)
 /* Starts the run's supervisor, counted against the role's runs (see check_runs_per_role). */
 PtSession
 pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit, PtResumePoint resume,
-						 int64 expected_rows, const PtRunPlace *place)
+							int64 expected_rows, const PtFeed *first_rows, const PtRunPlace *place)
 {
 	PtSession	session;
+	MemoryContext session_context = CurrentMemoryContext;
 
 	if (superuser())
-		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, place);
+		return start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, first_rows, place);
 	pt_run_lock_role(GetUserId());
 	PG_TRY();
 	{
 		check_runs_per_role();
-		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, place);
+		/* (an SPI call leaves SPI's own context current) */
+		MemoryContextSwitchTo(session_context);
+		session = start_supervisor(spec_json, run_id, wait, memory_limit, resume, expected_rows, first_rows, place);
 	}
 	PG_FINALLY();
 	{
@@ -427,6 +414,9 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 	PtResumePoint resume = {0, 0};
 	RowSources	sources;
 	PtRunPlace	place = {.shard = shard};
+	/* the session's queue handles outlive SPI_finish: a waiting call reads its replies after it */
+	MemoryContext call_context = CurrentMemoryContext,
+				spi_context;
 
 	spec = pt_parse_spec_or_error(spec_json);
 	memory_limit = pt_memory_limit_bytes(spec);
@@ -446,7 +436,7 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 		pt_check_identifier_owner(pt_spec_identifier(spec));
 		resume = find_resume_point(spec);
 	}
-	/* snapshot tables are named after their run; other runs take their id once the spec passed */
+	/* snapshot tables are named after their run; other runs' supervisors draw their id */
 	run_id = pt_spec_download(spec) ? pt_next_run_id() : 0;
 	sources = row_sources(spec, run_id, resume);
 	pt_feed_open(&train_feed, spec, sources.train, "select", PT_MSG_TRAIN_ROWS, sources.snapshots);
@@ -456,15 +446,18 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 	/* Across servers, a server whose select returns no rows joins with none: its ranks take
 	 * the others' widths, and the run fails only when no server has a row (Trainer). The model
 	 * is checked where there are rows. */
-	if (pt_feed_next(&train_feed) || (shard == NULL && place.server_count == 0))
-		pt_check_model_fits_rows(spec_json, spec, &train_feed, resume, memory_limit);
+	pt_feed_next(&train_feed);
+	if (shard == NULL && place.server_count == 0)
+		check_rows_to_train_on(&train_feed);
 
-	if (run_id == 0)
-		run_id = pt_next_run_id();
 	pt_check_role_can_log_in();
+	/* without "download" the supervisor draws the run id, once the model fits the rows */
+	spi_context = MemoryContextSwitchTo(call_context);
 	session = pt_start_counted_supervisor(spec_json, run_id, wait, memory_limit, resume,
-										  pt_feed_estimated_rows(&train_feed),
+										  pt_feed_estimated_rows(&train_feed), train_feed.rows > 0 ? &train_feed : NULL,
 										  shard != NULL || place.server_count > 0 ? &place : NULL);
+	MemoryContextSwitchTo(spi_context);
+	run_id = session.run_id;
 	/* streamed training rows go to the worker's spill file: only rows held in memory count */
 	pt_stream_rows(&train_feed, &session, memory_limit, pt_spec_in_memory(spec) ? &bytes_held : NULL);
 	if (sources.validation != NULL)

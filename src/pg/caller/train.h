@@ -26,9 +26,6 @@ extern int64 pt_next_run_id(void);
 extern void pt_check_identifier_owner(const char *identifier);
 /* The trainer's memory limit in bytes; ERROR above pinnacle.memory_limit. */
 extern int64 pt_memory_limit_bytes(const PtSpec *spec);
-/* Builds the model once for the feed's first rows' widths, in a helper process. */
-extern void pt_check_model_fits_rows(const char *spec_json, const PtSpec *spec, const PtFeed *feed,
-									 PtResumePoint resume, int64 memory_limit);
 /* ERROR unless the calling role may log in (a supervisor acts as it). */
 extern void pt_check_role_can_log_in(void);
 /* Where a run's ranks are, beyond this server: NULL for a run on this server alone. */
@@ -41,9 +38,12 @@ typedef struct PtRunPlace
 } PtRunPlace;
 
 /* Starts a run's supervisor, counted against pinnacle.max_runs_per_role; returns once the
- * run is on record. */
+ * run is on record. The supervisor first builds the model for the widths of `first_rows`
+ * (NULL: the caller did), and its error is raised here. The session lives in the memory
+ * context current at the call. */
 extern PtSession pt_start_counted_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_limit,
-											 PtResumePoint resume, int64 expected_rows, const PtRunPlace *place);
+											 PtResumePoint resume, int64 expected_rows, const PtFeed *first_rows,
+											 const PtRunPlace *place);
 /* Sends the feed's rows (the first batch already encoded) to the supervisor; rows held in
  * memory count in *bytes_held against memory_limit (NULL for streamed rows). */
 extern void pt_stream_rows(PtFeed *feed, PtSession *session, int64 memory_limit, int64 *bytes_held);

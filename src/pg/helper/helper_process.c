@@ -11,6 +11,7 @@
 #include "child_setup.h"
 #include "helper_process.h"
 #include "pinnacle_core.h"
+#include "torch_core.h"
 
 #define EXIT_REPORTED 0
 
@@ -59,10 +60,10 @@ check_model(int channel, const PtHelperJob *job)
 	char		message[512];
 	int32_t		kind = PT_ERROR_MEMORY;
 
-	if (spec == NULL || !pt_spec_check_model(spec, job->column_widths, job->module, job->module_size,
+	if (spec == NULL || !pt_torch.pt_spec_check_model(spec, job->column_widths, job->module, job->module_size,
 											 job->weights, job->weights_size))
 		finish(channel, false, NULL, 0);
-	needed = pt_spec_estimate_training_bytes(spec, job->column_widths, job->module, job->module_size);
+	needed = pt_torch.pt_spec_estimate_training_bytes(spec, job->column_widths, job->module, job->module_size);
 	if (needed < 0)
 		finish(channel, false, NULL, 0);
 	if (job->memory_limit > 0 && needed > job->memory_limit)
@@ -81,7 +82,7 @@ check_model(int channel, const PtHelperJob *job)
 static PtModel *
 load_model(const PtHelperJob *job)
 {
-	return pt_model_load(job->spec_json, job->column_widths, job->columns, job->weights, job->weights_size,
+	return pt_torch.pt_model_load(job->spec_json, job->column_widths, job->columns, job->weights, job->weights_size,
 						 job->transform_json);
 }
 
@@ -91,8 +92,8 @@ static void __attribute__((noreturn))
 check_module(int channel, const PtHelperJob *job)
 {
 	PtExportFiles files = {0};
-	bool		ok = pt_torchscript_check(job->module, job->module_size) &&
-		pt_torchscript_export_metadata(job->module, job->module_size, &files);
+	bool		ok = pt_torch.pt_torchscript_check(job->module, job->module_size) &&
+		pt_torch.pt_torchscript_export_metadata(job->module, job->module_size, &files);
 
 	finish(channel, ok, (PtChannelPart[]) {{files.metadata_json, files.metadata_size}, {files.weights, files.weights_size},
 		{files.optimizer_state, files.optimizer_size}}, 3);
@@ -106,7 +107,7 @@ export_model(int channel, const PtHelperJob *job)
 	PtExportFiles files = {job->metadata_json, strlen(job->metadata_json), job->weights, job->weights_size,
 	job->optimizer_state, job->optimizer_size};
 	size_t		size = 0;
-	const char *exported = model ? pt_model_export(model, &files, &size) : NULL;
+	const char *exported = model ? pt_torch.pt_model_export(model, &files, &size) : NULL;
 
 	finish(channel, exported != NULL, (PtChannelPart[]) {{exported, size}}, 1);
 }
@@ -119,8 +120,8 @@ import_model(int channel, const PtHelperJob *job)
 	PtModel    *model = load_model(job);
 	size_t		weights_size = 0;
 	size_t		optimizer_size = 0;
-	const char *weights = model ? pt_model_weights(model, &weights_size) : NULL;
-	const char *optimizer = weights ? pt_model_optimizer_state(model, job->optimizer_state, job->optimizer_size,
+	const char *weights = model ? pt_torch.pt_model_weights(model, &weights_size) : NULL;
+	const char *optimizer = weights ? pt_torch.pt_model_optimizer_state(model, job->optimizer_state, job->optimizer_size,
 															   &optimizer_size) : NULL;
 
 	finish(channel, optimizer != NULL, (PtChannelPart[]) {{weights, weights_size}, {optimizer, optimizer_size}}, 2);
@@ -131,8 +132,8 @@ import_model(int channel, const PtHelperJob *job)
 static int64_t
 request_rows(const PtChannelMessage *request, PtModel *model, int64_t batch_rows)
 {
-	size_t		row_size = sizeof(float) * pt_model_input_width(model);
-	size_t		lengths_per_row = pt_model_padded(model) ? sizeof(int64_t) * pt_model_input_columns(model) : 0;
+	size_t		row_size = sizeof(float) * pt_torch.pt_model_input_width(model);
+	size_t		lengths_per_row = pt_torch.pt_model_padded(model) ? sizeof(int64_t) * pt_torch.pt_model_input_columns(model) : 0;
 	int64_t		rows;
 
 	if (request->kind != PT_CHANNEL_REQUEST || request->nparts != 2 || request->parts[0].size % row_size != 0)
@@ -147,11 +148,11 @@ request_rows(const PtChannelMessage *request, PtModel *model, int64_t batch_rows
 static void __attribute__((noreturn))
 serve_predictions(int channel, PtModel *model)
 {
-	int64_t		width = pt_model_output_width(model);
-	int64_t		batch_rows = pt_model_batch_rows(model);
+	int64_t		width = pt_torch.pt_model_output_width(model);
+	int64_t		batch_rows = pt_torch.pt_model_batch_rows(model);
 	float	   *out = calloc(width * batch_rows, sizeof(float));
 	/* lengths follow the values in a request, at any offset: they are copied to aligned memory */
-	int64_t    *lengths = calloc(batch_rows * pt_model_input_columns(model), sizeof(int64_t));
+	int64_t    *lengths = calloc(batch_rows * pt_torch.pt_model_input_columns(model), sizeof(int64_t));
 	char	   *buffer = NULL;
 	size_t		capacity = 0;
 	PtChannelMessage request;
@@ -168,7 +169,7 @@ serve_predictions(int channel, PtModel *model)
 			_exit(PT_CHILD_EXIT_PARENT_GONE);
 		memcpy(lengths, request.parts[1].data, request.parts[1].size);
 		/* the module never sees the request's memory: predict copies the values into tensors */
-		if (pt_model_predict(model, request.parts[0].data, rows, pt_model_padded(model) ? lengths : NULL, out))
+		if (pt_torch.pt_model_predict(model, request.parts[0].data, rows, pt_torch.pt_model_padded(model) ? lengths : NULL, out))
 			send_or_exit(channel, PT_CHANNEL_RESULT, (PtChannelPart[]) {{out, sizeof(float) * width * rows}}, 1);
 		else
 			send_failure(channel);
@@ -185,7 +186,7 @@ pt_helper_main(int channel, pid_t backend, void *arg)
 	pt_child_detach_from_server(backend);
 	pt_child_close_other_files(channel);
 	pt_child_volunteer_for_the_oom_killer();
-	if (!pt_runtime_init(job->threads))
+	if (!pt_torch.pt_runtime_init(job->threads))
 		finish(channel, false, NULL, 0);
 	memory_limit = job->memory_limit;
 	pt_child_limit_memory(job->memory_limit, 0);

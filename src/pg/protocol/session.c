@@ -18,6 +18,7 @@
 #define KEY_ROWS_QUEUE 3
 #define KEY_REPLY_QUEUE 4
 #define KEY_SERVERS 5
+#define KEY_WIDTHS 6
 
 #define ROWS_QUEUE_SIZE (16 * 1024 * 1024)
 #define REPLY_QUEUE_SIZE (64 * 1024)
@@ -30,7 +31,11 @@ register_supervisor(dsm_segment *segment, int64 run_id)
 {
 	char		name[BGW_MAXLEN];
 
-	snprintf(name, sizeof(name), "pinnacle_train run " INT64_FORMAT, run_id);
+	/* (a run's supervisor draws its id when the caller has none yet, see PtSessionHeader) */
+	if (run_id != 0)
+		snprintf(name, sizeof(name), "pinnacle_train run " INT64_FORMAT, run_id);
+	else
+		snprintf(name, sizeof(name), "pinnacle_train run");
 	return pt_register_worker(segment, "pinnacle_worker_main", name, "pinnacle_train worker", "to train in");
 }
 
@@ -41,8 +46,19 @@ note_caller_detached(dsm_segment *segment, Datum header)
 	((PtSessionHeader *) DatumGetPointer(header))->caller_detached = true;
 }
 
+/* The supervisor's model check failed (see PtSessionHeader): its error, as the caller's. */
+static void
+raise_check_error(const PtSessionHeader *header)
+{
+	ereport(ERROR,
+			(errcode(header->check_sqlerrcode),
+			 errmsg("%s", header->check_error),
+			 header->check_hint[0] ? errhint("%s", header->check_hint) : 0));
+}
+
 PtSession
-pt_session_start(const PtSessionHeader *header, const char *spec_json, const char *servers, Size servers_size)
+pt_session_start(const PtSessionHeader *header, const char *spec_json, const int64 *widths, const char *servers,
+				 Size servers_size)
 {
 	shm_toc_estimator estimator;
 	Size		size;
@@ -61,7 +77,9 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const cha
 	shm_toc_estimate_chunk(&estimator, REPLY_QUEUE_SIZE);
 	if (servers_size > 0)
 		shm_toc_estimate_chunk(&estimator, servers_size);
-	shm_toc_estimate_keys(&estimator, 5);
+	if (header->columns > 0)
+		shm_toc_estimate_chunk(&estimator, sizeof(int64) * header->columns);
+	shm_toc_estimate_keys(&estimator, 6);
 	size = shm_toc_estimate(&estimator);
 
 	session.run_id = header->run_id;
@@ -71,6 +89,8 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const cha
 	shared_header = shm_toc_allocate(toc, sizeof(PtSessionHeader));
 	*shared_header = *header;
 	shared_header->caller_detached = false;
+	shared_header->check_sqlerrcode = 0;
+	shared_header->check_error[0] = shared_header->check_hint[0] = '\0';
 	shared_header->start_error[0] = '\0';
 	shm_toc_insert(toc, KEY_HEADER, shared_header);
 	on_dsm_detach(session.segment, note_caller_detached, PointerGetDatum(shared_header));
@@ -84,6 +104,13 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const cha
 
 		memcpy(servers_copy, servers, servers_size);
 		shm_toc_insert(toc, KEY_SERVERS, servers_copy);
+	}
+	if (header->columns > 0)
+	{
+		int64	   *widths_copy = shm_toc_allocate(toc, sizeof(int64) * header->columns);
+
+		memcpy(widths_copy, widths, sizeof(int64) * header->columns);
+		shm_toc_insert(toc, KEY_WIDTHS, widths_copy);
 	}
 
 	rows_queue = shm_mq_create(shm_toc_allocate(toc, ROWS_QUEUE_SIZE), ROWS_QUEUE_SIZE);
@@ -101,11 +128,16 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const cha
 
 	/* The supervisor attaches once the run is on record, so the id we return is visible. */
 	if (shm_mq_wait_for_attach(session.rows) != SHM_MQ_SUCCESS)
+	{
+		if (shared_header->check_sqlerrcode != 0)
+			raise_check_error(shared_header);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("the supervisor of run " INT64_FORMAT " exited before it took the rows", header->run_id),
+				 errmsg("the supervisor of run " INT64_FORMAT " exited before it took the rows", shared_header->run_id),
 				 shared_header->start_error[0] ? errdetail("%s", shared_header->start_error)
 				 : errhint("See the server log for its reason.")));
+	}
+	session.run_id = shared_header->run_id;
 	return session;
 }
 
@@ -151,6 +183,14 @@ pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec
 	*header = shm_toc_lookup(toc, KEY_HEADER, false);
 	*spec_json = shm_toc_lookup(toc, KEY_SPEC, false);
 	return segment;
+}
+
+const int64 *
+pt_session_widths(dsm_segment *segment)
+{
+	shm_toc    *toc = shm_toc_attach(SESSION_MAGIC, dsm_segment_address(segment));
+
+	return shm_toc_lookup(toc, KEY_WIDTHS, false);
 }
 
 const char *

@@ -32,7 +32,7 @@ typedef struct PtSessionHeader
 {
 	Oid			database;
 	Oid			role;
-	int64		run_id;
+	int64		run_id;			/* 0: the supervisor draws it, once the model fits the rows */
 	bool		wait;			/* the caller stays attached and reads replies */
 	int64		memory_limit;	/* bytes for the trainer; 0 for none */
 	int64		resume_run_id;	/* the checkpoint to continue from; 0 for none */
@@ -44,6 +44,16 @@ typedef struct PtSessionHeader
 	int			server_count;
 	bool		caller_is_superuser;	/* else a server's connection must use its password */
 	PtShard		shard;
+	/* the key's columns, whose widths in the first rows follow in the segment
+	 * (pt_session_widths) for the supervisor to check the model on; 0 when the caller
+	 * checked it (a search's trials) */
+	int			columns;
+	/* why the supervisor starts no run (its torch core does not load, or the model does not
+	 * fit the rows: it checks that before it records the run, for the caller, which does not
+	 * load libtorch); the caller raises this error as its own */
+	int			check_sqlerrcode;	/* 0: none */
+	char		check_error[4096];
+	char		check_hint[1024];
 	char		start_error[512];	/* why the supervisor could not record the run */
 } PtSessionHeader;
 
@@ -65,9 +75,12 @@ typedef struct PtReply
 	const char *error;			/* a result's, "" on success */
 } PtReply;
 
-/* Creates the segment, registers the supervisor and waits until it has recorded the run. */
-extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json, const char *servers,
-								  Size servers_size);
+/* Creates the segment, registers the supervisor and waits until it has recorded the run (the
+ * session's run_id is the run's, drawn by the supervisor when the header had none);
+ * `widths`: header->columns widths of the first rows. The supervisor's model check's error
+ * is raised here. */
+extern PtSession pt_session_start(const PtSessionHeader *header, const char *spec_json, const int64 *widths,
+								  const char *servers, Size servers_size);
 /* The next reply, waiting for it; ERROR if the supervisor exited without a result. */
 extern PtReply pt_session_next_reply(PtSession *session);
 
@@ -84,6 +97,8 @@ typedef struct PtSessionReplies
 
 /* Attaches the segment; ERROR when the caller is gone. */
 extern dsm_segment *pt_session_attach(dsm_handle handle, PtSessionHeader **header, const char **spec_json);
+/* The first rows' widths, header->columns of them. */
+extern const int64 *pt_session_widths(dsm_segment *segment);
 /* The servers' names and connection strings: 2 * header->server_count NUL-terminated strings. */
 extern const char *pt_session_servers(dsm_segment *segment, Size *size);
 extern void pt_session_attach_queues(dsm_segment *segment, shm_mq_handle **rows, PtSessionReplies *replies);

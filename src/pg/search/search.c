@@ -18,6 +18,7 @@
 
 #include "download.h"
 #include "feed.h"
+#include "helper.h"
 #include "pinnacle.h"
 #include "pinnacle_core.h"
 #include "run_lifecycle.h"
@@ -140,11 +141,29 @@ check_reads_alike(const PtSpec *first, const PtSpec *trial)
 					 errhint("Search such values in separate searches.")));
 }
 
+/* Builds a trial's model once for the first rows' widths, in a helper process: a layer list
+ * may ask for more memory than the run may use, and a TorchScript module is a user's code.
+ * (The trials' supervisors are told it was checked: their errors name no trial.) */
+static void
+check_model_fits_rows(const Trial *trial, const PtFeed *feed)
+{
+	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
+	bytea	   *module = pt_spec_module(trial->spec);
+
+	if (feed->rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("spec field \"select\" returned no rows to train on")));
+	for (int c = 0; c < feed->ncolumns; c++)
+		widths[c] = feed->columns[c].width;
+	pt_helper_check_model(trial->spec_json, widths, feed->ncolumns, module ? VARDATA_ANY(module) : NULL,
+						  module ? VARSIZE_ANY_EXHDR(module) : 0, NULL, 0, trial->memory_limit);
+}
+
 /* Opens the feeds on the snapshot and builds every trial's model on their first rows. */
 static void
 check_trials(Search *search)
 {
-	PtResumePoint none = {0, 0};
 	const PtSpec *first = search->trials[0].spec;
 
 	pt_feed_open(&search->train, first, search->train_rows, "select", PT_MSG_TRAIN_ROWS, true);
@@ -159,7 +178,7 @@ check_trials(Search *search)
 
 		error_context_stack = &context;
 		check_reads_alike(first, trial->spec);
-		pt_check_model_fits_rows(trial->spec_json, trial->spec, &search->train, none, trial->memory_limit);
+		check_model_fits_rows(trial, &search->train);
 		error_context_stack = context.previous;
 	}
 }
@@ -288,7 +307,7 @@ start_trials(Search *search, bool wait)
 		error_context_stack = &context;
 		trial->session = pt_start_counted_supervisor(trial->spec_json, trial->run_id, wait, trial->memory_limit,
 													 (PtResumePoint) {0, 0},
-													 pt_feed_estimated_rows(&search->train), NULL);
+													 pt_feed_estimated_rows(&search->train), NULL, NULL);
 		search->queues[i] = trial->session.rows;
 		error_context_stack = context.previous;
 	}

@@ -55,6 +55,19 @@ pt_store_execute(const char *sql, int nargs, Oid *types, Datum *values, int expe
 		elog(ERROR, "pinnacle catalog statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+int64
+pt_store_next_run_id(void)
+{
+	bool		isnull;
+	int64		run_id;
+
+	pt_store_begin();
+	pt_store_execute("SELECT pg_catalog.nextval('pinnacle.runs_id_seq')", 0, NULL, NULL, SPI_OK_SELECT);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_store_commit();
+	return run_id;
+}
+
 static Datum
 bytes_datum(const char *data, size_t size)
 {

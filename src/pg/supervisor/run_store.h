@@ -55,6 +55,8 @@ extern void pt_store_commit(void);
 extern char *pt_store_run_owner_name(void);
 extern void pt_store_execute(const char *sql, int nargs, Oid *types, Datum *values, int expected);
 
+/* A new run id, drawn as the extension's owner in a transaction of its own. */
+extern int64 pt_store_next_run_id(void);
 extern void pt_store_set_rows(int64 run_id, int64 train_rows, int64 validation_rows);
 extern void pt_store_shard_end(int64 run_id, int64 iterations);
 /* A validation's metrics and checkpoint; a run keeps only its best and its latest checkpoint. */

@@ -3,7 +3,9 @@
  * caller's database. It records the run, receives the rows, waits for a training slot, forks
  * the trainer process that does all libtorch work, and writes what the trainer reports
  * (checkpoints, metrics, the model version, the status) in transactions of its own. It runs
- * no torch code, so the death of a trainer by any signal ends one run, never the server.
+ * no model: it holds the rows in the torch core's buffers (so it loads libtorch, which its
+ * trainers and helpers inherit), but a trainer or a helper builds and runs every model, so the
+ * death of one by any signal ends one run, never the server.
  *
  * Every failure ends here as a run status: a PostgreSQL ERROR is caught in the main function,
  * where the trainer is killed and the run's end recorded in a fresh transaction.
@@ -29,12 +31,14 @@
 
 #include "pinnacle.h"
 #include "pinnacle_core.h"
+#include "torch_core.h"
 #include "run_lifecycle.h"
 #include "run_store.h"
 #include "remote_shards.h"
 #include "search_rung.h"
 #include "session.h"
 #include "child_link.h"
+#include "helper.h"
 #include "trainer_process.h"
 #include "wire.h"
 
@@ -165,12 +169,12 @@ receive_rows(Supervisor *sv)
 		if (pt_session_is_end(data, size, &rows_expected))
 			break;
 		target = pt_session_rows(data, size, &body, &body_size) ? sv->train : sv->validation;
-		if (!pt_data_append(target, body, body_size))
+		if (!pt_torch.pt_data_append(target, body, body_size))
 			ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
 	}
-	if (rows_expected != pt_data_rows(sv->train) + pt_data_rows(sv->validation))
+	if (rows_expected != pt_torch.pt_data_rows(sv->train) + pt_torch.pt_data_rows(sv->validation))
 		elog(ERROR, "received " INT64_FORMAT " rows, the caller sent " INT64_FORMAT,
-			 pt_data_rows(sv->train) + pt_data_rows(sv->validation), rows_expected);
+			 pt_torch.pt_data_rows(sv->train) + pt_torch.pt_data_rows(sv->validation), rows_expected);
 	sv->rows_received = true;
 }
 
@@ -397,8 +401,8 @@ random_run_key(char *key, size_t size)
 static void
 release_job_rows(Supervisor *sv)
 {
-	pt_data_free(sv->train);
-	pt_data_free(sv->validation);
+	pt_torch.pt_data_free(sv->train);
+	pt_torch.pt_data_free(sv->validation);
 	sv->train = sv->validation = NULL;
 }
 
@@ -762,8 +766,8 @@ supervise_training(Supervisor *sv, MemoryContext step_context)
 static void
 release_rows(Supervisor *sv)
 {
-	pt_data_free(sv->train);
-	pt_data_free(sv->validation);
+	pt_torch.pt_data_free(sv->train);
+	pt_torch.pt_data_free(sv->validation);
 	sv->train = sv->validation = NULL;
 }
 
@@ -777,6 +781,61 @@ pin_settings(void)
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* Inside a PG_CATCH before the run is on record: the caller raises the ERROR being handled as
+ * its own (pt_session_start), and this process exits, having recorded nothing. */
+static void
+pg_attribute_noreturn()
+refuse_run(PtSessionHeader *header, dsm_segment *segment)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	strlcpy(header->check_error, error->message, sizeof(header->check_error));
+	if (error->hint != NULL)
+		strlcpy(header->check_hint, error->hint, sizeof(header->check_hint));
+	/* last: the caller reads the error once this is set and this process has exited */
+	header->check_sqlerrcode = error->sqlerrcode != 0 ? error->sqlerrcode : ERRCODE_INTERNAL_ERROR;
+	dsm_detach(segment);
+	proc_exit(0);
+}
+
+/* The model must build for the first rows' widths, fit the target and load the starting
+ * weights within the run's memory limit, before the run is on record: the caller's backend
+ * does not load libtorch to check it, this process has it. A model that does not fit is the
+ * caller's error, raised there as its own (pt_session_start); no run was. In a helper, as the
+ * caller checked it before: a layer list may ask for more memory than the run may use, and a
+ * TorchScript module is a user's code. */
+static void
+check_model_fits_rows(Supervisor *sv, dsm_segment *segment)
+{
+	PG_TRY();
+	{
+		bytea	   *module = pt_store_load_module(sv->spec);
+		PtStoredCheckpoint checkpoint = {0};
+		/* the helper unmaps every shared mapping, the session's segment too: it gets copies */
+		char	   *spec_json = pstrdup(sv->spec_json);
+		int64	   *widths = palloc(sizeof(int64) * sv->header->columns);
+
+		memcpy(widths, pt_session_widths(segment), sizeof(int64) * sv->header->columns);
+
+		/* a padded input's width is its longest row's, known only once the rows are here: the
+		 * trainer checks the starting weights then */
+		if (sv->header->resume_run_id != 0 && !pt_spec_column_is_padded(sv->spec, 0))
+			checkpoint = pt_store_load_checkpoint(sv->header->resume_run_id, sv->header->resume_iteration);
+		pt_helper_check_model(spec_json, widths, sv->header->columns,
+							  module ? VARDATA_ANY(module) : NULL, module ? VARSIZE_ANY_EXHDR(module) : 0,
+							  checkpoint.weights, checkpoint.weights_size, sv->header->memory_limit);
+	}
+	PG_CATCH();
+	{
+		refuse_run(sv->header, segment);
+	}
+	PG_END_TRY();
 }
 
 /* Records the run; a failure is told to the caller, which waits for this process to attach. */
@@ -823,6 +882,16 @@ pinnacle_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	segment = pt_session_attach(DatumGetUInt32(main_arg), &sv.header, &sv.spec_json);
+	/* first: loading libtorch is most of a fresh worker's start, and the caller waits for it */
+	PG_TRY();
+	{
+		pt_torch_require();
+	}
+	PG_CATCH();
+	{
+		refuse_run(sv.header, segment);
+	}
+	PG_END_TRY();
 	BackgroundWorkerInitializeConnectionByOid(sv.header->database, sv.header->role, 0);
 	pin_settings();
 	sv.started = GetCurrentTimestamp();
@@ -846,6 +915,11 @@ pinnacle_worker_main(Datum main_arg)
 							  check_for_stop_between_waits, &sv);
 	}
 
+	if (sv.header->columns > 0)
+		check_model_fits_rows(&sv, segment);
+	/* drawn here, once the model fits, so that a spec refused takes no run id */
+	if (sv.header->run_id == 0)
+		sv.header->run_id = pt_store_next_run_id();
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
 	identifier_owner = record_run(&sv);
@@ -864,11 +938,11 @@ pinnacle_worker_main(Datum main_arg)
 					 errhint("Choose another identifier.")));
 		sv.world = pt_spec_workers(sv.spec);
 		sv.global_world = sv.is_shard ? sv.header->shard.world : sv.world * (1 + pt_spec_server_count(sv.spec));
-		sv.train = pt_data_new(sv.spec, sv.header->memory_limit, true);
-		sv.validation = pt_data_new(sv.spec, sv.header->memory_limit, false);
+		sv.train = pt_torch.pt_data_new(sv.spec, sv.header->memory_limit, true);
+		sv.validation = pt_torch.pt_data_new(sv.spec, sv.header->memory_limit, false);
 		if (sv.train == NULL || sv.validation == NULL)
 			ereport(ERROR, (errcode(pt_sqlstate_of(pt_last_error_kind())), errmsg("%s", pt_last_error())));
-		pt_data_expect_rows(sv.train, sv.header->expected_rows);
+		pt_torch.pt_data_expect_rows(sv.train, sv.header->expected_rows);
 		receive_rows(&sv);
 		acquire_training_slots(&sv);
 		supervise_training(&sv, step_context);

@@ -13,6 +13,7 @@
 
 #include "child_channel.h"
 #include "child_setup.h"
+#include "torch_core.h"
 #include "trainer_process.h"
 
 #define PROGRESS_INTERVAL_NS 250000000L
@@ -36,7 +37,7 @@ static void
 limit_memory(const PtTrainerJob *job)
 {
 	pt_child_limit_memory(job->memory_limit,
-						  pt_data_memory_bytes(job->train) + pt_data_memory_bytes(job->validation));
+						  pt_torch.pt_data_memory_bytes(job->train) + pt_torch.pt_data_memory_bytes(job->validation));
 }
 
 static void
@@ -74,25 +75,25 @@ static PtTrainerState
 state_of(const PtTrainer *trainer)
 {
 	PtTrainerState state = {
-		.iteration = pt_trainer_iteration(trainer),
-		.steps_this_run = pt_trainer_steps_this_run(trainer),
-		.samples_seen = pt_trainer_samples_seen(trainer),
-		.local_samples_seen = pt_trainer_local_samples_seen(trainer),
-		.allreduce_seconds = pt_trainer_allreduce_seconds(trainer),
-		.allreduce_bytes = pt_trainer_allreduce_bytes(trainer),
-		.best_iteration = pt_trainer_best_iteration(trainer),
-		.last_loss = pt_trainer_last_loss(trainer),
-		.best_value = pt_trainer_best_value(trainer),
-		.last_was_best = pt_trainer_last_was_best(trainer),
+		.iteration = pt_torch.pt_trainer_iteration(trainer),
+		.steps_this_run = pt_torch.pt_trainer_steps_this_run(trainer),
+		.samples_seen = pt_torch.pt_trainer_samples_seen(trainer),
+		.local_samples_seen = pt_torch.pt_trainer_local_samples_seen(trainer),
+		.allreduce_seconds = pt_torch.pt_trainer_allreduce_seconds(trainer),
+		.allreduce_bytes = pt_torch.pt_trainer_allreduce_bytes(trainer),
+		.best_iteration = pt_torch.pt_trainer_best_iteration(trainer),
+		.last_loss = pt_torch.pt_trainer_last_loss(trainer),
+		.best_value = pt_torch.pt_trainer_best_value(trainer),
+		.last_was_best = pt_torch.pt_trainer_last_was_best(trainer),
 	};
-	int			count = pt_trainer_metric_count(trainer);
+	int			count = pt_torch.pt_trainer_metric_count(trainer);
 
 	for (int i = 0; i < count && i < PT_CHANNEL_MAX_METRICS; i++)
 	{
-		const char *name = pt_trainer_metric_name(trainer, i);
+		const char *name = pt_torch.pt_trainer_metric_name(trainer, i);
 
 		snprintf(state.metric_names[i], PT_CHANNEL_METRIC_NAME, "%s", name ? name : "?");
-		state.metric_values[i] = pt_trainer_metric_value(trainer, i);
+		state.metric_values[i] = pt_torch.pt_trainer_metric_value(trainer, i);
 		state.metric_count++;
 	}
 	return state;
@@ -111,13 +112,13 @@ static void
 send_checkpoint(const PtTrainerJob *job, PtTrainer *trainer, uint32_t kind)
 {
 	PtTrainerState state = state_of(trainer);
-	const char *history = text_or_fail(job, pt_trainer_history_json(trainer), "could not write the metric history");
+	const char *history = text_or_fail(job, pt_torch.pt_trainer_history_json(trainer), "could not write the metric history");
 	const char *weights,
 			   *optimizer;
 	size_t		weights_size,
 				optimizer_size;
 
-	if (!pt_trainer_checkpoint(trainer, &weights, &weights_size, &optimizer, &optimizer_size))
+	if (!pt_torch.pt_trainer_checkpoint(trainer, &weights, &weights_size, &optimizer, &optimizer_size))
 		fail(job, "could not serialize the checkpoint");
 	send_or_exit(job->channel, kind, (PtChannelPart[]) {
 		{&state, sizeof(state)}, {history, strlen(history) + 1}, {weights, weights_size},
@@ -136,16 +137,16 @@ static void
 send_finished(const PtTrainerJob *job, PtTrainer *trainer)
 {
 	PtTrainerState state = state_of(trainer);
-	const char *history = text_or_fail(job, pt_trainer_history_json(trainer), "could not write the metric history");
-	const char *transform = text_or_fail(job, pt_trainer_transform_json(trainer), "could not write the transform");
-	const char *stop_reason = pt_trainer_stop_reason(trainer);
-	int			columns = pt_trainer_column_count(trainer);
+	const char *history = text_or_fail(job, pt_torch.pt_trainer_history_json(trainer), "could not write the metric history");
+	const char *transform = text_or_fail(job, pt_torch.pt_trainer_transform_json(trainer), "could not write the transform");
+	const char *stop_reason = pt_torch.pt_trainer_stop_reason(trainer);
+	int			columns = pt_torch.pt_trainer_column_count(trainer);
 	int64_t    *widths = calloc(columns > 0 ? columns : 1, sizeof(int64_t));
 
 	if (widths == NULL)
 		_exit(PT_CHILD_EXIT_PARENT_GONE);
 	for (int c = 0; c < columns; c++)
-		widths[c] = pt_trainer_column_width(trainer, c);
+		widths[c] = pt_torch.pt_trainer_column_width(trainer, c);
 	send_or_exit(job->channel, PT_CHANNEL_FINISHED, (PtChannelPart[]) {
 		{&state, sizeof(state)}, {history, strlen(history) + 1}, {stop_reason, strlen(stop_reason) + 1},
 		{transform, strlen(transform) + 1}, {widths, sizeof(int64_t) * columns}}, 5);
@@ -169,16 +170,16 @@ open_rendezvous(const PtTrainerJob *job)
 	PtRendezvous *rendezvous;
 
 	if (!job->across_servers)
-		rendezvous = pt_rendezvous_open(job->rank, job->world, job->store_path, job->run_key, job->timeout);
+		rendezvous = pt_torch.pt_rendezvous_open(job->rank, job->world, job->store_path, job->run_key, job->timeout);
 	else
-		rendezvous = pt_rendezvous_open_tcp(job->rank, job->world, job->store_host, job->store_port,
+		rendezvous = pt_torch.pt_rendezvous_open_tcp(job->rank, job->world, job->store_host, job->store_port,
 											job->gloo_address, job->run_key, job->timeout);
 	if (rendezvous == NULL)
 		fail(job, NULL);
 	if (job->across_servers && job->rank == 0)
 	{
 		/* the supervisor starts the other ranks once it knows where the store listens */
-		int32_t		port = pt_rendezvous_port(rendezvous);
+		int32_t		port = pt_torch.pt_rendezvous_port(rendezvous);
 
 		if (port <= 0)
 			fail(job, "could not start the run's store");
@@ -186,7 +187,7 @@ open_rendezvous(const PtTrainerJob *job)
 	}
 	/* a rank across servers holds only its share of its own server's rows */
 	if (job->across_servers && job->local_world > 1 &&
-		!pt_data_keep_shard(job->train, job->local_rank, job->local_world))
+		!pt_torch.pt_data_keep_shard(job->train, job->local_rank, job->local_world))
 		fail(job, NULL);
 	return rendezvous;
 }
@@ -195,21 +196,21 @@ static PtTrainer *
 start_trainer(const PtTrainerJob *job)
 {
 	PtRendezvous *rendezvous = job->world > 1 ? open_rendezvous(job) : NULL;
-	PtTrainer  *trainer = pt_trainer_new(job->spec, job->train, job->validation, job->module, job->module_size,
+	PtTrainer  *trainer = pt_torch.pt_trainer_new(job->spec, job->train, job->validation, job->module, job->module_size,
 										 rendezvous);
 	PtTrainerRows rows;
 
 	if (trainer == NULL)
 		fail(job, NULL);
-	rows = (PtTrainerRows) {pt_trainer_train_rows(trainer), pt_trainer_validation_rows(trainer)};
+	rows = (PtTrainerRows) {pt_torch.pt_trainer_train_rows(trainer), pt_torch.pt_trainer_validation_rows(trainer)};
 	if (job->rank == 0 || job->reports_shard_end)
 		send_or_exit(job->channel, PT_CHANNEL_STARTED, (PtChannelPart[]) {{&rows, sizeof(rows)}}, 1);
 	if (job->resume_weights != NULL &&
-		!pt_trainer_resume(trainer, job->resume_weights, job->resume_weights_size, job->resume_optimizer,
+		!pt_torch.pt_trainer_resume(trainer, job->resume_weights, job->resume_weights_size, job->resume_optimizer,
 						   job->resume_optimizer_size, job->resume_iteration, job->resume_history))
 		fail(job, NULL);
 	/* across servers only rank 0 has the checkpoint: the others take it from there */
-	if (job->across_servers && !pt_trainer_share_resume(trainer))
+	if (job->across_servers && !pt_torch.pt_trainer_share_resume(trainer))
 		fail(job, NULL);
 	return trainer;
 }
@@ -243,13 +244,13 @@ pt_trainer_main(int channel, pid_t supervisor, void *arg)
 	pt_child_detach_from_server(job->supervisor);
 	pt_child_close_server_files(channel);
 	pt_child_volunteer_for_the_oom_killer();
-	pt_runtime_keep_step_tensors_on_the_heap();
-	if (!pt_runtime_init(job->threads))
+	pt_torch.pt_runtime_keep_step_tensors_on_the_heap();
+	if (!pt_torch.pt_runtime_init(job->threads))
 		fail(job, "could not start libtorch");
 	limit_memory(job);
 	trainer = start_trainer(job);
 
-	while ((event = pt_trainer_advance(trainer)) != PT_FINISHED)
+	while ((event = pt_torch.pt_trainer_advance(trainer)) != PT_FINISHED)
 	{
 		if (event == PT_FAILED)
 			fail(job, NULL);
