@@ -71,26 +71,28 @@ close_shard(PtRemoteShard *shard)
 	shard->conn = NULL;
 }
 
+/* Closes the server's connection and fails the run: `failure` says what could not be done. */
 static void
-connection_failed(PtRemoteShard *shard, const char *message)
+shard_failed(PtRemoteShard *shard, int sqlerrcode, const char *failure, const char *message)
 {
 	char	   *text = remote_text(message);
 
 	close_shard(shard);
 	ereport(ERROR,
-			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-			 errmsg("could not connect to server \"%s\" (compute_kwargs.servers): %s", shard->name, text)));
+			(errcode(sqlerrcode),
+			 errmsg("could not %s server \"%s\" (compute_kwargs.servers): %s", failure, shard->name, text)));
+}
+
+static void
+connection_failed(PtRemoteShard *shard, const char *message)
+{
+	shard_failed(shard, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "connect to", message);
 }
 
 static void
 call_failed(PtRemoteShard *shard, const char *message)
 {
-	char	   *text = remote_text(message);
-
-	close_shard(shard);
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_EXCEPTION),
-			 errmsg("could not start the run on server \"%s\" (compute_kwargs.servers): %s", shard->name, text)));
+	shard_failed(shard, ERRCODE_CONNECTION_EXCEPTION, "start the run on", message);
 }
 
 /* Waits up to `deadline` for the connection's socket to be ready for `awaited`
