@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/ps_status.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -919,7 +920,10 @@ pinnacle_worker_main(Datum main_arg)
 		check_model_fits_rows(&sv, segment);
 	/* drawn here, once the model fits, so that a spec refused takes no run id */
 	if (sv.header->run_id == 0)
+	{
 		sv.header->run_id = pt_store_next_run_id();
+		set_ps_display(psprintf(INT64_FORMAT, sv.header->run_id));	/* "pinnacle_train run <id>" */
+	}
 	/* The run is on record before the caller may return its id (the caller waits for our
 	 * attach to the rows queue, which comes after this commit). */
 	identifier_owner = record_run(&sv);
