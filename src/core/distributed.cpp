@@ -86,7 +86,7 @@ void Collective::verify_peers(c10d::Store& store) {
   } catch (const std::exception& e) {
     throw PeerLost("could not write to the run's store: " + message_of(e));
   }
-  std::vector<torch::Tensor> received = allgather_padded(nonce, kNonceBytes);
+  std::vector<torch::Tensor> received = allgather_padded(nonce, kNonceBytes, "the ranks' check of each other");
   for (int r = 0; r < world_; ++r) {
     if (r == rank_) continue;
     std::vector<uint8_t> expected;
@@ -179,7 +179,7 @@ void Collective::maximum(const torch::Tensor& tensor) {
   wait(group_->allreduce(one, options), "the reduction of the statistics");
 }
 
-std::vector<torch::Tensor> Collective::allgather_padded(const torch::Tensor& local, int64_t rows) {
+std::vector<torch::Tensor> Collective::allgather_padded(const torch::Tensor& local, int64_t rows, const char* what) {
   std::vector<int64_t> shape = local.sizes().vec();
   shape[0] = rows;
   torch::Tensor padded = torch::zeros(shape, local.options());
@@ -187,13 +187,13 @@ std::vector<torch::Tensor> Collective::allgather_padded(const torch::Tensor& loc
   std::vector<at::Tensor> input = {padded};
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < world_; ++r) output[0].push_back(torch::empty_like(padded));
-  wait(group_->allgather(output, input), "the gathering of the validation rows");
+  wait(group_->allgather(output, input), what);
   return output[0];
 }
 
 torch::Tensor Collective::gather_concatenated(const torch::Tensor& local, const std::vector<int64_t>& counts) {
   int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
-  std::vector<torch::Tensor> gathered = allgather_padded(local, most);
+  std::vector<torch::Tensor> gathered = allgather_padded(local, most, "the gathering of the validation rows");
   std::vector<torch::Tensor> parts;
   for (int r = 0; r < world_; ++r) parts.push_back(gathered[r].narrow(0, 0, counts[r]));
   return torch::cat(parts);
@@ -216,7 +216,7 @@ torch::Tensor Collective::gather_interleaved(const torch::Tensor& local, const s
   for (int64_t c : counts) total += c;
   // (world x most x ...) -> (most x world x ...): row j of rank r lands at j * world + r;
   // the padding of the shorter ranks lands after the last real row
-  torch::Tensor stacked = torch::stack(allgather_padded(local, most)).transpose(0, 1).contiguous();
+  torch::Tensor stacked = torch::stack(allgather_padded(local, most, "the gathering of the validation rows")).transpose(0, 1).contiguous();
   std::vector<int64_t> shape = local.sizes().vec();
   shape[0] = most * world_;
   return stacked.reshape(shape).narrow(0, 0, total);

@@ -103,8 +103,9 @@ class Collective {
   // Every other end of this rank's connections is a rank of the run (see distributed.cpp).
   void verify_peers(c10d::Store& store);
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what);
-  // Every rank's `local` rows, each padded with zeros to `rows` (allgather needs one shape).
-  std::vector<torch::Tensor> allgather_padded(const torch::Tensor& local, int64_t rows);
+  // Every rank's `local` rows, each padded with zeros to `rows` (allgather needs one shape);
+  // `what` names the gathering in the error when a rank is lost.
+  std::vector<torch::Tensor> allgather_padded(const torch::Tensor& local, int64_t rows, const char* what);
 
   int rank_;
   int world_;

@@ -299,6 +299,14 @@ $coord->safe_psql('postgres', "SELECT pinnacle_cancel($unanswered)");
 $seconds = seconds_until_ended($coord, $unanswered);
 ok($seconds < 10, "a cancel ended the run ${seconds}s after it, while the server kept silent (timeout 60s)");
 is($coord->safe_psql('postgres', "SELECT status FROM pinnacle.runs WHERE id = $unanswered"), 'cancelled', 'as cancelled');
+# (a terminate is a shutdown's request: the supervisor sees it at once, though no latch is set)
+my $terminated = $coord->safe_psql('postgres', 'SELECT pinnacle_train('
+	  . spec_json(identifier => 'silent', max_iterations => 20, compute_kwargs => { servers => [ 'silent' ], timeout => 60 })
+	  . ')');
+ok(IO::Select->new($silent)->can_read(30), 'the supervisor connects to the silent server again');
+$coord->safe_psql('postgres', "SELECT pg_terminate_backend(worker_pid) FROM pinnacle.runs WHERE id = $terminated");
+$seconds = seconds_until_ended($coord, $terminated);
+ok($seconds < 20, "a terminate ended the run ${seconds}s after it, while the server kept silent (timeout 60s)");
 my $timed_start = time;
 ($ret, $stdout, $stderr) = $coord->psql('postgres', 'SELECT pinnacle_train('
 	  . spec_json(identifier => 'silent', max_iterations => 20, compute_kwargs => { servers => [ 'silent' ], timeout => 3 })

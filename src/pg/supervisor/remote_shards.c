@@ -16,6 +16,8 @@
 #include "remote_shards.h"
 
 #define MAX_REMOTE_MESSAGE 1000
+/* After a run's success, how long its servers' calls may take to return (their ranks ended) */
+#define FINISH_GRACE_S 5
 
 void
 pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count,
@@ -95,9 +97,10 @@ call_failed(PtRemoteShard *shard, const char *message)
 	shard_failed(shard, ERRCODE_CONNECTION_EXCEPTION, "start the run on", message);
 }
 
-/* Waits up to `deadline` for the connection's socket to be ready for `awaited`
- * (WL_SOCKET_READABLE, WL_SOCKET_WRITEABLE or both), running the supervisor's stop checks
- * whenever its latch is set; returns the socket events that came, or -1 at the deadline. */
+/* Waits up to `deadline`, a second at most, for the connection's socket to be ready for
+ * `awaited` (WL_SOCKET_READABLE, WL_SOCKET_WRITEABLE or both), then runs the supervisor's
+ * stop checks (a shutdown's grace ends by the clock, not by a latch); returns the socket
+ * events that came, or -1 at the deadline. */
 static int
 wait_for_socket(PtRemoteShards *remotes, PGconn *conn, int awaited, TimestampTz deadline)
 {
@@ -107,13 +110,24 @@ wait_for_socket(PtRemoteShards *remotes, PGconn *conn, int awaited, TimestampTz 
 	if (left_ms <= 0)
 		return -1;
 	events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | awaited,
-							   PQsocket(conn), left_ms, PG_WAIT_EXTENSION);
+							   PQsocket(conn), Min(left_ms, 1000L), PG_WAIT_EXTENSION);
 	if (events & WL_LATCH_SET)
-	{
 		ResetLatch(MyLatch);
-		remotes->check_for_stop(remotes->check_arg);
-	}
+	remotes->check_for_stop(remotes->check_arg);
 	return events & awaited;
+}
+
+/* Parses what a server sent besides results, so that libpq does not keep it: notices go to
+ * ignore_notice, notifications are freed. (A server that floods them otherwise grows this
+ * process's memory without end.) */
+static void
+discard_async_messages(PGconn *conn)
+{
+	PGnotify   *notify;
+
+	(void) PQisBusy(conn);
+	while ((notify = PQnotifies(conn)) != NULL)
+		PQfreemem(notify);
 }
 
 static TimestampTz
@@ -170,6 +184,7 @@ send_call(PtRemoteShards *remotes, PtRemoteShard *shard, const char *const *valu
 			call_failed(shard, "it took no more of the call within compute_kwargs.timeout");
 		if ((ready & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
 			call_failed(shard, PQerrorMessage(conn));
+		discard_async_messages(conn);
 	}
 	if (unsent < 0)
 		call_failed(shard, PQerrorMessage(conn));
@@ -252,6 +267,7 @@ poll_shard(PtRemoteShard *shard)
 				(errcode(ERRCODE_CONNECTION_EXCEPTION),
 				 errmsg("lost the connection to server \"%s\" (compute_kwargs.servers): %s", shard->name, message)));
 	}
+	discard_async_messages(conn);
 	while (!PQisBusy(conn))
 	{
 		PGresult   *result = PQgetResult(conn);
@@ -312,9 +328,9 @@ poll_quietly(PtRemoteShard *shard)
 }
 
 void
-pt_remote_shards_finish(PtRemoteShards *remotes, int timeout_seconds)
+pt_remote_shards_finish(PtRemoteShards *remotes, bool (*asked_to_stop) (void))
 {
-	for (int tenths = 0; tenths < timeout_seconds * 10; tenths++)
+	for (int tenths = 0; tenths < Min(remotes->timeout_seconds, FINISH_GRACE_S) * 10 && !asked_to_stop(); tenths++)
 	{
 		bool		all_done = true;
 
@@ -330,8 +346,8 @@ pt_remote_shards_finish(PtRemoteShards *remotes, int timeout_seconds)
 		}
 		if (all_done)
 			return;
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(100 * 1000L);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 }
 

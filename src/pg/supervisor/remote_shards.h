@@ -29,7 +29,8 @@ typedef struct PtRemoteShards
 } PtRemoteShards;
 
 /* Reads the servers' names and connection strings the caller put in the session. While it
- * connects, the supervisor calls `check_for_stop(check_arg)` whenever its latch is set. */
+ * connects and sends the calls, the supervisor calls `check_for_stop(check_arg)` at least
+ * once a second. */
 extern void pt_remote_shards_init(PtRemoteShards *remotes, const char *servers, Size size, int count,
 								  int timeout_seconds, PtStopCheck check_for_stop, void *check_arg);
 /* Connects to each server and starts its part: `spec_json`, and the rendezvous of the run
@@ -39,8 +40,9 @@ extern void pt_remote_shards_start(PtRemoteShards *remotes, const char *spec_jso
 								   bool require_password);
 /* Reads what the servers sent; ERROR when one failed or its connection was lost. */
 extern void pt_remote_shards_poll(PtRemoteShards *remotes);
-/* After the run succeeded: waits up to `timeout_seconds` for the servers' calls to return. */
-extern void pt_remote_shards_finish(PtRemoteShards *remotes, int timeout_seconds);
+/* After the run succeeded: waits a few seconds at most for the servers' calls to return
+ * (their ranks have ended), less when `asked_to_stop()` says so. */
+extern void pt_remote_shards_finish(PtRemoteShards *remotes, bool (*asked_to_stop) (void));
 /* Closes every connection; a server's call still running sees its caller gone within a
  * second (client_connection_check_interval) and ends its part. */
 extern void pt_remote_shards_close(PtRemoteShards *remotes);

@@ -70,6 +70,7 @@ typedef struct Supervisor
 	PtRemoteShards remotes;
 	PtTrainerJob later_ranks;
 	bool		later_ranks_pending;
+	bool		starting_remotes;	/* connecting to the listed servers: no rank has stepped */
 	PtTrainerState latest;		/* rank 0's latest report */
 	TimestampTz latest_at;		/* when it came */
 	char	   *stop_reason;	/* of a finished run */
@@ -107,7 +108,8 @@ interrupted_by_shutdown(void)
 }
 
 /* Between two messages: a cancel or a caller that went away ends the run; a shutdown asks
- * a running trainer for a last checkpoint first (see handle_message). */
+ * a running trainer for a last checkpoint first (see handle_message). A shutdown comes
+ * first: it ends the waiting caller too, and the run is then interrupted, not cancelled. */
 static void
 check_for_stop(Supervisor *sv)
 {
@@ -117,22 +119,31 @@ check_for_stop(Supervisor *sv)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
+	if (shutdown_requested)
+	{
+		if (sv->ranks[0] == NULL || sv->is_shard || sv->starting_remotes)
+			interrupted_by_shutdown();
+		if (sv->stop_deadline == 0)
+		{
+			pt_child_send_byte(sv->ranks[0], PT_CHANNEL_STOP);
+			sv->stop_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_GRACE_MS);
+		}
+		else if (GetCurrentTimestamp() >= sv->stop_deadline)
+			interrupted_by_shutdown();
+		return;
+	}
 	/* (while the rows stream, a caller that leaves fails the run for its missing rows) */
 	if (sv->rows_received && sv->header->wait && pt_session_caller_gone(&sv->replies))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("training was cancelled: the waiting caller went away")));
-	if (!shutdown_requested)
-		return;
-	if (sv->ranks[0] == NULL || sv->is_shard)
-		interrupted_by_shutdown();
-	if (sv->stop_deadline == 0)
-	{
-		pt_child_send_byte(sv->ranks[0], PT_CHANNEL_STOP);
-		sv->stop_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_GRACE_MS);
-	}
-	else if (GetCurrentTimestamp() >= sv->stop_deadline)
-		interrupted_by_shutdown();
+}
+
+/* After the run's end: whether anything asks this process to stop waiting. */
+static bool
+asked_to_stop(void)
+{
+	return shutdown_requested || InterruptPending;
 }
 
 static void
@@ -426,8 +437,10 @@ start_later_ranks(Supervisor *sv, int port)
 		sv->ranks[job->rank] = pt_child_start("trainer", pt_trainer_main, job);
 	}
 	release_job_rows(sv);
+	sv->starting_remotes = true;
 	pt_remote_shards_start(&sv->remotes, sv->spec_json, sv->header->run_id, sv->world, job->store_host, port,
 						   job->run_key, !sv->header->caller_is_superuser);
+	sv->starting_remotes = false;
 }
 
 /* Forks the trainers, one per rank, with the rows, the module and the starting checkpoint;
@@ -951,11 +964,11 @@ pinnacle_worker_main(Datum main_arg)
 		acquire_training_slots(&sv);
 		supervise_training(&sv, step_context);
 		MemoryContextSwitchTo(run_context);
-		/* the listed servers end their parts with the run; their calls return */
-		pt_remote_shards_finish(&sv.remotes, pt_spec_timeout(sv.spec));
-		pt_remote_shards_close(&sv.remotes);
 		send_summary(&sv, PT_STATUS_SUCCEEDED);
 		pt_session_send_result(&sv.replies, PT_STATUS_SUCCEEDED, 0, "");
+		/* the listed servers end their parts with the run; their calls return */
+		pt_remote_shards_finish(&sv.remotes, asked_to_stop);
+		pt_remote_shards_close(&sv.remotes);
 	}
 	PG_CATCH();
 	{
