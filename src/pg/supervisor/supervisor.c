@@ -594,6 +594,7 @@ raise_trainer_exit(Supervisor *sv, int rank)
 }
 
 static void raise_trainer_failure(Supervisor *sv, int rank, const PtChannelMessage *message);
+static bool handle_message(Supervisor *sv, const PtChannelMessage *message);
 
 /* A rank's report that it lost the others (PT_ERROR_PEER). */
 static bool
@@ -625,8 +626,13 @@ raise_lost_rank(Supervisor *sv, int reporter)
 			if (r == reporter || sv->ranks[r] == NULL || sv->ranks[r]->pid == 0)
 				continue;
 			while (pt_child_next(sv->ranks[r], &message, 0))
+			{
 				if (message.kind == PT_CHANNEL_FAILED && !is_peer_failure(&message))
 					raise_trainer_failure(sv, r, &message);
+				/* rank 0's answer to a shutdown's stop request: its checkpoint is kept */
+				if (r == 0 && message.kind == PT_CHANNEL_CHECKPOINT)
+					handle_message(sv, &message);
+			}
 			if (!sv->ranks[r]->closed)
 				continue;
 			/* a rank that ended by a signal (one that exited reported first) */
@@ -647,7 +653,12 @@ raise_trainer_failure(Supervisor *sv, int rank, const PtChannelMessage *message)
 		elog(ERROR, "the trainer process sent a malformed error");
 	memcpy(&kind, message->parts[0].data, sizeof(int32));
 	if (kind == PT_ERROR_PEER)
+	{
 		raise_lost_rank(sv, rank);
+		/* the others were lost because a shutdown asked rank 0 to stop: that is the reason */
+		if (sv->stop_deadline != 0)
+			interrupted_by_shutdown();
+	}
 	ereport(ERROR, (errcode(pt_sqlstate_of((PtErrorKind) kind)), errmsg("%s", pt_channel_text(message, 1))));
 }
 
