@@ -78,8 +78,8 @@ Collective::Collective(const Rendezvous& rendezvous)
 void Collective::verify_peers(c10d::Store& store) {
   std::random_device random;
   torch::Tensor nonce = torch::empty({kNonceBytes}, torch::kUInt8);
-  for (int64_t i = 0; i < kNonceBytes; ++i) nonce[i] = static_cast<uint8_t>(random());
-  const uint8_t* mine = nonce.data_ptr<uint8_t>();
+  uint8_t* mine = nonce.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < kNonceBytes; ++i) mine[i] = static_cast<uint8_t>(random());
   auto key = [](int rank) { return "pinnacle_rank_nonce_" + std::to_string(rank); };
   try {
     store.set(key(rank_), std::vector<uint8_t>(mine, mine + kNonceBytes));

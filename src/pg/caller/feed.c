@@ -115,6 +115,16 @@ plan_select(PtFeed *feed, const PtSpec *spec, const char *sql, const bool *curso
 	return plan;
 }
 
+int64 *
+pt_feed_widths(const PtFeed *feed)
+{
+	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
+
+	for (int c = 0; c < feed->ncolumns; c++)
+		widths[c] = feed->columns[c].width;
+	return widths;
+}
+
 int64
 pt_feed_estimated_rows(const PtFeed *feed)
 {

@@ -51,6 +51,9 @@ extern int64 pt_feed_estimated_rows(const PtFeed *feed);
 /* The columns a planned query returns. */
 extern TupleDesc pt_plan_result(SPIPlanPtr plan);
 
+/* The width of each column in the rows encoded so far (palloc'd, ncolumns of them). */
+extern int64 *pt_feed_widths(const PtFeed *feed);
+
 /* Encodes rows into the feed's message until it holds about a megabyte, or a thousand rows,
  * or the select has no more rows; false when there was no row left to encode. */
 extern bool pt_feed_next(PtFeed *feed);

@@ -232,8 +232,8 @@ pt_spec_module(const PtSpec *spec)
 
 /* The select must give rows to train on; whether the model fits them the supervisor checks
  * (pt_session_start), where libtorch is loaded anyway: this backend does not load it to train. */
-static void
-check_rows_to_train_on(const PtFeed *feed)
+void
+pt_check_rows_to_train_on(const PtFeed *feed)
 {
 	if (feed->rows == 0)
 		ereport(ERROR,
@@ -324,15 +324,10 @@ start_supervisor(const char *spec_json, int64 run_id, bool wait, int64 memory_li
 		.expected_rows = expected_rows,
 		.caller_is_superuser = superuser(),
 	};
-	int64	   *widths = NULL;
+	int64	   *widths = first_rows != NULL ? pt_feed_widths(first_rows) : NULL;
 
 	if (first_rows != NULL)
-	{
 		header.columns = first_rows->ncolumns;
-		widths = palloc(sizeof(int64) * first_rows->ncolumns);
-		for (int c = 0; c < first_rows->ncolumns; c++)
-			widths[c] = first_rows->columns[c].width;
-	}
 	if (place == NULL)
 		return pt_session_start(&header, spec_json, widths, NULL, 0);
 	header.server_count = place->server_count;
@@ -448,7 +443,7 @@ train(const char *spec_json, bool wait, const PtShard *shard)
 	 * is checked where there are rows. */
 	pt_feed_next(&train_feed);
 	if (shard == NULL && place.server_count == 0)
-		check_rows_to_train_on(&train_feed);
+		pt_check_rows_to_train_on(&train_feed);
 
 	pt_check_role_can_log_in();
 	/* without "download" the supervisor draws the run id, once the model fits the rows */

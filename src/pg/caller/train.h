@@ -26,6 +26,8 @@ extern int64 pt_next_run_id(void);
 extern void pt_check_identifier_owner(const char *identifier);
 /* The trainer's memory limit in bytes; ERROR above pinnacle.memory_limit. */
 extern int64 pt_memory_limit_bytes(const PtSpec *spec);
+/* ERROR when the feed found no rows to train on. */
+extern void pt_check_rows_to_train_on(const PtFeed *feed);
 /* ERROR unless the calling role may log in (a supervisor acts as it). */
 extern void pt_check_role_can_log_in(void);
 /* Where a run's ranks are, beyond this server: NULL for a run on this server alone. */

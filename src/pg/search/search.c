@@ -147,16 +147,10 @@ check_reads_alike(const PtSpec *first, const PtSpec *trial)
 static void
 check_model_fits_rows(const Trial *trial, const PtFeed *feed)
 {
-	int64	   *widths = palloc(sizeof(int64) * feed->ncolumns);
 	bytea	   *module = pt_spec_module(trial->spec);
 
-	if (feed->rows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("spec field \"select\" returned no rows to train on")));
-	for (int c = 0; c < feed->ncolumns; c++)
-		widths[c] = feed->columns[c].width;
-	pt_helper_check_model(trial->spec_json, widths, feed->ncolumns, module ? VARDATA_ANY(module) : NULL,
+	pt_check_rows_to_train_on(feed);
+	pt_helper_check_model(trial->spec_json, pt_feed_widths(feed), feed->ncolumns, module ? VARDATA_ANY(module) : NULL,
 						  module ? VARSIZE_ANY_EXHDR(module) : 0, NULL, 0, trial->memory_limit);
 }
 
