@@ -18,6 +18,25 @@ std::vector<float> floats_of(const torch::Tensor& tensor) {
   return std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
 }
 
+// A Linear layer's weight (out x in, by rows as torch keeps it) in panels of kPanelRows rows:
+// within a panel, the rows' weights for inputs k .. k + kChunk - 1 one row after another, then
+// those for the next kChunk inputs. The kernel reads each panel as one stream from front to
+// back, which the prefetcher keeps ahead of (reading a few rows side by side in torch's layout
+// measured 1.3 - 2 times slower on the 784-256-128-10 MLP). Zeros pad the last panel's rows
+// and every row to whole chunks.
+std::vector<float> panels_of(const torch::Tensor& weight) {
+  const std::vector<float> w = floats_of(weight);
+  const int64_t out = weight.size(0), in = weight.size(1);
+  std::vector<float> panels(Plan::padded(out, Plan::kPanelRows) * Plan::padded(in, Plan::kChunk), 0.0f);
+  float* to = panels.data();
+  for (int64_t j = 0; j < out; j += Plan::kPanelRows)
+    for (int64_t k = 0; k < in; k += Plan::kChunk)
+      for (int64_t r = 0; r < Plan::kPanelRows; ++r, to += Plan::kChunk)
+        for (int64_t l = 0; l < Plan::kChunk; ++l)
+          if (j + r < out && k + l < in) to[l] = w[(j + r) * in + k + l];
+  return panels;
+}
+
 // The input columns' transform steps, when every one is elementwise (one_hot and reshape
 // change the row's shape: those models take the torch path).
 bool plan_steps(const Transformer& transformer, const std::vector<int64_t>& widths, std::vector<Plan::ColumnStep>& out) {
@@ -52,7 +71,7 @@ bool add_layer(const torch::nn::Module& module, int64_t& width, std::vector<Plan
   using namespace torch::nn;
   if (const auto* linear = module.as<LinearImpl>()) {
     if (linear->weight.size(1) != width) return false;
-    Plan::Layer layer{LayerKind::linear, width, linear->weight.size(0), floats_of(linear->weight), {}, 0};
+    Plan::Layer layer{LayerKind::linear, width, linear->weight.size(0), panels_of(linear->weight), {}, 0};
     if (linear->bias.defined()) layer.bias = floats_of(linear->bias);
     width = layer.out;
     layers.push_back(std::move(layer));
@@ -87,52 +106,46 @@ bool add_layer(const torch::nn::Module& module, int64_t& width, std::vector<Plan
 typedef float Floats8 __attribute__((vector_size(32)));
 typedef float Floats4 __attribute__((vector_size(16)));
 
-// An unaligned load (rows start at any float), into a variable: a vector wider than the
-// baseline's registers is never passed or returned by value.
+// An unaligned load, into a variable: a vector wider than the baseline's registers is never
+// passed or returned by value.
 template <typename V>
 inline __attribute__((always_inline)) void load(V& v, const float* p) {
   std::memcpy(&v, p, sizeof(v));
 }
 
-// The dot products of R rows of w (each `in` long) with x, into out. Two vectors of partial
-// sums per row and R rows at a time: independent sums keep the vector units busy, and x is
-// read once for R rows.
-template <typename V, int64_t R>
-inline __attribute__((always_inline)) void dot_rows(const float* w, int64_t in, const float* x, float* out) {
-  constexpr int64_t kLanes = sizeof(V) / sizeof(float);
-  const int64_t body = in - in % (2 * kLanes);
-  V low[R] = {}, high[R] = {};
-  for (int64_t i = 0; i < body; i += 2 * kLanes) {
-    V x_low, x_high, w_low, w_high;
-    load(x_low, x + i);
-    load(x_high, x + i + kLanes);
-    for (int64_t r = 0; r < R; ++r) {
-      load(w_low, w + r * in + i);
-      load(w_high, w + r * in + i + kLanes);
-      low[r] += w_low * x_low;
-      high[r] += w_high * x_high;
-    }
-  }
-  for (int64_t r = 0; r < R; ++r) {
-    V sums = low[r] + high[r];
-    float sum = 0;
-    for (int64_t k = 0; k < kLanes; ++k) sum += sums[k];
-    for (int64_t i = body; i < in; ++i) sum += w[r * in + i] * x[i];
-    out[r] = sum;
-  }
-}
-
-// y = W x + b, for W (out x in) by rows as torch keeps it; the bias is added last, as in
-// torch's addmm. Not BLAS: OpenBLAS's sgemv hands a matrix of this size to its thread pool,
-// and on a busy machine waiting for the pool costs more than the row (nor does the pool
-// follow pinnacle.predict_threads).
+// y = W x + b, W in panels (see panels_of); the bias is added last, as in torch's addmm. A
+// panel's rows are summed side by side, one vector of partial sums per row (two with four
+// lanes), so each value of x is loaded once per panel. Not BLAS: OpenBLAS's sgemv hands a
+// matrix of this size to its thread pool, and on a busy machine waiting for the pool costs
+// more than the row (nor does the pool follow pinnacle.predict_threads).
 template <typename V>
 inline __attribute__((always_inline)) void linear(const Plan::Layer& layer, const float* x, float* y) {
+  constexpr int64_t kLanes = sizeof(V) / sizeof(float), kParts = Plan::kChunk / kLanes;
   const float* w = layer.weight.data();
-  int64_t j = 0;
-  for (; j + 4 <= layer.out; j += 4) dot_rows<V, 4>(w + j * layer.in, layer.in, x, y + j);
-  for (; j < layer.out; ++j) dot_rows<V, 1>(w + j * layer.in, layer.in, x, y + j);
-  for (j = 0; j < static_cast<int64_t>(layer.bias.size()); ++j) y[j] += layer.bias[j];
+  const int64_t in = Plan::padded(layer.in, Plan::kChunk);
+  for (int64_t j = 0; j < layer.out; j += Plan::kPanelRows) {
+    V sums[Plan::kPanelRows][kParts] = {};
+    for (int64_t k = 0; k < in; k += Plan::kChunk) {
+      V xs[kParts];
+      for (int64_t p = 0; p < kParts; ++p) load(xs[p], x + k + p * kLanes);
+      for (int64_t r = 0; r < Plan::kPanelRows; ++r)
+        for (int64_t p = 0; p < kParts; ++p, w += kLanes) {
+          V ws;
+          load(ws, w);
+          sums[r][p] += ws * xs[p];
+        }
+    }
+    for (int64_t r = 0; r < Plan::kPanelRows && j + r < layer.out; ++r) {
+      V row = sums[r][0];
+      for (int64_t p = 1; p < kParts; ++p) row += sums[r][p];
+      float sum = 0;
+      for (int64_t l = 0; l < kLanes; ++l) sum += row[l];
+      y[j + r] = sum;
+    }
+  }
+  for (int64_t j = 0; j < static_cast<int64_t>(layer.bias.size()); ++j) y[j] += layer.bias[j];
+  // the next layer reads whole chunks: the padding must add nothing
+  std::fill(y + layer.out, y + Plan::padded(layer.out, Plan::kChunk), 0.0f);
 }
 
 // A row's Linear layers are most of its time, and the build targets any x86-64 (SSE2): the
@@ -217,14 +230,15 @@ std::unique_ptr<InferencePlan> InferencePlan::build(const torch::nn::Sequential&
     widest = std::max(widest, width);
   }
   plan->width_ = width;
-  plan->current_.resize(widest);
-  plan->next_.resize(widest);
+  plan->current_.resize(padded(widest, kChunk));
+  plan->next_.resize(padded(widest, kChunk));
   return plan;
 }
 
 void InferencePlan::run(const float* row, float* out) {
   static const LinearKernel linear_kernel = fastest_linear_kernel();
   std::copy(row, row + input_width_, current_.begin());
+  std::fill(current_.begin() + input_width_, current_.begin() + padded(input_width_, kChunk), 0.0f);
   for (const ColumnStep& step : steps_) apply_step(step, current_.data() + step.offset);
   for (const Layer& layer : layers_) {
     if (layer.kind == Layer::Kind::linear) {

@@ -36,11 +36,15 @@ class InferencePlan {
     float factor;                       // scale, shift
     std::vector<float> center, spread;  // standardize, min_max
   };
+  // A Linear layer's weights are read kPanelRows output rows at a time, kChunk inputs at a time.
+  static constexpr int64_t kPanelRows = 4, kChunk = 8;
+  static constexpr int64_t padded(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
   struct Layer {
     enum class Kind { linear, relu, leaky_relu, tanh, sigmoid, gelu, silu };
     Kind kind;
     int64_t in = 0, out = 0;    // linear
-    std::vector<float> weight;  // linear: (out x in), as torch keeps it
+    std::vector<float> weight;  // linear: in panels of kPanelRows rows (inference_plan.cpp)
     std::vector<float> bias;    // linear: empty when the layer has none
     float slope = 0;            // leaky_relu
   };

@@ -74,3 +74,12 @@ TEST(InferencePlan, OtherModelsTakeTheTorchPath) {
   EXPECT_EQ(InferencePlan::build(build_model(json::parse(mlp), 7).net, one_hot, {5, 1}), nullptr);
   EXPECT_EQ(InferencePlan::build(torch::nn::Sequential(nullptr), Transformer(), kWidths), nullptr);  // TorchScript
 }
+
+// Widths that fill no panel or chunk evenly: the padding of both must add nothing.
+TEST(InferencePlan, WidthsOffThePanelsAndChunks) {
+  check_plan(R"([{"type": "Linear", "out_features": 37}, {"type": "Sigmoid"}, {"type": "Linear", "out_features": 13},
+                 {"type": "ReLU"}, {"type": "Linear", "out_features": 1}])",
+             Transformer());
+  check_plan(R"([{"type": "Linear", "out_features": 3}, {"type": "Tanh"}, {"type": "Linear", "out_features": 21}])",
+             Transformer());
+}
