@@ -253,6 +253,10 @@ out("predict_real_rows_per_s",
     best_rate(f"SELECT count(pinnacle_predict(%s, features)) FROM (SELECT features {source}) s", ["bench_real"]))
 out("predict_bytea_rows_per_s",
     best_rate(f"SELECT count(pinnacle_predict(%s, pixels)) FROM (SELECT pixels {source}) s", ["bench_bytea"]))
+# What reading the real[] column alone costs in one backend (its TOAST fetch, its pglz
+# decompression, the executor), without a model: a bound of both predict figures on real[].
+out("read_real_rows_per_s",
+    best_rate(f"SELECT count(array_length(features, 1)) FROM (SELECT features {source}) s", []))
 out("predict_batch_real_rows_per_s",
     best_rate("SELECT count(*) FROM pinnacle_predict_batch(%s, %s) AS p(prediction real[])",
               ["bench_real", f"SELECT features {source}"]))

@@ -320,6 +320,16 @@ bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const i
   PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
+bool pt_model_predict_start(PtModel* model, const float* values, int64_t rows, const int64_t* lengths) noexcept {
+  PT_ENTRY(false, model->predictor.start_predict(values, rows, lengths); return true;);
+}
+
+bool pt_model_predict_finish(PtModel* model, float* out) noexcept {
+  PT_ENTRY(false, model->predictor.finish_predict(out); return true;);
+}
+
+void pt_model_predict_drop(PtModel* model) noexcept { model->predictor.drop_pending(); }
+
 const char* pt_model_weights(PtModel* model, size_t* size) noexcept {
   PT_ENTRY(nullptr, {
     model->exported = model->predictor.weights();

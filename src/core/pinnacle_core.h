@@ -236,6 +236,14 @@ const char *pt_search_plan(const char *spec_json, const char *search_json) PT_NO
  * of each input column (rows x input columns); NULL for another model. One row of a layer \
  * list of Linear layers and elementwise activations takes a path without torch. */ \
 	X(bool, pt_model_predict, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths, float *out)) \
+/* pt_model_predict in two halves, for a caller that reads its next rows meanwhile: start \
+ * copies the rows and runs the model on a thread of the core's, which takes no signal and \
+ * calls nothing of the caller's; finish waits for it and writes the output. One at a time per \
+ * model. pt_model_predict waits for a started one first. drop waits for a started one and \
+ * drops its output (after an error, before the process exits). */ \
+	X(bool, pt_model_predict_start, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths)) \
+	X(bool, pt_model_predict_finish, (PtModel *model, float *out)) \
+	X(void, pt_model_predict_drop, (PtModel *model)) \
 /* The model's weights as this core saves them (a layer list's torch::save archive, a TorchScript \
  * module's own archive): pinnacle_import stores these for an archive's version rather than the \
  * archive's bytes, so that a backend only ever loads weights this code wrote. */ \

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <pthread.h>
+#include <signal.h>
 #include <sstream>
 
 #include "optimizer.hpp"
@@ -84,35 +86,108 @@ Predictor::Predictor(const std::string& spec_json, const std::vector<int64_t>& c
   batch_rows_ = std::clamp(kBatchBytes / (values_per_row * int64_t{sizeof(float)}), int64_t{1}, kMaxBatchRows);
 }
 
-torch::Tensor Predictor::run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths) {
-  if (transformer_.empty()) return model_.forward(raw_inputs, lengths);
+torch::Tensor Predictor::run(const Inputs& inputs) {
+  c10::InferenceMode inference;  // skip autograd and version tracking
+  if (transformer_.empty()) return model_.forward(inputs.columns, inputs.lengths);
   // one input column (the common case) needs no concatenation: predict is per row, every op counts
-  torch::Tensor rows = raw_inputs.size() == 1 ? raw_inputs[0] : torch::cat(raw_inputs, 1);
+  torch::Tensor rows = inputs.columns.size() == 1 ? inputs.columns[0] : torch::cat(inputs.columns, 1);
   torch::Tensor transformed = transformer_.apply(rows, raw_input_widths_);
-  return model_.forward(layout_.inputs(transformed), lengths);
+  return model_.forward(layout_.inputs(transformed), inputs.lengths);
 }
 
-void Predictor::predict(const float* values, int64_t rows, float* out, const int64_t* lengths) {
-  // one row of a model a plan covers: a few loops cost less than torch's dispatch of each op
-  if (plan_ && rows == 1) return plan_->run(values, out);  // lengths reach only sequence layers
-  c10::InferenceMode inference;  // skip autograd and version tracking
+Predictor::Inputs Predictor::inputs_of(const float* values, int64_t rows, const int64_t* lengths) const {
   // a tensor of its own: a module may keep its input, so it must not view the caller's memory
   torch::Tensor input =
       torch::from_blob(const_cast<float*>(values), {rows, raw_input_width_}, torch::kFloat32).clone();
-  std::vector<torch::Tensor> columns;
+  Inputs inputs;
   int64_t offset = 0;
   for (int64_t width : raw_input_widths_) {
-    columns.push_back(input.narrow(1, offset, width));
+    inputs.columns.push_back(input.narrow(1, offset, width));
     offset += width;
   }
-  std::vector<torch::Tensor> column_lengths;
   if (layout_.padded) {
-    int64_t count = static_cast<int64_t>(columns.size());
+    int64_t count = static_cast<int64_t>(inputs.columns.size());
     torch::Tensor all = torch::from_blob(const_cast<int64_t*>(lengths), {rows, count}, torch::kLong);
-    for (int64_t c = 0; c < count; ++c) column_lengths.push_back(all.select(1, c).clone());
+    for (int64_t c = 0; c < count; ++c) inputs.lengths.push_back(all.select(1, c).clone());
   }
-  torch::Tensor output = checked_output(run(columns, column_lengths), rows);
-  std::memcpy(out, output.data_ptr<float>(), rows * output_width_ * sizeof(float));
+  return inputs;
+}
+
+void Predictor::write_output(const torch::Tensor& output, int64_t rows, float* out) const {
+  torch::Tensor checked = checked_output(output, rows);
+  std::memcpy(out, checked.data_ptr<float>(), rows * output_width_ * sizeof(float));
+}
+
+void Predictor::predict(const float* values, int64_t rows, float* out, const int64_t* lengths) {
+  if (pending_.valid()) pending_.wait();
+  // one row of a model a plan covers: a few loops cost less than torch's dispatch of each op
+  if (plan_ && rows == 1) return plan_->run(values, out);  // lengths reach only sequence layers
+  write_output(run(inputs_of(values, rows, lengths)), rows, out);
+}
+
+void Predictor::start_predict(const float* values, int64_t rows, const int64_t* lengths) {
+  if (pending_.valid()) throw std::runtime_error("the model is already predicting a batch of this session's");
+  Inputs inputs = inputs_of(values, rows, lengths);
+  pending_ = worker_.run([this, inputs = std::move(inputs)] { return run(inputs); });
+  pending_rows_ = rows;
+}
+
+void Predictor::finish_predict(float* out) {
+  if (!pending_.valid()) throw std::runtime_error("no batch of the model is being predicted");
+  write_output(pending_.get(), pending_rows_, out);  // get() leaves no pending batch, even when it throws
+}
+
+Predictor::Worker::~Worker() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+std::future<torch::Tensor> Predictor::Worker::run(std::function<torch::Tensor()> job) {
+  std::future<torch::Tensor> result;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = std::packaged_task<torch::Tensor()>(std::move(job));
+    result = job_.get_future();
+  }
+  if (!thread_.joinable()) {
+    // The thread must take none of the caller's signals (a PostgreSQL backend's handlers
+    // expect its main thread): it starts with all of them blocked, as libtorch's pool does.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    try {
+      thread_ = std::thread([this] { serve(); });
+    } catch (...) {
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+  wake_.notify_one();
+  return result;
+}
+
+void Predictor::Worker::serve() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || job_.valid(); });
+    if (!job_.valid()) return;  // stopping, nothing left to run
+    std::packaged_task<torch::Tensor()> job = std::move(job_);
+    lock.unlock();
+    job();  // an exception is kept in the job's future
+    lock.lock();
+  }
+}
+
+void Predictor::drop_pending() noexcept {
+  if (!pending_.valid()) return;
+  pending_.wait();
+  pending_ = {};
 }
 
 // A module's output is checked before a byte of it is copied: a tensor of floating point or

@@ -3,6 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +42,14 @@ class Predictor {
   // each input right-padded with zeros to its column width, and `lengths`: each row's real
   // length of each input column (rows x input columns).
   void predict(const float* values, int64_t rows, float* out, const int64_t* lengths = nullptr);
+  // predict() in two halves, for a caller that reads its next rows meanwhile: start_predict
+  // runs the model on a thread of its own over a copy of the rows, finish_predict waits for it
+  // and writes its output. One at a time: a start while one is pending is an error. predict()
+  // waits for a pending one first, so the model never runs twice at once.
+  void start_predict(const float* values, int64_t rows, const int64_t* lengths = nullptr);
+  void finish_predict(float* out);
+  // Waits for a pending start_predict and drops its result, or its error.
+  void drop_pending() noexcept;
   bool padded() const { return layout_.padded; }
   // The most rows one predict call should take: that many rows' inputs and activations
   // stay within about a MB.
@@ -55,7 +68,12 @@ class Predictor {
   std::string export_torchscript(const ExportMetadata& metadata);
 
  private:
-  torch::Tensor run(const std::vector<torch::Tensor>& raw_inputs, const std::vector<torch::Tensor>& lengths);
+  struct Inputs {
+    std::vector<torch::Tensor> columns, lengths;
+  };
+  Inputs inputs_of(const float* values, int64_t rows, const int64_t* lengths) const;
+  torch::Tensor run(const Inputs& inputs);
+  void write_output(const torch::Tensor& output, int64_t rows, float* out) const;
   torch::Tensor checked_output(const torch::Tensor& output, int64_t rows) const;
 
   TrainSpec spec_;
@@ -68,6 +86,24 @@ class Predictor {
   int64_t output_width_ = 0;
   int64_t batch_rows_ = 1;
   std::unique_ptr<InferencePlan> plan_;  // null when the model needs the torch path
+  // start_predict's thread: started at the first, ended with the predictor. One thread for
+  // the predictor's life, not one per batch: OpenBLAS maps work buffers for each new thread.
+  class Worker {
+   public:
+    ~Worker();
+    std::future<torch::Tensor> run(std::function<torch::Tensor()> job);
+
+   private:
+    void serve();
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::packaged_task<torch::Tensor()> job_;
+    bool stopping_ = false;
+    std::thread thread_;
+  };
+  std::future<torch::Tensor> pending_;
+  int64_t pending_rows_ = 0;
+  Worker worker_;  // last: destroyed (joined) first, before what its job uses
 };
 
 }  // namespace pinnacle

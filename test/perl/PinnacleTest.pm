@@ -76,8 +76,6 @@ sub wait_until
 	return;
 }
 
-# Polls a plain read of pinnacle.runs (no pinnacle function) until the run has left 'running'
-# and 'queued'; returns the seconds it took, or 60 when it never did.
 # The server neither restarted (pg_postmaster_start_time) nor went through a crash restart,
 # which keeps the postmaster's start time: its log would say so.
 sub no_restart
@@ -88,6 +86,8 @@ sub no_restart
 	return;
 }
 
+# Polls a plain read of pinnacle.runs (no pinnacle function) until the run has left 'running'
+# and 'queued'; returns the seconds it took, or 60 when it never did.
 sub seconds_until_ended
 {
 	my ($node, $run) = @_;

@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use PinnacleTest;
 
 my $node = start_node('cancel');
@@ -44,6 +45,36 @@ like($node->safe_psql('postgres', "SELECT error FROM pinnacle.runs WHERE identif
 is($node->safe_psql('postgres', "SELECT count(*) FROM pinnacle.models WHERE identifier = 'disconnected'"),
 	'0', 'and no model version');
 eval { $client->quit };    # its backend was terminated; psql exits with an error
+
+# pinnacle_predict_batch runs the model on a thread of its own while it fetches the next rows:
+# a cancel or a terminate at any moment waits for that thread, and the server never restarts
+my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+$node->safe_psql('postgres',
+	'SELECT pinnacle_train(' . spec_json(identifier => 'batch', max_iterations => 5) . ', wait => true)');
+my $batch = "SELECT count(*) FROM pinnacle_predict_batch('batch', "
+  . "'SELECT x1, x2 FROM points, generate_series(1, 500)') AS p(prediction real[])";
+for my $ms (30, 100, 300, 1000)
+{
+	# the model loaded first, so that the timeout falls in the loop over the rows
+	($ret, $out, $err) = $node->psql('postgres',
+		"SELECT count(*) FROM pinnacle_predict_batch('batch', 'SELECT x1, x2 FROM points LIMIT 1') AS p(prediction real[]);\n"
+		  . "SET statement_timeout = '${ms}ms';\n$batch");
+	like($err, qr/statement timeout/, "a predict_batch cancelled after $ms ms ends with the timeout");
+}
+my $predicting = $node->background_psql('postgres', wait => 0);
+$predicting->query_until(qr/started/, "\\echo started\n$batch;\n");
+wait_until($node,
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 500)%' "
+	  . "AND state = 'active' AND pid <> pg_backend_pid()", 'a long predict_batch runs');
+usleep(1_500_000);    # past the model's load, into the loop
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 500)%' "
+	  . "AND pid <> pg_backend_pid()");
+eval { $predicting->quit };    # its backend was terminated; psql exits with an error
+no_restart($node, $started, 'cancelled and terminated predict_batch calls');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM pinnacle_predict_batch('batch', 'SELECT x1, x2 FROM points') AS p(prediction real[])"),
+	'20000', 'the next predict_batch predicts every row');
 
 $node->stop;
 done_testing();

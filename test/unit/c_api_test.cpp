@@ -98,6 +98,21 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
     EXPECT_NEAR(batch[2 * r], out[0], 1e-6);
     EXPECT_NEAR(batch[2 * r + 1], out[1], 1e-6);
   }
+  // started on the core's thread, finished later: the same output; one at a time
+  float started[6];
+  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr)) << pt_last_error();
+  rows[0] = 99.0f;  // the start copied the rows
+  EXPECT_FALSE(pt_model_predict_start(model, rows, 3, nullptr));
+  EXPECT_NE(std::string(pt_last_error()).find("already predicting"), std::string::npos);
+  ASSERT_TRUE(pt_model_predict_finish(model, started)) << pt_last_error();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(started[i], batch[i]);
+  EXPECT_FALSE(pt_model_predict_finish(model, started));  // nothing pending
+  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr));
+  pt_model_predict_drop(model);  // waits, drops the output: another can start
+  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr));
+  EXPECT_TRUE(pt_model_predict(model, rows, 3, nullptr, batch));  // waits for the started one
+  ASSERT_TRUE(pt_model_predict_finish(model, started));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(started[i], batch[i]);
   EXPECT_EQ(pt_model_batch_rows(model), PT_MAX_BATCH_ROWS);
   EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7, nullptr), nullptr);
   EXPECT_GT(std::strlen(pt_last_error()), 0u);

@@ -12,6 +12,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/memutils.h"
 
@@ -266,6 +267,7 @@ pt_predict_rows_init(PredictRows *rows, LoadedModel *loaded, const Oid *types, i
 	rows->loaded = loaded;
 	rows->max_rows = Min(max_rows, loaded->batch_rows);
 	rows->rows = 0;
+	rows->started = 0;
 	rows->columns = palloc0(sizeof(PtColumn) * Max(loaded->ninputs, 1));
 	for (int i = 0; i < loaded->ninputs; i++)
 	{
@@ -339,6 +341,74 @@ pt_predict_rows_run(PredictRows *rows)
 				(errcode(pt_sqlstate_of(pt_last_error_kind())),
 				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
 	return count;
+}
+
+/* The layer list whose batch runs on the core's thread (pt_predict_rows_start), or NULL. */
+static PtModel *started_model = NULL;
+
+/* A process that exits while the core's thread runs the model would tear libtorch down under
+ * it (the exit's destructors), and a crash there restarts the server: the exit waits for it. */
+static void
+drop_started_at_exit(int code, Datum arg)
+{
+	if (started_model != NULL)
+		pt_torch.pt_model_predict_drop(started_model);
+	started_model = NULL;
+}
+
+void
+pt_predict_rows_start(PredictRows *rows)
+{
+	static bool exit_waits = false;
+	LoadedModel *loaded = rows->loaded;
+
+	Assert(rows->started == 0);
+	rows->started = rows->rows;
+	rows->rows = 0;
+	if (rows->started == 0)
+		return;
+	if (loaded->model == NULL)
+	{
+		/* a module's helper is a process of its own: it runs now, while this one waits */
+		run_in_helper(rows, rows->started);
+		return;
+	}
+	if (!exit_waits)
+	{
+		on_proc_exit(drop_started_at_exit, (Datum) 0);
+		exit_waits = true;
+	}
+	if (!pt_torch.pt_model_predict_start(loaded->model, rows->values, rows->started, rows->lengths))
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of(pt_last_error_kind())),
+				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+	started_model = loaded->model;
+}
+
+int
+pt_predict_rows_finish(PredictRows *rows)
+{
+	LoadedModel *loaded = rows->loaded;
+	int			count = rows->started;
+
+	rows->started = 0;
+	if (count == 0 || loaded->model == NULL)
+		return count;
+	started_model = NULL;
+	if (!pt_torch.pt_model_predict_finish(loaded->model, rows->output))
+		ereport(ERROR,
+				(errcode(pt_sqlstate_of(pt_last_error_kind())),
+				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+	return count;
+}
+
+void
+pt_predict_rows_drop(PredictRows *rows)
+{
+	if (rows->started > 0 && rows->loaded->model != NULL)
+		pt_torch.pt_model_predict_drop(rows->loaded->model);
+	rows->started = 0;
+	started_model = NULL;
 }
 
 /* One call site's state for the length of a query (fn_extra). */

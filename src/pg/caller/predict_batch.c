@@ -2,10 +2,10 @@
  * pinnacle_predict_batch(identifier, select): the model over a read-only select's rows, in the
  * caller's snapshot and privileges. The select's rows are fetched through an SPI cursor a
  * batch at a time (as many rows as one run of the model takes: at most PT_MAX_BATCH_ROWS, and
- * fewer for a model whose activations are large), the model runs once per batch (a TorchScript
- * module: one round trip to its helper), and the batch's rows go to the result's tuplestore,
- * which spills to disk past work_mem. So memory is bounded by one batch, whatever the select
- * returns; the executor materializes a set-returning function in FROM into a tuplestore in any
+ * fewer for a model whose activations are large), the model runs once per batch (a layer list
+ * on a thread of the core's while the next batch is fetched; a TorchScript module: one round
+ * trip to its helper), and the batch's rows go to the result's tuplestore, which spills to
+ * disk past work_mem. So memory is bounded by two batches, whatever the select returns; the executor materializes a set-returning function in FROM into a tuplestore in any
  * case, so returning a row per call would hold no less.
  *
  * A row with a NULL input gets a NULL prediction, as pinnacle_predict (strict) gives for it.
@@ -106,6 +106,15 @@ batch_columns(TupleDesc select, const LoadedModel *loaded, TupleDesc expected)
 	return columns;
 }
 
+/* A fetched batch of the select's rows: per row, its row among the model's rows, or -1 when an
+ * input is NULL. */
+typedef struct Fetched
+{
+	SPITupleTable *tuples;
+	uint64		count;
+	int		   *model_row;
+} Fetched;
+
 /* One call's state. */
 typedef struct Batch
 {
@@ -113,13 +122,13 @@ typedef struct Batch
 	BatchColumns columns;
 	Tuplestorestate *store;
 	TupleDesc	result;
-	int64		rows_done;		/* of the select, before this batch */
+	int64		rows_done;		/* of the select, in the result */
+	Fetched		started;		/* the batch the model runs on (tuples NULL when none) */
+	int		   *model_rows[2];	/* the started batch's and the next one's */
 	/* one fetched row, deformed */
 	Datum	   *fields;
 	bool	   *field_nulls;
 	Datum	   *inputs;
-	/* per fetched row: its row among the model's rows, or -1 when an input is NULL */
-	int		   *model_row;
 	/* one result row */
 	Datum	   *values;
 	bool	   *nulls;
@@ -133,10 +142,12 @@ init_batch(Batch *batch, LoadedModel *loaded, TupleDesc select, TupleDesc result
 	batch->store = store;
 	batch->result = result;
 	batch->rows_done = 0;
+	batch->started = (Fetched) {NULL, 0, NULL};
+	for (int i = 0; i < 2; i++)
+		batch->model_rows[i] = palloc(sizeof(int) * batch->rows.max_rows);
 	batch->fields = palloc(sizeof(Datum) * Max(select->natts, 1));
 	batch->field_nulls = palloc(sizeof(bool) * Max(select->natts, 1));
 	batch->inputs = palloc(sizeof(Datum) * Max(loaded->ninputs, 1));
-	batch->model_row = palloc(sizeof(int) * batch->rows.max_rows);
 	batch->values = palloc(sizeof(Datum) * result->natts);
 	batch->nulls = palloc(sizeof(bool) * result->natts);
 }
@@ -177,19 +188,45 @@ store_row(Batch *batch, HeapTuple tuple, TupleDesc desc, int model_row)
 	tuplestore_putvalues(batch->store, batch->result, batch->values, batch->nulls);
 }
 
-/* Runs the model once on a batch of fetched rows and appends them to the result. */
-static void
-predict_fetched(Batch *batch, SPITupleTable *fetched, uint64 count)
+/* Adds a fetched batch's inputs to the model's rows. */
+static Fetched
+add_fetched(Batch *batch, SPITupleTable *tuples, uint64 count, int *model_row)
 {
+	int64		first_row = batch->rows_done + (batch->started.tuples ? batch->started.count : 0) + 1;
 	int			added = 0;
 
 	for (uint64 r = 0; r < count; r++)
-		batch->model_row[r] = add_inputs(batch, fetched->vals[r], fetched->tupdesc, batch->rows_done + r + 1)
-			? added++ : -1;
-	pt_predict_rows_run(&batch->rows);
-	for (uint64 r = 0; r < count; r++)
-		store_row(batch, fetched->vals[r], fetched->tupdesc, batch->model_row[r]);
-	batch->rows_done += count;
+		model_row[r] = add_inputs(batch, tuples->vals[r], tuples->tupdesc, first_row + r) ? added++ : -1;
+	return (Fetched) {tuples, count, model_row};
+}
+
+/* Waits for the model's outputs of the started batch and appends its rows to the result. */
+static void
+store_started(Batch *batch)
+{
+	Fetched    *started = &batch->started;
+
+	if (started->tuples == NULL)
+		return;
+	pt_predict_rows_finish(&batch->rows);
+	for (uint64 r = 0; r < started->count; r++)
+		store_row(batch, started->tuples->vals[r], started->tuples->tupdesc, started->model_row[r]);
+	batch->rows_done += started->count;
+	SPI_freetuptable(started->tuples);
+	started->tuples = NULL;
+}
+
+/* The model runs on a batch (on the core's thread, for a layer list) while the next one is
+ * fetched and its inputs converted, which for a TOASTed real[] column costs about as much. */
+static void
+predict_fetched(Batch *batch, SPITupleTable *tuples, uint64 count)
+{
+	int		   *model_row = batch->model_rows[batch->started.model_row == batch->model_rows[0] ? 1 : 0];
+	Fetched		fetched = add_fetched(batch, tuples, count, model_row);
+
+	store_started(batch);
+	pt_predict_rows_start(&batch->rows);
+	batch->started = fetched;
 }
 
 static void
@@ -198,18 +235,26 @@ predict_all(Batch *batch, Portal cursor)
 	MemoryContext batch_context = AllocSetContextCreate(CurrentMemoryContext, "pinnacle_predict_batch batch",
 														ALLOCSET_DEFAULT_SIZES);
 
-	for (SPI_cursor_fetch(cursor, true, batch->rows.max_rows); SPI_processed > 0;
-		 SPI_cursor_fetch(cursor, true, batch->rows.max_rows))
+	PG_TRY();
 	{
-		SPITupleTable *fetched = SPI_tuptable;
-		MemoryContext previous = MemoryContextSwitchTo(batch_context);
+		for (SPI_cursor_fetch(cursor, true, batch->rows.max_rows); SPI_processed > 0;
+			 SPI_cursor_fetch(cursor, true, batch->rows.max_rows))
+		{
+			MemoryContext previous = MemoryContextSwitchTo(batch_context);
 
-		predict_fetched(batch, fetched, SPI_processed);
-		MemoryContextSwitchTo(previous);
-		MemoryContextReset(batch_context);
-		SPI_freetuptable(fetched);
-		CHECK_FOR_INTERRUPTS();
+			predict_fetched(batch, SPI_tuptable, SPI_processed);
+			MemoryContextSwitchTo(previous);
+			MemoryContextReset(batch_context);
+			CHECK_FOR_INTERRUPTS();
+		}
+		store_started(batch);
 	}
+	PG_CATCH();
+	{
+		pt_predict_rows_drop(&batch->rows);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 Datum
