@@ -1,6 +1,7 @@
 #include "model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -233,6 +234,26 @@ torch::nn::AnyModule embedding(const LayerArgs& a, const Shape&) {
 
 }  // namespace
 
+torch::Tensor TiledMaxPool2dImpl::forward(const torch::Tensor& input) {
+  const auto& kernel = *options.kernel_size();
+  const std::array<int64_t, 2> none{0, 0}, adjacent{1, 1};
+  bool tiles = *options.stride() == kernel && *options.padding() == none && *options.dilation() == adjacent &&
+               !options.ceil_mode();
+  bool differentiated = torch::GradMode::is_enabled() && input.requires_grad();
+  if (!tiles || is_training() || differentiated || input.dim() < 3 || kernel[0] * kernel[1] < 2)
+    return torch::nn::MaxPool2dImpl::forward(input);
+  const int64_t rows = input.size(-2) / kernel[0], columns = input.size(-1) / kernel[1];
+  if (rows == 0 || columns == 0) return torch::nn::MaxPool2dImpl::forward(input);  // torch's error
+  torch::Tensor tiled = input.narrow(-2, 0, rows * kernel[0]).narrow(-1, 0, columns * kernel[1]);
+  torch::Tensor maxima;
+  for (int64_t i = 0; i < kernel[0]; ++i)
+    for (int64_t j = 0; j < kernel[1]; ++j) {
+      torch::Tensor slice = tiled.slice(-2, i, c10::nullopt, kernel[0]).slice(-1, j, c10::nullopt, kernel[1]);
+      maxima = maxima.defined() ? torch::maximum(maxima, slice) : slice;
+    }
+  return maxima;
+}
+
 TokenEmbeddingImpl::TokenEmbeddingImpl(torch::nn::EmbeddingOptions options) : options_(std::move(options)) { reset(); }
 // Registered, so that its weight is saved, loaded and moved with the model.
 void TokenEmbeddingImpl::reset() { embedding_ = register_module("embedding", torch::nn::Embedding(options_)); }
@@ -342,7 +363,7 @@ const std::map<std::string, LayerFactory>& factories() {
       {"Conv1d", conv<1, Conv1d>},
       {"Conv2d", conv<2, Conv2d>},
       {"MaxPool1d", max_pool<1, MaxPool1d>},
-      {"MaxPool2d", max_pool<2, MaxPool2d>},
+      {"MaxPool2d", max_pool<2, TiledMaxPool2d>},
       {"AvgPool1d", avg_pool<1, AvgPool1d>},
       {"AvgPool2d", avg_pool<2, AvgPool2d>},
       {"AdaptiveAvgPool2d",

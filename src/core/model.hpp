@@ -42,6 +42,18 @@ class TokenEmbeddingImpl final : public torch::nn::Cloneable<TokenEmbeddingImpl>
   torch::nn::Embedding embedding_{nullptr};
 };
 
+// torch.nn.MaxPool2d, but outside autograd, when its windows tile the input (stride equal to
+// the kernel, no padding or dilation, floor mode), the elementwise maxima of the windows'
+// strided slices: the values of torch's max_pool2d (NaN kept likewise), whose CPU kernel is
+// a scalar loop (measured on the README's conv net: 28 instead of 64 - 100 us a row). Training
+// takes torch's path, whose gradient goes to one element of a tied window.
+class TiledMaxPool2dImpl final : public torch::nn::MaxPool2dImpl {
+ public:
+  using torch::nn::MaxPool2dImpl::MaxPool2dImpl;
+  torch::Tensor forward(const torch::Tensor& input);
+};
+TORCH_MODULE(TiledMaxPool2d);
+
 // Throws SpecError naming "model.layers[i]..." for a bad layer or an impossible shape.
 // `input_shape`, from a reshape transform, is the shape each flat row takes before the first layer.
 BuiltModel build_model(const json& layers, int64_t input_width, const std::vector<int64_t>& input_shape = {});

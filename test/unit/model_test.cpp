@@ -242,3 +242,33 @@ TEST(Model, SequenceLayerErrorsNameTheLayer) {
   EXPECT_EQ(error_of(R"([{"type": "Embedding", "num_embeddings": 10, "embedding_dim": 3, "padding_idx": -11}])", 5),
             "spec field \"model.layers[0].padding_idx\": must be an integer of at least -10");
 }
+
+// Outside autograd, a MaxPool2d whose windows tile the input takes the maxima of strided slices:
+// the values of torch's max_pool2d exactly, NaN included, for odd sizes (the rest dropped),
+// kernels of 2 and 2 x 3, and inputs with and without a batch dimension.
+TEST(Model, TiledMaxPool2dGivesTorchsValues) {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  for (std::vector<int64_t> kernel : {std::vector<int64_t>{2, 2}, std::vector<int64_t>{2, 3}}) {
+    TiledMaxPool2d pool{torch::nn::MaxPool2dOptions(torch::ExpandingArray<2>(kernel))};
+    pool->eval();
+    for (torch::Tensor input : {torch::randn({4, 3, 9, 13}), torch::randn({3, 8, 12}).relu()}) {
+      input.view(-1)[5] = NAN;
+      torch::Tensor expected = torch::max_pool2d(input, kernel, kernel);
+      torch::Tensor got = pool(input);
+      ASSERT_EQ(got.sizes(), expected.sizes());
+      EXPECT_TRUE(torch::equal(got.isnan(), expected.isnan()));
+      EXPECT_TRUE(torch::equal(got.nan_to_num(0), expected.nan_to_num(0)));
+    }
+  }
+}
+
+// In training, and wherever a gradient is wanted, it is torch's own max_pool2d.
+TEST(Model, TiledMaxPool2dTrainsAsTorchDoes) {
+  TiledMaxPool2d pool(torch::nn::MaxPool2dOptions(2));
+  torch::Tensor input = torch::randn({2, 3, 6, 6}, torch::requires_grad());
+  pool(input).sum().backward();
+  torch::Tensor reference = input.detach().clone().requires_grad_();
+  torch::max_pool2d(reference, 2).sum().backward();
+  EXPECT_TRUE(torch::equal(input.grad(), reference.grad()));
+}
