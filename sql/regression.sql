@@ -115,3 +115,20 @@ SET statement_timeout = '300ms';
 SELECT count(*) FROM pinnacle_predict_batch('linear', 'SELECT x1, x2 FROM linear_holdout, generate_series(1, 100000)')
     AS p(prediction real[]);
 RESET statement_timeout;
+-- calls nested in the select of another on the same model, made while the outer call's batch
+-- runs on the model's thread: each call gets its own rows' predictions, and an inner call that
+-- fails after its first batch (its error caught) leaves the outer one whole
+CREATE FUNCTION nested_batch(x1 real, x2 real, fail boolean) RETURNS real LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT avg(p.prediction[1]) FROM pinnacle_predict_batch('linear', format(
+      'SELECT %s::real AS x1, %s::real / CASE WHEN %L::boolean AND i = 1500 THEN 0 ELSE 1 END AS x2 FROM generate_series(1, 2000) i',
+      x1, x2, fail)) AS p(prediction real[]));
+EXCEPTION WHEN division_by_zero THEN
+  RETURN -1;
+END $$;
+SELECT count(*) AS rows, count(*) FILTER (WHERE inner_mean = -1) AS failed_inside,
+       bool_and(abs(inner_mean - p.prediction[1]) < 1e-4) FILTER (WHERE inner_mean <> -1) AS inner_agrees,
+       max(abs(p.prediction[1] - (pinnacle_predict('linear', a, b))[1])) < 1e-5 AS same_as_predict
+FROM pinnacle_predict_batch('linear', 'SELECT CASE WHEN n % 1500 = 0 THEN nested_batch(x1, x2, n % 3000 = 0) END AS inner_mean,
+                                   x1, x2, x1 AS a, x2 AS b FROM (SELECT row_number() OVER () AS n, x1, x2 FROM linear) s')
+    AS p(inner_mean real, a real, b real, prediction real[]);

@@ -33,6 +33,10 @@ struct PtRendezvous {
   pinnacle::Rendezvous rendezvous;
 };
 
+struct PtPrediction {
+  std::unique_ptr<pinnacle::Predictor::Prediction> started;
+};
+
 struct PtModel {
   pinnacle::Predictor predictor;
   std::string exported;
@@ -320,15 +324,18 @@ bool pt_model_predict(PtModel* model, const float* values, int64_t rows, const i
   PT_ENTRY(false, model->predictor.predict(values, rows, out, lengths); return true;);
 }
 
-bool pt_model_predict_start(PtModel* model, const float* values, int64_t rows, const int64_t* lengths) noexcept {
-  PT_ENTRY(false, model->predictor.start_predict(values, rows, lengths); return true;);
+PtPrediction* pt_model_predict_start(PtModel* model, const float* values, int64_t rows, const int64_t* lengths) noexcept {
+  PT_ENTRY(nullptr, return new PtPrediction{model->predictor.start_predict(values, rows, lengths)};);
 }
 
-bool pt_model_predict_finish(PtModel* model, float* out) noexcept {
-  PT_ENTRY(false, model->predictor.finish_predict(out); return true;);
+bool pt_prediction_finish(PtModel* model, PtPrediction* prediction, float* out) noexcept {
+  std::unique_ptr<PtPrediction> owned(prediction);
+  PT_ENTRY(false, model->predictor.finish_predict(*owned->started, out); return true;);
 }
 
-void pt_model_predict_drop(PtModel* model) noexcept { model->predictor.drop_pending(); }
+void pt_prediction_drop(PtPrediction* prediction) noexcept { delete prediction; }
+
+void pt_model_wait_for_started(PtModel* model) noexcept { PT_ENTRY_VOID(model->predictor.wait_for_started()); }
 
 const char* pt_model_weights(PtModel* model, size_t* size) noexcept {
   PT_ENTRY(nullptr, {

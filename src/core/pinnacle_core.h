@@ -34,6 +34,7 @@ typedef struct PtSpec PtSpec;
 typedef struct PtData PtData;
 typedef struct PtTrainer PtTrainer;
 typedef struct PtModel PtModel;
+typedef struct PtPrediction PtPrediction;
 typedef struct PtRendezvous PtRendezvous;
 
 /* What an export's archive carries beside its module (pinnacle/metadata.json, pinnacle/weights,
@@ -237,13 +238,15 @@ const char *pt_search_plan(const char *spec_json, const char *search_json) PT_NO
  * list of Linear layers and elementwise activations takes a path without torch. */ \
 	X(bool, pt_model_predict, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths, float *out)) \
 /* pt_model_predict in two halves, for a caller that reads its next rows meanwhile: start \
- * copies the rows and runs the model on a thread of the core's, which takes no signal and \
- * calls nothing of the caller's; finish waits for it and writes the output. One at a time per \
- * model. pt_model_predict waits for a started one first. drop waits for a started one and \
- * drops its output (after an error, before the process exits). */ \
-	X(bool, pt_model_predict_start, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths)) \
-	X(bool, pt_model_predict_finish, (PtModel *model, float *out)) \
-	X(void, pt_model_predict_drop, (PtModel *model)) \
+ * copies the rows and queues the model's run on them to a thread of the model's, which takes \
+ * no signal and touches nothing of the caller's; NULL on failure. Finish waits for that run, \
+ * writes its output and frees the prediction; drop frees it unfinished (its run goes on, its \
+ * output is dropped). Runs go one after another; pt_model_predict waits until none is left, \
+ * and so does pt_model_wait_for_started (for a process about to exit). */ \
+	X(PtPrediction *, pt_model_predict_start, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths)) \
+	X(bool, pt_prediction_finish, (PtModel *model, PtPrediction *prediction, float *out)) \
+	X(void, pt_prediction_drop, (PtPrediction *prediction)) \
+	X(void, pt_model_wait_for_started, (PtModel *model)) \
 /* The model's weights as this core saves them (a layer list's torch::save archive, a TorchScript \
  * module's own archive): pinnacle_import stores these for an archive's version rather than the \
  * archive's bytes, so that a backend only ever loads weights this code wrote. */ \

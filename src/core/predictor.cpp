@@ -119,22 +119,21 @@ void Predictor::write_output(const torch::Tensor& output, int64_t rows, float* o
 }
 
 void Predictor::predict(const float* values, int64_t rows, float* out, const int64_t* lengths) {
-  if (pending_.valid()) pending_.wait();
+  worker_.wait_idle();
   // one row of a model a plan covers: a few loops cost less than torch's dispatch of each op
   if (plan_ && rows == 1) return plan_->run(values, out);  // lengths reach only sequence layers
   write_output(run(inputs_of(values, rows, lengths)), rows, out);
 }
 
-void Predictor::start_predict(const float* values, int64_t rows, const int64_t* lengths) {
-  if (pending_.valid()) throw std::runtime_error("the model is already predicting a batch of this session's");
+std::unique_ptr<Predictor::Prediction> Predictor::start_predict(const float* values, int64_t rows,
+                                                                const int64_t* lengths) {
   Inputs inputs = inputs_of(values, rows, lengths);
-  pending_ = worker_.run([this, inputs = std::move(inputs)] { return run(inputs); });
-  pending_rows_ = rows;
+  return std::make_unique<Prediction>(
+      Prediction{worker_.run([this, inputs = std::move(inputs)] { return run(inputs); }), rows});
 }
 
-void Predictor::finish_predict(float* out) {
-  if (!pending_.valid()) throw std::runtime_error("no batch of the model is being predicted");
-  write_output(pending_.get(), pending_rows_, out);  // get() leaves no pending batch, even when it throws
+void Predictor::finish_predict(Prediction& prediction, float* out) {
+  write_output(prediction.output.get(), prediction.rows, out);
 }
 
 Predictor::Worker::~Worker() {
@@ -148,11 +147,11 @@ Predictor::Worker::~Worker() {
 }
 
 std::future<torch::Tensor> Predictor::Worker::run(std::function<torch::Tensor()> job) {
-  std::future<torch::Tensor> result;
+  std::future<torch::Tensor> output;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = std::packaged_task<torch::Tensor()>(std::move(job));
-    result = job_.get_future();
+    jobs_.emplace_back(std::move(job));
+    output = jobs_.back().get_future();
   }
   if (!thread_.joinable()) {
     // The thread must take none of the caller's signals (a PostgreSQL backend's handlers
@@ -164,30 +163,35 @@ std::future<torch::Tensor> Predictor::Worker::run(std::function<torch::Tensor()>
       thread_ = std::thread([this] { serve(); });
     } catch (...) {
       pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.clear();
       throw;
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   }
   wake_.notify_one();
-  return result;
+  return output;
+}
+
+void Predictor::Worker::wait_idle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return jobs_.empty() && !busy_; });
 }
 
 void Predictor::Worker::serve() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || job_.valid(); });
-    if (!job_.valid()) return;  // stopping, nothing left to run
-    std::packaged_task<torch::Tensor()> job = std::move(job_);
+    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stopping, nothing left to run
+    std::packaged_task<torch::Tensor()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    busy_ = true;
     lock.unlock();
     job();  // an exception is kept in the job's future
     lock.lock();
+    busy_ = false;
+    if (jobs_.empty()) idle_.notify_all();
   }
-}
-
-void Predictor::drop_pending() noexcept {
-  if (!pending_.valid()) return;
-  pending_.wait();
-  pending_ = {};
 }
 
 // A module's output is checked before a byte of it is copied: a tensor of floating point or

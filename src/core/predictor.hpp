@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -43,13 +44,18 @@ class Predictor {
   // length of each input column (rows x input columns).
   void predict(const float* values, int64_t rows, float* out, const int64_t* lengths = nullptr);
   // predict() in two halves, for a caller that reads its next rows meanwhile: start_predict
-  // runs the model on a thread of its own over a copy of the rows, finish_predict waits for it
-  // and writes its output. One at a time: a start while one is pending is an error. predict()
-  // waits for a pending one first, so the model never runs twice at once.
-  void start_predict(const float* values, int64_t rows, const int64_t* lengths = nullptr);
-  void finish_predict(float* out);
-  // Waits for a pending start_predict and drops its result, or its error.
-  void drop_pending() noexcept;
+  // copies the rows and queues the model's run on them to a thread of the predictor's;
+  // finish_predict waits for that run and writes its output. Several may be started (a call
+  // nested in another's select); they run one after another. predict() first waits until
+  // none runs or waits, so the model never runs twice at once.
+  struct Prediction {
+    std::future<torch::Tensor> output;
+    int64_t rows;
+  };
+  std::unique_ptr<Prediction> start_predict(const float* values, int64_t rows, const int64_t* lengths = nullptr);
+  void finish_predict(Prediction& prediction, float* out);
+  // Until no started prediction runs or waits to (before the process exits).
+  void wait_for_started() { worker_.wait_idle(); }
   bool padded() const { return layout_.padded; }
   // The most rows one predict call should take: that many rows' inputs and activations
   // stay within about a MB.
@@ -90,19 +96,18 @@ class Predictor {
   // the predictor's life, not one per batch: OpenBLAS maps work buffers for each new thread.
   class Worker {
    public:
-    ~Worker();
+    ~Worker();  // runs what is queued, then ends the thread
     std::future<torch::Tensor> run(std::function<torch::Tensor()> job);
+    void wait_idle();
 
    private:
     void serve();
     std::mutex mutex_;
-    std::condition_variable wake_;
-    std::packaged_task<torch::Tensor()> job_;
-    bool stopping_ = false;
+    std::condition_variable wake_, idle_;
+    std::deque<std::packaged_task<torch::Tensor()>> jobs_;
+    bool busy_ = false, stopping_ = false;
     std::thread thread_;
   };
-  std::future<torch::Tensor> pending_;
-  int64_t pending_rows_ = 0;
   Worker worker_;  // last: destroyed (joined) first, before what its job uses
 };
 

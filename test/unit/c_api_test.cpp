@@ -98,21 +98,26 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
     EXPECT_NEAR(batch[2 * r], out[0], 1e-6);
     EXPECT_NEAR(batch[2 * r + 1], out[1], 1e-6);
   }
-  // started on the core's thread, finished later: the same output; one at a time
-  float started[6];
-  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr)) << pt_last_error();
-  rows[0] = 99.0f;  // the start copied the rows
-  EXPECT_FALSE(pt_model_predict_start(model, rows, 3, nullptr));
-  EXPECT_NE(std::string(pt_last_error()).find("already predicting"), std::string::npos);
-  ASSERT_TRUE(pt_model_predict_finish(model, started)) << pt_last_error();
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(started[i], batch[i]);
-  EXPECT_FALSE(pt_model_predict_finish(model, started));  // nothing pending
-  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr));
-  pt_model_predict_drop(model);  // waits, drops the output: another can start
-  ASSERT_TRUE(pt_model_predict_start(model, rows, 3, nullptr));
-  EXPECT_TRUE(pt_model_predict(model, rows, 3, nullptr, batch));  // waits for the started one
-  ASSERT_TRUE(pt_model_predict_finish(model, started));
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(started[i], batch[i]);
+  // started on the model's thread, finished later: the same output, whatever the caller does
+  // meanwhile with its rows; two started at once (a call nested in another's) each get theirs
+  float first[6], second[6];
+  PtPrediction* started = pt_model_predict_start(model, rows, 3, nullptr);
+  ASSERT_NE(started, nullptr) << pt_last_error();
+  float other_rows[3] = {4.0f, 0.0f, -3.0f}, other[6];
+  PtPrediction* nested = pt_model_predict_start(model, other_rows, 3, nullptr);
+  ASSERT_NE(nested, nullptr) << pt_last_error();
+  rows[0] = 99.0f;  // each start copied its rows
+  ASSERT_TRUE(pt_prediction_finish(model, nested, second)) << pt_last_error();
+  ASSERT_TRUE(pt_prediction_finish(model, started, first)) << pt_last_error();
+  ASSERT_TRUE(pt_model_predict(model, other_rows, 3, nullptr, other));
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(first[i], batch[i]);
+    EXPECT_EQ(second[i], other[i]);
+  }
+  // a dropped one runs on unwatched; predict and the wait at exit wait for it
+  pt_prediction_drop(pt_model_predict_start(model, rows, 3, nullptr));
+  pt_model_wait_for_started(model);
+  EXPECT_TRUE(pt_model_predict(model, rows, 3, nullptr, batch));
   EXPECT_EQ(pt_model_batch_rows(model), PT_MAX_BATCH_ROWS);
   EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7, nullptr), nullptr);
   EXPECT_GT(std::strlen(pt_last_error()), 0u);

@@ -268,6 +268,7 @@ pt_predict_rows_init(PredictRows *rows, LoadedModel *loaded, const Oid *types, i
 	rows->max_rows = Min(max_rows, loaded->batch_rows);
 	rows->rows = 0;
 	rows->started = 0;
+	rows->prediction = NULL;
 	rows->columns = palloc0(sizeof(PtColumn) * Max(loaded->ninputs, 1));
 	for (int i = 0; i < loaded->ninputs; i++)
 	{
@@ -343,17 +344,15 @@ pt_predict_rows_run(PredictRows *rows)
 	return count;
 }
 
-/* The layer list whose batch runs on the core's thread (pt_predict_rows_start), or NULL. */
-static PtModel *started_model = NULL;
-
-/* A process that exits while the core's thread runs the model would tear libtorch down under
- * it (the exit's destructors), and a crash there restarts the server: the exit waits for it. */
+/* A process that exits while a model's thread runs it would tear libtorch down under that
+ * thread (the exit's destructors), and a crash there restarts the server: the exit waits for
+ * the runs started on every loaded model. (A model evicted from the cache ended its thread.) */
 static void
-drop_started_at_exit(int code, Datum arg)
+wait_for_started_at_exit(int code, Datum arg)
 {
-	if (started_model != NULL)
-		pt_torch.pt_model_predict_drop(started_model);
-	started_model = NULL;
+	for (LoadedModel *loaded = loaded_models; loaded != NULL; loaded = loaded->next)
+		if (loaded->model != NULL)
+			pt_torch.pt_model_wait_for_started(loaded->model);
 }
 
 void
@@ -361,41 +360,42 @@ pt_predict_rows_start(PredictRows *rows)
 {
 	static bool exit_waits = false;
 	LoadedModel *loaded = rows->loaded;
+	int			count = rows->rows;
 
-	Assert(rows->started == 0);
-	rows->started = rows->rows;
+	Assert(rows->started == 0 && rows->prediction == NULL);
 	rows->rows = 0;
-	if (rows->started == 0)
+	if (count == 0)
 		return;
 	if (loaded->model == NULL)
 	{
 		/* a module's helper is a process of its own: it runs now, while this one waits */
-		run_in_helper(rows, rows->started);
+		run_in_helper(rows, count);
+		rows->started = count;
 		return;
 	}
 	if (!exit_waits)
 	{
-		on_proc_exit(drop_started_at_exit, (Datum) 0);
+		on_proc_exit(wait_for_started_at_exit, (Datum) 0);
 		exit_waits = true;
 	}
-	if (!pt_torch.pt_model_predict_start(loaded->model, rows->values, rows->started, rows->lengths))
+	rows->prediction = pt_torch.pt_model_predict_start(loaded->model, rows->values, count, rows->lengths);
+	if (rows->prediction == NULL)
 		ereport(ERROR,
 				(errcode(pt_sqlstate_of(pt_last_error_kind())),
 				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
-	started_model = loaded->model;
+	rows->started = count;
 }
 
 int
 pt_predict_rows_finish(PredictRows *rows)
 {
 	LoadedModel *loaded = rows->loaded;
+	PtPrediction *prediction = rows->prediction;
 	int			count = rows->started;
 
 	rows->started = 0;
-	if (count == 0 || loaded->model == NULL)
-		return count;
-	started_model = NULL;
-	if (!pt_torch.pt_model_predict_finish(loaded->model, rows->output))
+	rows->prediction = NULL;
+	if (prediction != NULL && !pt_torch.pt_prediction_finish(loaded->model, prediction, rows->output))
 		ereport(ERROR,
 				(errcode(pt_sqlstate_of(pt_last_error_kind())),
 				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
@@ -405,10 +405,10 @@ pt_predict_rows_finish(PredictRows *rows)
 void
 pt_predict_rows_drop(PredictRows *rows)
 {
-	if (rows->started > 0 && rows->loaded->model != NULL)
-		pt_torch.pt_model_predict_drop(rows->loaded->model);
+	if (rows->prediction != NULL)
+		pt_torch.pt_prediction_drop(rows->prediction);
+	rows->prediction = NULL;
 	rows->started = 0;
-	started_model = NULL;
 }
 
 /* One call site's state for the length of a query (fn_extra). */

@@ -46,6 +46,7 @@ typedef struct PredictRows
 	int			max_rows;
 	int			rows;			/* added since the last run or start */
 	int			started;		/* by pt_predict_rows_start, not finished */
+	PtPrediction *prediction;	/* a layer list's run of them, on the model's thread */
 	float	   *values;			/* max_rows x input_width */
 	int64	   *lengths;		/* a padded model's: max_rows x inputs; else NULL */
 	int64		output_width;	/* as the outputs were sized: a restarted helper must agree */
@@ -65,10 +66,10 @@ extern void pt_predict_rows_add(PredictRows *rows, const Datum *inputs, int64 ro
 extern int	pt_predict_rows_run(PredictRows *rows);
 
 /* pt_predict_rows_run in two halves, for a caller that fetches its next rows meanwhile. Start
- * takes the rows added (a layer list's are copied and run on the core's thread; a TorchScript
+ * takes the rows added (a layer list's are copied and run on the model's thread; a TorchScript
  * module runs in its helper now), and rows can be added again at once; finish waits for the
  * run, whose outputs are then in rows->output, and returns how many rows it ran. An error
- * between the two must reach pt_predict_rows_drop, which waits for the run and drops it. */
+ * between the two must reach pt_predict_rows_drop, which drops the run's output. */
 extern void pt_predict_rows_start(PredictRows *rows);
 extern int	pt_predict_rows_finish(PredictRows *rows);
 extern void pt_predict_rows_drop(PredictRows *rows);
