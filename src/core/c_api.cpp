@@ -333,7 +333,12 @@ bool pt_prediction_finish(PtModel* model, PtPrediction* prediction, float* out) 
   PT_ENTRY(false, model->predictor.finish_predict(*owned->started, out); return true;);
 }
 
-void pt_prediction_drop(PtPrediction* prediction) noexcept { delete prediction; }
+// Waits for the run: dropped runs (one per error in a statement that catches them) never pile
+// up on the model's thread, each holding its copy of a batch.
+void pt_prediction_drop(PtPrediction* prediction) noexcept {
+  prediction->started->output.wait();
+  delete prediction;
+}
 
 void pt_model_wait_for_started(PtModel* model) noexcept { PT_ENTRY_VOID(model->predictor.wait_for_started()); }
 

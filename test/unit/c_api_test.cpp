@@ -114,9 +114,11 @@ TEST(CApi, TrainsAndPredictsThroughTheInterface) {
     EXPECT_EQ(first[i], batch[i]);
     EXPECT_EQ(second[i], other[i]);
   }
-  // a dropped one runs on unwatched; predict and the wait at exit wait for it
+  // a dropped one is waited for; so are started ones at exit
   pt_prediction_drop(pt_model_predict_start(model, rows, 3, nullptr));
+  PtPrediction* unfinished = pt_model_predict_start(model, rows, 3, nullptr);
   pt_model_wait_for_started(model);
+  ASSERT_TRUE(pt_prediction_finish(model, unfinished, first));
   EXPECT_TRUE(pt_model_predict(model, rows, 3, nullptr, batch));
   EXPECT_EQ(pt_model_batch_rows(model), PT_MAX_BATCH_ROWS);
   EXPECT_EQ(pt_model_load(kSpec, widths, 2, "garbage", 7, nullptr), nullptr);

@@ -69,7 +69,8 @@ extern int	pt_predict_rows_run(PredictRows *rows);
  * takes the rows added (a layer list's are copied and run on the model's thread; a TorchScript
  * module runs in its helper now), and rows can be added again at once; finish waits for the
  * run, whose outputs are then in rows->output, and returns how many rows it ran. An error
- * between the two must reach pt_predict_rows_drop, which drops the run's output. */
+ * between the two must reach pt_predict_rows_drop, which waits for the run and drops its
+ * output. */
 extern void pt_predict_rows_start(PredictRows *rows);
 extern int	pt_predict_rows_finish(PredictRows *rows);
 extern void pt_predict_rows_drop(PredictRows *rows);
