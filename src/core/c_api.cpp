@@ -333,10 +333,11 @@ bool pt_prediction_finish(PtModel* model, PtPrediction* prediction, float* out) 
   PT_ENTRY(false, model->predictor.finish_predict(*owned->started, out); return true;);
 }
 
-// Waits for the run: dropped runs (one per error in a statement that catches them) never pile
-// up on the model's thread, each holding its copy of a batch.
+// Waits until the run has begun and ended, or was skipped: dropped runs (one per error in a
+// statement that catches them) never pile up on the model's thread, each with its copy of a
+// batch; the wait is for the runs queued before it (outer calls') at most.
 void pt_prediction_drop(PtPrediction* prediction) noexcept {
-  prediction->started->output.wait();
+  pinnacle::Predictor::drop_predict(*prediction->started);
   delete prediction;
 }
 

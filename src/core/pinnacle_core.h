@@ -240,8 +240,8 @@ const char *pt_search_plan(const char *spec_json, const char *search_json) PT_NO
 /* pt_model_predict in two halves, for a caller that reads its next rows meanwhile: start \
  * copies the rows and queues the model's run on them to a thread of the model's, which takes \
  * no signal and touches nothing of the caller's; NULL on failure. Finish waits for that run, \
- * writes its output and frees the prediction; drop waits for the run and frees it, dropping \
- * its output (after an error). Runs go one after another; pt_model_predict waits until none is left, \
+ * writes its output and frees the prediction; drop (after an error) skips the run if it has \
+ * not begun, else waits for it, and frees the prediction. Runs go one after another; pt_model_predict waits until none is left, \
  * and so does pt_model_wait_for_started (for a process about to exit). */ \
 	X(PtPrediction *, pt_model_predict_start, (PtModel *model, const float *values, int64_t rows, const int64_t *lengths)) \
 	X(bool, pt_prediction_finish, (PtModel *model, PtPrediction *prediction, float *out)) \

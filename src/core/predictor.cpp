@@ -128,8 +128,14 @@ void Predictor::predict(const float* values, int64_t rows, float* out, const int
 std::unique_ptr<Predictor::Prediction> Predictor::start_predict(const float* values, int64_t rows,
                                                                 const int64_t* lengths) {
   Inputs inputs = inputs_of(values, rows, lengths);
-  return std::make_unique<Prediction>(
-      Prediction{worker_.run([this, inputs = std::move(inputs)] { return run(inputs); }), rows});
+  auto dropped = std::make_shared<std::atomic<bool>>(false);
+  auto job = [this, inputs = std::move(inputs), dropped] { return *dropped ? torch::Tensor() : run(inputs); };
+  return std::make_unique<Prediction>(Prediction{worker_.run(std::move(job)), rows, dropped});
+}
+
+void Predictor::drop_predict(Prediction& prediction) {
+  *prediction.dropped = true;
+  prediction.output.wait();
 }
 
 void Predictor::finish_predict(Prediction& prediction, float* out) {

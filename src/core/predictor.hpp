@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -51,9 +52,12 @@ class Predictor {
   struct Prediction {
     std::future<torch::Tensor> output;
     int64_t rows;
+    std::shared_ptr<std::atomic<bool>> dropped;  // a dropped run not yet begun is skipped
   };
   std::unique_ptr<Prediction> start_predict(const float* values, int64_t rows, const int64_t* lengths = nullptr);
   void finish_predict(Prediction& prediction, float* out);
+  // Drops its output; waits for its run only if it has begun (after an error).
+  static void drop_predict(Prediction& prediction);
   // Until no started prediction runs or waits to (before the process exits).
   void wait_for_started() { worker_.wait_idle(); }
   bool padded() const { return layout_.padded; }
