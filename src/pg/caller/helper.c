@@ -5,17 +5,21 @@
 #include "helper.h"
 #include "helper_process.h"
 #include "pinnacle.h"
+#include "predict.h"
 #include "torch_core.h"
 
 /* Outputs wider than this are not believed: a helper runs a user's code. */
 #define MAX_OUTPUT_WIDTH (INT64CONST(1) << 28)
 
 /* A helper forked with the torch core loaded here first: it inherits the mapping, and a
- * process that forks several loads libtorch once. */
+ * process that forks several loads libtorch once. Not while a model's thread runs (a call in
+ * a pinnacle_predict_batch's select): the child could inherit a lock that thread holds,
+ * OpenBLAS's or libtorch's, and hang at its first product. */
 static PtChildLink *
 start_helper(PtHelperJob *job)
 {
 	pt_torch_require();
+	pt_predict_wait_for_started();
 	return pt_child_start("helper", pt_helper_main, job);
 }
 

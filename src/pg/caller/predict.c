@@ -344,15 +344,21 @@ pt_predict_rows_run(PredictRows *rows)
 	return count;
 }
 
+void
+pt_predict_wait_for_started(void)
+{
+	for (LoadedModel *loaded = loaded_models; loaded != NULL; loaded = loaded->next)
+		if (loaded->model != NULL)
+			pt_torch.pt_model_wait_for_started(loaded->model);
+}
+
 /* A process that exits while a model's thread runs it would tear libtorch down under that
  * thread (the exit's destructors), and a crash there restarts the server: the exit waits for
  * the runs started on every loaded model. (A model evicted from the cache ended its thread.) */
 static void
 wait_for_started_at_exit(int code, Datum arg)
 {
-	for (LoadedModel *loaded = loaded_models; loaded != NULL; loaded = loaded->next)
-		if (loaded->model != NULL)
-			pt_torch.pt_model_wait_for_started(loaded->model);
+	pt_predict_wait_for_started();
 }
 
 void

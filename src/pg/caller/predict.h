@@ -75,6 +75,10 @@ extern void pt_predict_rows_start(PredictRows *rows);
 extern int	pt_predict_rows_finish(PredictRows *rows);
 extern void pt_predict_rows_drop(PredictRows *rows);
 
+/* Waits until no loaded model's thread runs or has runs queued (before the process exits or
+ * forks). */
+extern void pt_predict_wait_for_started(void);
+
 /* A real[] of `count` values. */
 extern Datum pt_float_array(const float *values, int64 count);
 
