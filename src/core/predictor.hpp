@@ -2,16 +2,16 @@
 // column widths, its weights and fitted transform loaded, in eval mode.
 #pragma once
 
-#include <cstdint>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>

@@ -267,7 +267,6 @@ pt_predict_rows_init(PredictRows *rows, LoadedModel *loaded, const Oid *types, i
 	rows->loaded = loaded;
 	rows->max_rows = Min(max_rows, loaded->batch_rows);
 	rows->rows = 0;
-	rows->started = 0;
 	rows->prediction = NULL;
 	rows->columns = palloc0(sizeof(PtColumn) * Max(loaded->ninputs, 1));
 	for (int i = 0; i < loaded->ninputs; i++)
@@ -326,6 +325,16 @@ run_in_helper(PredictRows *rows, int count)
 	PG_END_TRY();
 }
 
+/* The torch core's error of a layer list's run. */
+static void
+pg_attribute_noreturn()
+could_not_predict(const LoadedModel *loaded)
+{
+	ereport(ERROR,
+			(errcode(pt_sqlstate_of(pt_last_error_kind())),
+			 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+}
+
 int
 pt_predict_rows_run(PredictRows *rows)
 {
@@ -338,9 +347,7 @@ pt_predict_rows_run(PredictRows *rows)
 	if (loaded->model == NULL)
 		run_in_helper(rows, count);
 	else if (!pt_torch.pt_model_predict(loaded->model, rows->values, count, rows->lengths, rows->output))
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())),
-				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
+		could_not_predict(loaded);
 	return count;
 }
 
@@ -368,7 +375,7 @@ pt_predict_rows_start(PredictRows *rows)
 	LoadedModel *loaded = rows->loaded;
 	int			count = rows->rows;
 
-	Assert(rows->started == 0 && rows->prediction == NULL);
+	Assert(rows->prediction == NULL);
 	rows->rows = 0;
 	if (count == 0)
 		return;
@@ -376,7 +383,6 @@ pt_predict_rows_start(PredictRows *rows)
 	{
 		/* a module's helper is a process of its own: it runs now, while this one waits */
 		run_in_helper(rows, count);
-		rows->started = count;
 		return;
 	}
 	if (!exit_waits)
@@ -386,26 +392,17 @@ pt_predict_rows_start(PredictRows *rows)
 	}
 	rows->prediction = pt_torch.pt_model_predict_start(loaded->model, rows->values, count, rows->lengths);
 	if (rows->prediction == NULL)
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())),
-				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
-	rows->started = count;
+		could_not_predict(loaded);
 }
 
-int
+void
 pt_predict_rows_finish(PredictRows *rows)
 {
-	LoadedModel *loaded = rows->loaded;
 	PtPrediction *prediction = rows->prediction;
-	int			count = rows->started;
 
-	rows->started = 0;
 	rows->prediction = NULL;
-	if (prediction != NULL && !pt_torch.pt_prediction_finish(loaded->model, prediction, rows->output))
-		ereport(ERROR,
-				(errcode(pt_sqlstate_of(pt_last_error_kind())),
-				 errmsg("model \"%s\" could not predict: %s", loaded->identifier, pt_last_error())));
-	return count;
+	if (prediction != NULL && !pt_torch.pt_prediction_finish(rows->loaded->model, prediction, rows->output))
+		could_not_predict(rows->loaded);
 }
 
 void
@@ -414,7 +411,6 @@ pt_predict_rows_drop(PredictRows *rows)
 	if (rows->prediction != NULL)
 		pt_torch.pt_prediction_drop(rows->prediction);
 	rows->prediction = NULL;
-	rows->started = 0;
 }
 
 /* One call site's state for the length of a query (fn_extra). */

@@ -45,8 +45,7 @@ typedef struct PredictRows
 	PtColumn   *columns;		/* the model's inputs, in key order */
 	int			max_rows;
 	int			rows;			/* added since the last run or start */
-	int			started;		/* by pt_predict_rows_start, not finished */
-	PtPrediction *prediction;	/* a layer list's run of them, on the model's thread */
+	PtPrediction *prediction;	/* a layer list's run started on the model's thread, or NULL */
 	float	   *values;			/* max_rows x input_width */
 	int64	   *lengths;		/* a padded model's: max_rows x inputs; else NULL */
 	int64		output_width;	/* as the outputs were sized: a restarted helper must agree */
@@ -68,11 +67,11 @@ extern int	pt_predict_rows_run(PredictRows *rows);
 /* pt_predict_rows_run in two halves, for a caller that fetches its next rows meanwhile. Start
  * takes the rows added (a layer list's are copied and run on the model's thread; a TorchScript
  * module runs in its helper now), and rows can be added again at once; finish waits for the
- * run, whose outputs are then in rows->output, and returns how many rows it ran. An error
+ * run, whose outputs are then in rows->output. An error
  * between the two must reach pt_predict_rows_drop, which waits for the run and drops its
  * output. */
 extern void pt_predict_rows_start(PredictRows *rows);
-extern int	pt_predict_rows_finish(PredictRows *rows);
+extern void pt_predict_rows_finish(PredictRows *rows);
 extern void pt_predict_rows_drop(PredictRows *rows);
 
 /* Waits until no loaded model's thread runs or has runs queued (before the process exits or
