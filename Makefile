@@ -60,7 +60,7 @@ $(OBJS): $(wildcard src/pg/*.h src/pg/*/*.h) src/core/pinnacle_core.h src/core/w
 unittest:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DPINNACLE_TESTS=ON > /dev/null
 	cmake --build $(BUILD_DIR) -j $(shell nproc)
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(shell nproc)
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(shell nproc) $(if $(CTEST_TIMEOUT),--timeout $(CTEST_TIMEOUT))
 
 EXTRA_CLEAN = tmp_check
 

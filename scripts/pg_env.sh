@@ -5,6 +5,10 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")
 PG_REGRESS="$PGXS_DIR/../test/regress/pg_regress"
 
+# The same as a command prefix, for commands run through another (setsid, env -C).
+AS_PG_USER=()
+[ "$(id -u)" = 0 ] && AS_PG_USER=(runuser -u postgres --)
+
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u postgres -- "$@"
