@@ -92,10 +92,11 @@ bool pt_runtime_init(int threads) noexcept {
     pinnacle::set_compute_threads(threads);
     // The first parallel operation creates the intra-op pool; its threads inherit this mask.
     torch::ones({1 << 16}).sum().item<float>();
-    // The first matrix product makes OpenBLAS map its work buffers (128 MB each). Mapped
-    // here they count as libtorch's start, not against compute_kwargs.memory_limit, which
-    // OpenBLAS would otherwise spin on forever, retrying a mapping RLIMIT_DATA refuses.
+    // The first matrix product starts OpenBLAS (its kernels for this CPU, its pool). Its
+    // work buffers are mapped here too: they count as libtorch's start, not against
+    // compute_kwargs.memory_limit, past which OpenBLAS would spin forever.
     torch::ones({512, 512}).mm(torch::ones({512, 512})).sum().item<float>();
+    pinnacle::reserve_blas_buffers(threads);
     return true;
   });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
