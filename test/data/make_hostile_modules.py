@@ -79,6 +79,19 @@ class LoopsTraining(torch.nn.Module):
         return self.linear(x)
 
 
+class LoopsChecking(torch.nn.Module):
+    """Loops in eval mode, as pinnacle_train's model check runs it before a run is on record."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while not self.training:
+            x = x * 1.0
+        return self.linear(x)
+
+
 class WrongShapeTraining(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -192,6 +205,7 @@ if __name__ == "__main__":
                                              ("short_output", ShortOutput()),
                                   ("keeps_input", KeepsInput()), ("loops_predicting", LoopsPredicting()),
                                   ("loops_training", LoopsTraining()), ("loops_loading", LoopsLoading()),
+                                  ("loops_checking", LoopsChecking()),
                                   ("wrong_shape_training", WrongShapeTraining()),
                                   ("allocates_training", AllocatesTraining()), ("prints", Prints())]}
     plain = save(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(out, "plain.pt"))

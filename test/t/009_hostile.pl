@@ -104,6 +104,19 @@ $start = time;
 like($err, qr/statement timeout/, 'statement_timeout ends a looping pinnacle_predict_batch');
 cmp_ok(time - $start, '<', 15, 'within seconds');
 the_server_is_unharmed('looping batch');
+# a model check that never ends: no run is on record to cancel, and the caller's timeout ends
+# its supervisor, which ends the check's helper
+($ret, $out, $err) = as_role('alice', "SELECT pinnacle_import('loops_checking', " . module_bytes('loops_checking') . ')');
+$start = time;
+($ret, $out, $err) = as_role('alice', "SET statement_timeout = '2s'; SELECT pinnacle_train("
+	  . spec_json(identifier => 'loops_checking', select => 'SELECT features, y FROM rows', key => [ 'features', 'y' ],
+		model => { torchscript => 'loops_checking' }) . ')');
+like($err, qr/statement timeout/, 'statement_timeout ends a pinnacle_train whose model check loops');
+cmp_ok(time - $start, '<', 15, 'within seconds');
+wait_until($node, "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pinnacle_train worker'",
+	'and its supervisor exits, with the looping check');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pinnacle.runs WHERE identifier = 'loops_checking'"), '0',
+	'leaving no run');
 
 # an output the loss would broadcast (3-D while training) fails the run instead of training on it
 like(import_and_train('wrong_shape_training'), qr/output of shape \[3, \d+, 1\] does not fit the target/,

@@ -69,6 +69,7 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const int
 	shm_mq	   *rows_queue,
 			   *reply_queue;
 	BackgroundWorkerHandle *handle;
+	volatile bool attached = false;
 
 	shm_toc_initialize_estimator(&estimator);
 	shm_toc_estimate_chunk(&estimator, sizeof(PtSessionHeader));
@@ -126,8 +127,20 @@ pt_session_start(const PtSessionHeader *header, const char *spec_json, const int
 	shm_mq_set_handle(session.rows, handle);
 	shm_mq_set_handle(session.reply, handle);
 
-	/* The supervisor attaches once the run is on record, so the id we return is visible. */
-	if (shm_mq_wait_for_attach(session.rows) != SHM_MQ_SUCCESS)
+	/* The supervisor attaches once the run is on record, so the id we return is visible. A
+	 * caller cancelled before then ends its supervisor too: no run is on record for anyone to
+	 * cancel, and the model check it waits for might never end. */
+	PG_TRY();
+	{
+		attached = shm_mq_wait_for_attach(session.rows) == SHM_MQ_SUCCESS;
+	}
+	PG_CATCH();
+	{
+		TerminateBackgroundWorker(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!attached)
 	{
 		if (shared_header->check_sqlerrcode != 0)
 			raise_check_error(shared_header);

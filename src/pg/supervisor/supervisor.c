@@ -902,7 +902,9 @@ pinnacle_worker_main(Datum main_arg)
 				step_context;
 	char	   *identifier_owner;
 
-	pqsignal(SIGTERM, handle_sigterm);
+	/* until the run is on record a SIGTERM ends this process at once (its caller's cancel
+	 * ends it so, see pt_session_start): nothing is to be saved */
+	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
@@ -942,6 +944,8 @@ pinnacle_worker_main(Datum main_arg)
 
 	if (sv.header->columns > 0)
 		check_model_fits_rows(&sv, segment);
+	/* from here a shutdown asks the trainer for a last checkpoint (check_for_stop) */
+	pqsignal(SIGTERM, handle_sigterm);
 	/* drawn here, once the model fits, so that a spec refused takes no run id */
 	if (sv.header->run_id == 0)
 	{
