@@ -28,11 +28,8 @@ int blas_pool_threads() {
 
 }  // namespace
 
-// Only a change: libtorch makes its pools anew on every call, and a trainer sets its threads
-// again, past its memory limit, where a pool's threads could not start and it would wait for
-// them forever.
 void set_compute_threads(int threads) {
-  if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
+  torch::set_num_threads(threads);
   set_blas_threads(threads);
 }
 
